@@ -1,0 +1,54 @@
+/* Bandwidth kernels over arrays of doubles, run by a team of pinned threads.
+ *
+ * Bytes are counted as STREAM counts them: every element read and every
+ * element written counts 8 bytes once; the extra read that a normal store
+ * costs (write-allocate) is not counted. So per element: read 8, write 8,
+ * write_nt 8, copy 16, copy_nt 16, triad 24. */
+#ifndef NB_BANDWIDTH_H
+#define NB_BANDWIDTH_H
+
+#include <stddef.h>
+#include "nb_status.h"
+
+typedef enum {
+    NB_BW_READ = 0,     /* sum += a[i] */
+    NB_BW_WRITE = 1,    /* a[i] = s, normal stores */
+    NB_BW_WRITE_NT = 2, /* a[i] = s, non-temporal stores */
+    NB_BW_COPY = 3,     /* b[i] = a[i], normal stores (never memcpy) */
+    NB_BW_COPY_NT = 4,  /* b[i] = a[i], non-temporal stores */
+    NB_BW_TRIAD = 5,    /* a[i] = b[i] + s * c[i] (STREAM triad) */
+    NB_BW_KERNELS = 6
+} nb_bw_kernel;
+
+typedef enum {
+    NB_ISA_AUTO = 0,    /* the best this CPU supports */
+    NB_ISA_SCALAR = 1,  /* plain C (SSE2 on x86-64 for non-temporal stores) */
+    NB_ISA_AVX2 = 2,    /* AVX2 + FMA, 256-bit */
+    NB_ISA_AVX512 = 3   /* AVX-512F, 512-bit */
+} nb_isa;
+
+typedef struct {
+    int kernel;            /* an nb_bw_kernel */
+    int isa;               /* an nb_isa; NB_ISA_AUTO picks the best */
+    double *a, *b, *c;     /* arrays of n_elems doubles, 64-byte aligned */
+    size_t n_elems;        /* elements per array */
+    double scalar;         /* s of write and triad */
+    int samples;           /* timed passes over the arrays */
+    double *seconds_out;   /* [samples]: first thread start to last thread end */
+    double checksum;       /* out: read's sum over the last pass */
+    int isa_used;          /* out: the nb_isa that ran */
+} nb_bw_job;
+
+/* 1 when the CPU supports isa (NB_ISA_AUTO and NB_ISA_SCALAR always). */
+int nb_bw_isa_supported(int isa);
+/* The best supported nb_isa. */
+int nb_bw_isa_best(void);
+/* Arrays the kernel touches (1, 2 or 3) and bytes counted per element. */
+int nb_bw_streams(int kernel);
+size_t nb_bw_bytes_per_elem(int kernel);
+
+/* Run job->samples passes of the kernel on nthreads threads pinned on cpus;
+ * each thread takes one contiguous chunk of every array. */
+int nb_bw_run(nb_bw_job *job, const int *cpus, int nthreads, nb_status *st);
+
+#endif

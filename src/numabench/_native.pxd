@@ -1,0 +1,54 @@
+# Declarations of the C core (csrc/). Nothing but extern declarations here.
+from libc.stdint cimport uint64_t
+
+cdef extern from "nb_status.h" nogil:
+    ctypedef struct nb_status:
+        int code
+        int errno_value
+        const char *call
+    enum:
+        NB_OK
+        NB_ERR_SYSCALL
+        NB_ERR_INVALID
+        NB_ERR_NOMEM
+        NB_ERR_UNSUPPORTED
+
+cdef extern from "nb_arena.h" nogil:
+    ctypedef struct nb_arena:
+        void *base
+        size_t size_bytes
+        size_t map_bytes
+        size_t page_bytes
+        int page_kind
+    int nb_arena_map(nb_arena *arena, size_t size_bytes, int page_kind, nb_status *st)
+    int nb_arena_bind(const nb_arena *arena, int policy, const unsigned long *nodemask,
+                      unsigned long max_node, nb_status *st)
+    int nb_arena_populate(const nb_arena *arena, int cpu, nb_status *st)
+    int nb_arena_locate(const nb_arena *arena, size_t stride_bytes, int *nodes_out, size_t n,
+                        nb_status *st)
+    int nb_arena_unmap(nb_arena *arena, nb_status *st)
+
+cdef extern from "nb_chase.h" nogil:
+    int nb_chase_build(void *buf, size_t size_bytes, size_t stride_bytes, uint64_t seed,
+                       nb_status *st)
+    int nb_chase_run(void **cursor, uint64_t warmup_loads, uint64_t loads, int cpu,
+                     double *seconds_out, nb_status *st)
+
+cdef extern from "nb_bandwidth.h" nogil:
+    ctypedef struct nb_bw_job:
+        int kernel
+        int isa
+        double *a
+        double *b
+        double *c
+        size_t n_elems
+        double scalar
+        int samples
+        double *seconds_out
+        double checksum
+        int isa_used
+    int nb_bw_isa_supported(int isa)
+    int nb_bw_isa_best()
+    int nb_bw_streams(int kernel)
+    size_t nb_bw_bytes_per_elem(int kernel)
+    int nb_bw_run(nb_bw_job *job, const int *cpus, int nthreads, nb_status *st)

@@ -1,0 +1,88 @@
+import pytest
+
+from numabench.cpulist import format_cpulist, parse_cpulist, parse_cpumask
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("0-3,8,10-11", (0, 1, 2, 3, 8, 10, 11)),
+        ("0", (0,)),
+        ("0-15,32-47\n", tuple(range(16)) + tuple(range(32, 48))),
+        ("8,0-1", (0, 1, 8)),  # sorted
+        ("1,1,0-1", (0, 1)),  # distinct
+        (" 2 - 3 , 5 ", (2, 3, 5)),
+        ("0-7:2/4", (0, 1, 4, 5)),  # kernel stride form
+        ("", ()),
+        ("   \n", ()),
+    ],
+)
+def test_parse_cpulist(text, expected):
+    assert parse_cpulist(text) == expected
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("0-", "'' is not a non-negative integer"),
+    ("a", "'a' is not"),
+    ("3-1", "ends before it starts"),
+    ("0,,1", "empty item"),
+    ("-1", "is not a non-negative integer"),
+    ("0-3:5/4", "bad stride"),
+])
+def test_parse_cpulist_rejects_garbage(text, fragment):
+    with pytest.raises(ValueError) as exc:
+        parse_cpulist(text)
+    assert fragment in str(exc.value)
+    assert repr(text) in str(exc.value)
+
+
+@pytest.mark.parametrize("ids, expected", [
+    ([0, 1, 2, 3, 8], "0-3,8"),
+    ((11, 10, 8, 0, 1, 2, 3), "0-3,8,10-11"),
+    ([5], "5"),
+    ([], ""),
+    ([1, 1, 2], "1-2"),
+    (range(0, 64), "0-63"),
+])
+def test_format_cpulist(ids, expected):
+    assert format_cpulist(ids) == expected
+
+
+def test_format_cpulist_rejects_negative():
+    with pytest.raises(ValueError, match="negative id -1"):
+        format_cpulist([-1, 0])
+
+
+def test_round_trip():
+    text = "0-15,32-47,63"
+    assert format_cpulist(parse_cpulist(text)) == text
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("3", (0, 1)),
+    ("ff,00000001", (0,) + tuple(range(32, 40))),
+    ("00000000,00000001", (0,)),
+    ("80000000", (31,)),
+    ("0", ()),
+    ("", ()),
+    ("1,00000000,00000000", (64,)),
+])
+def test_parse_cpumask(text, expected):
+    assert parse_cpumask(text) == expected
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("xyz", "'xyz' is not a hex word"),
+    ("1,100000000", "over 32 bits"),
+    ("1,,2", "'' is not a hex word"),
+])
+def test_parse_cpumask_rejects_garbage(text, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        parse_cpumask(text)
+
+
+def test_live_status_list_and_mask_agree():
+    with open("/proc/self/status") as f:
+        fields = dict(line.split(":", 1) for line in f if ":" in line)
+    assert parse_cpumask(fields["Cpus_allowed"]) == parse_cpulist(fields["Cpus_allowed_list"])
+    assert parse_cpumask(fields["Mems_allowed"]) == parse_cpulist(fields["Mems_allowed_list"])

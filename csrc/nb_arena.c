@@ -58,19 +58,37 @@ int nb_arena_map(nb_arena *arena, size_t size_bytes, int page_kind, nb_status *s
     arena->size_bytes = size_bytes;
     arena->page_kind = page_kind;
 
-    if (page_kind == NB_PAGES_THP) {
-        /* THP needs 2 MiB aligned virtual ranges: over-map, then trim. */
-        size_t over = arena->map_bytes + NB_2M;
-        uintptr_t start, aligned;
+    if (page_kind == NB_PAGES_4K || page_kind == NB_PAGES_THP) {
+        /* One guard page on each side; THP also needs a 2 MiB aligned start,
+         * so over-map by 2 MiB and trim what is left over. */
+        size_t guard = base_page;
+        size_t slack = page_kind == NB_PAGES_THP ? NB_2M : 0;
+        size_t over = arena->map_bytes + 2 * guard + slack;
+        uintptr_t start, aligned, end;
         p = mmap(NULL, over, PROT_READ | PROT_WRITE, flags, -1, 0);
-        if (p == MAP_FAILED)
-            return nb_fail(st, NB_ERR_SYSCALL, errno, "mmap");
+        if (p == MAP_FAILED) {
+            int err = errno;
+            memset(arena, 0, sizeof(*arena));
+            return nb_fail(st, NB_ERR_SYSCALL, err, "mmap");
+        }
         start = (uintptr_t)p;
-        aligned = (start + NB_2M - 1) & ~(uintptr_t)(NB_2M - 1);
-        if (aligned > start)
-            munmap(p, aligned - start);
-        if (aligned + arena->map_bytes < start + over)
-            munmap((void *)(aligned + arena->map_bytes), start + over - aligned - arena->map_bytes);
+        aligned = start + guard;
+        if (slack)
+            aligned = (aligned + NB_2M - 1) & ~(uintptr_t)(NB_2M - 1);
+        end = aligned + arena->map_bytes + guard;
+        if (aligned - guard > start)
+            munmap(p, aligned - guard - start);
+        if (end < start + over)
+            munmap((void *)end, start + over - end);
+        arena->region = (void *)(aligned - guard);
+        arena->region_bytes = end - (aligned - guard);
+        if (mprotect(arena->region, guard, PROT_NONE) != 0 ||
+            mprotect((void *)(aligned + arena->map_bytes), guard, PROT_NONE) != 0) {
+            int err = errno;
+            munmap(arena->region, arena->region_bytes);
+            memset(arena, 0, sizeof(*arena));
+            return nb_fail(st, NB_ERR_SYSCALL, err, "mprotect");
+        }
         p = (void *)aligned;
     } else {
         p = mmap(NULL, arena->map_bytes, PROT_READ | PROT_WRITE, flags, -1, 0);
@@ -80,6 +98,8 @@ int nb_arena_map(nb_arena *arena, size_t size_bytes, int page_kind, nb_status *s
             /* hugetlb: ENOMEM = the global pool lacks free pages */
             return nb_fail(st, NB_ERR_SYSCALL, err, "mmap");
         }
+        arena->region = p;
+        arena->region_bytes = arena->map_bytes;
     }
     arena->base = p;
 
@@ -212,8 +232,8 @@ int nb_arena_locate(const nb_arena *arena, size_t stride_bytes, int *nodes_out, 
 
 int nb_arena_unmap(nb_arena *arena, nb_status *st)
 {
-    if (arena->base) {
-        if (munmap(arena->base, arena->map_bytes) != 0)
+    if (arena->region) {
+        if (munmap(arena->region, arena->region_bytes) != 0)
             return nb_fail(st, NB_ERR_SYSCALL, errno, "munmap");
     }
     memset(arena, 0, sizeof(*arena));

@@ -30,10 +30,14 @@ typedef struct {
     size_t map_bytes;    /* bytes mapped: size_bytes rounded up to page_bytes */
     size_t page_bytes;   /* bytes per page of this kind (4096 for 4K and THP) */
     int page_kind;       /* an nb_page_kind */
+    void *region;        /* what was mapped: base plus PROT_NONE guard pages */
+    size_t region_bytes; /* bytes of region */
 } nb_arena;
 
 /* Map size_bytes of anonymous memory of the given page kind. Nothing is
- * faulted in. For hugetlb kinds the kernel reserves pages from the global
+ * faulted in. 4K and THP arenas sit between PROT_NONE guard pages so the
+ * kernel never merges them with a neighbouring mapping: their line in
+ * /proc/self/numa_maps then describes exactly this arena. For hugetlb kinds the kernel reserves pages from the global
  * pool at mmap time, so an empty pool fails here with ENOMEM. */
 int nb_arena_map(nb_arena *arena, size_t size_bytes, int page_kind, nb_status *st);
 

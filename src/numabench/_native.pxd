@@ -20,6 +20,8 @@ cdef extern from "nb_arena.h" nogil:
         size_t map_bytes
         size_t page_bytes
         int page_kind
+        void *region
+        size_t region_bytes
     int nb_arena_map(nb_arena *arena, size_t size_bytes, int page_kind, nb_status *st)
     int nb_arena_bind(const nb_arena *arena, int policy, const unsigned long *nodemask,
                       unsigned long max_node, nb_status *st)

@@ -1,0 +1,117 @@
+"""numabench run: latency and bandwidth on chosen CPU and memory nodes."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+
+from numabench.cgroups import read_process_cpuset
+from numabench.cli.common import EXIT_INTERRUPTED, EXIT_PARTIAL, fail, one_line_errors, progress
+from numabench.errors import NumabenchError, UsageError
+from numabench.experiment import (
+    DEFAULT_KERNELS,
+    DEFAULT_REPEAT,
+    KERNELS,
+    RunOptions,
+    parse_kernels,
+    parse_pages,
+    plan_run,
+)
+from numabench.report import format_run_table
+from numabench.results import build_result, dumps, save, save_csv
+from numabench.runner import Runner
+from numabench.system import read_environment
+from numabench.topology import read_topology
+from numabench.units import parse_int_list, parse_size, parse_size_range
+
+
+@click.command()
+@click.option("--cpu-node", "cpu_node", metavar="N[,N..]", help="NUMA node(s) whose CPUs run the kernels.")
+@click.option("--mem-node", "mem_node", metavar="M[,M..]",
+              help="NUMA node(s) holding the buffer (differs from --cpu-node: remote). Default: the CPU node.")
+@click.option("--pages", metavar="KIND[,KIND..]",
+              help="Page kinds: 4k, thp, 2m, 1g. Default: 4k, and 2m when hugepages are reserved.")
+@click.option("--size", default="1G", show_default=True, metavar="SIZE",
+              help="Buffer size (K/M/G binary suffixes), split across a kernel's arrays.")
+@click.option("--sizes", metavar="A..B|A,B,..", help="Latency-vs-size sweep, e.g. 16K..2G (powers of two).")
+@click.option("--threads", type=int, help="Pinned threads for bandwidth kernels. Default: every allowed CPU of the node.")
+@click.option("--kernels", default=",".join(DEFAULT_KERNELS), show_default=True, metavar="K[,K..]",
+              help=f"From: {','.join(KERNELS)}.")
+@click.option("--repeat", type=int, default=DEFAULT_REPEAT, show_default=True, help="Samples per measurement.")
+@click.option("--policy", default="bind", show_default=True,
+              type=click.Choice(["bind", "interleave", "preferred", "local"]),
+              help="Memory policy: mbind mode, or local = first touch only.")
+@click.option("--first-touch", is_flag=True,
+              help="Never call mbind; place by first touch (what a pod without CAP_SYS_NICE gets).")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the chase permutation.")
+@click.option("--isa", default="auto", type=click.Choice(["auto", "avx512", "avx2", "scalar"]),
+              show_default=True, help="Vector ISA of the bandwidth kernels.")
+@click.option("-o", "--output", metavar="FILE", help="Write the JSON result to FILE.")
+@click.option("--csv", "csv_path", metavar="FILE", help="Also write one CSV row per measurement.")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON result on stdout instead of the table.")
+@click.option("--force", is_flag=True, help="Overwrite existing output files.")
+@one_line_errors
+def run(cpu_node, mem_node, pages, size, sizes, threads, kernels, repeat, policy, first_touch, seed, isa,
+        output, csv_path, as_json, force) -> None:
+    """Measure latency and bandwidth on the CPUs and memory this process may use."""
+    options = RunOptions(
+        cpu_nodes=parse_int_list(cpu_node, "--cpu-node") if cpu_node is not None else None,
+        mem_nodes=parse_int_list(mem_node, "--mem-node") if mem_node is not None else None,
+        pages=parse_pages(pages) if pages is not None else None,
+        size_bytes=parse_size(size),
+        sweep_sizes=parse_size_range(sizes) if sizes else None,
+        threads=threads,
+        kernels=parse_kernels(kernels),
+        repeat=repeat,
+        policy=policy,
+    )
+    for path in (output, csv_path):
+        if path and not force:
+            import os
+
+            if os.path.exists(path):
+                raise UsageError(f"{path} already exists", "choose another file or pass --force")
+    topology = read_topology()
+    cpuset = read_process_cpuset()
+    plan = plan_run(topology, cpuset, options)
+    for note in plan.notes:
+        progress(f"note: {note}")
+    if not plan.specs:
+        raise UsageError("nothing to measure with these options", "see the notes above")
+
+    started = time.time()
+    outcome = Runner(progress=progress, seed=seed, isa=isa, force_first_touch=first_touch).run(plan.specs)
+    result = build_result(
+        environment=read_environment(),
+        topology=topology.to_dict(),
+        command=sys.argv,
+        options={**options.__dict__, "seed": seed, "isa": isa, "first_touch": first_touch},
+        notes=plan.notes,
+        outcome=outcome,
+        started=started,
+        finished=time.time(),
+    )
+    # Results first, verdicts after: nothing measured is lost to a later error.
+    if output:
+        save(result, output, force=True)
+        progress(f"wrote {output}")
+    if csv_path:
+        save_csv(result, csv_path)
+        progress(f"wrote {csv_path}")
+    if as_json:
+        click.echo(dumps(result), nl=False)
+    else:
+        click.echo(format_run_table(result))
+    if outcome.interrupted:
+        fail("interrupted; the measurements so far were kept", EXIT_INTERRUPTED)
+    misplaced = [m for m in outcome.measurements if not m["placement"]["ok"]]
+    if outcome.errors or misplaced:
+        problems = [e["error"] for e in outcome.errors]
+        if misplaced:
+            problems.append(f"{len(misplaced)} measurement(s) ran on pages not where asked")
+        if not outcome.measurements:
+            fail(problems[0], 2)
+        fail("; ".join(problems), EXIT_PARTIAL)

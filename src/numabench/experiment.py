@@ -1,0 +1,242 @@
+"""What to measure: turn user options into checked specs before any memory is touched.
+
+Every refusal happens here, with the fix in the message: a node that does not
+exist, one this cgroup's cpuset forbids, hugepages not reserved, a buffer
+that does not fit. The runner then only meets what the kernel does at run time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from numabench.cpulist import format_cpulist
+from numabench.errors import CpusetError, HugepageError, InsufficientMemoryError, UsageError
+from numabench.placement import HUGETLB_PAGE_BYTES, POLICIES, hugepage_sysfs_file
+from numabench.units import format_size
+
+LATENCY_KERNELS = ("latency",)
+BANDWIDTH_KERNELS = ("read", "write", "write_nt", "copy", "copy_nt", "triad")
+KERNELS = LATENCY_KERNELS + BANDWIDTH_KERNELS
+PAGE_KINDS = ("4k", "thp", "2m", "1g")
+DEFAULT_KERNELS = ("latency", "read", "copy", "triad")
+# Much larger than any last-level cache we know of (sysfs may claim a huge
+# L3 on VMs, see shared/measuring.md): a fixed floor, not derived from it.
+DEFAULT_SIZE_BYTES = 1 << 30
+DEFAULT_REPEAT = 5
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One buffer and the kernels measured on it.
+
+    cpus[0] runs the latency chase and faults the buffer in; bandwidth kernels
+    use all of cpus, one pinned thread each.
+    """
+
+    cpu_node: int
+    mem_nodes: tuple[int, ...]
+    policy: str
+    pages: str
+    size_bytes: int
+    cpus: tuple[int, ...]
+    kernels: tuple[str, ...]
+    repeat: int
+
+    @property
+    def mem_node(self) -> int | None:
+        return self.mem_nodes[0] if len(self.mem_nodes) == 1 else None
+
+    @property
+    def threads(self) -> int:
+        return len(self.cpus)
+
+
+@dataclass
+class RunOptions:
+    """The user's choices; None means "decide from the machine"."""
+
+    cpu_nodes: list[int] | None = None
+    mem_nodes: list[int] | None = None
+    pages: list[str] | None = None
+    size_bytes: int = DEFAULT_SIZE_BYTES
+    sweep_sizes: list[int] | None = None
+    threads: int | None = None
+    kernels: list[str] = field(default_factory=lambda: list(DEFAULT_KERNELS))
+    repeat: int = DEFAULT_REPEAT
+    policy: str = "bind"
+
+
+@dataclass
+class Plan:
+    specs: list[Spec]
+    notes: list[str]
+
+
+def parse_kernels(text: str) -> list[str]:
+    names = [k.strip() for k in text.split(",") if k.strip()]
+    unknown = [k for k in names if k not in KERNELS]
+    if unknown or not names:
+        raise UsageError(f"unknown kernel {', '.join(unknown) or repr(text)}", f"choose from {','.join(KERNELS)}")
+    return list(dict.fromkeys(names))
+
+
+def parse_pages(text: str) -> list[str]:
+    names = [p.strip().lower() for p in text.split(",") if p.strip()]
+    unknown = [p for p in names if p not in PAGE_KINDS]
+    if unknown or not names:
+        raise UsageError(f"unknown page kind {', '.join(unknown) or repr(text)}", f"choose from {','.join(PAGE_KINDS)}")
+    return list(dict.fromkeys(names))
+
+
+def _allowed_cpus_on(topology, cpuset, node_id: int) -> tuple[int, ...]:
+    allowed = set(cpuset.cpus_allowed)
+    return tuple(c for c in topology.node(node_id).cpus if c in allowed)
+
+
+def _describe_cpuset(cpuset, what: str) -> str:
+    allowed = cpuset.cpus_allowed if what == "cpus" else cpuset.mems_allowed
+    cg = cpuset.cpuset_cpus if what == "cpus" else cpuset.cpuset_mems
+    text = f"{'Cpus' if what == 'cpus' else 'Mems'}_allowed_list {format_cpulist(allowed)}"
+    if cg is not None:
+        text += f", cgroup v{cpuset.cgroup_version} cpuset.{what} {format_cpulist(cg)}"
+    return text
+
+
+def _check_cpu_node(topology, cpuset, node_id: int) -> tuple[int, ...]:
+    node = topology.node(node_id)
+    if not node.cpus:
+        raise UsageError(
+            f"node {node_id} has no CPUs (memory-only)", f"measure from a node with CPUs and use {node_id} as --mem-node"
+        )
+    cpus = _allowed_cpus_on(topology, cpuset, node_id)
+    if not cpus:
+        usable = sorted({topology.cpu_node(c) for c in cpuset.cpus_allowed if c in topology.online_cpus})
+        raise CpusetError(
+            f"CPU node {node_id} (CPUs {format_cpulist(node.cpus)}) is outside this process's allowed CPUs "
+            f"({_describe_cpuset(cpuset, 'cpus')})",
+            f"choose --cpu-node {','.join(map(str, usable)) or '?'}",
+        )
+    return cpus
+
+
+def _check_mem_node(topology, cpuset, node_id: int, cpu_node: int) -> None:
+    node = topology.node(node_id)
+    if not node.has_memory:
+        raise UsageError(f"node {node_id} has no memory", "choose a --mem-node that has memory")
+    if node_id not in cpuset.mems_allowed:
+        raise CpusetError(
+            f"memory node {node_id} is forbidden by this cgroup's cpuset ({_describe_cpuset(cpuset, 'mems')}); "
+            f"this is what Kubernetes Memory Manager does to a pod whose memory it pinned",
+            f"choose --mem-node {format_cpulist(cpuset.mems_allowed)}",
+        )
+
+
+def _check_memory(topology, spec: Spec, explicit_pages: bool) -> str | None:
+    """Refuse before allocating; returns a note when an implicit hugepage run must be skipped."""
+    if spec.pages in HUGETLB_PAGE_BYTES:
+        page = HUGETLB_PAGE_BYTES[spec.pages]
+        needed = -(-spec.size_bytes // page)
+        for node_id in spec.mem_nodes:
+            pool = topology.node(node_id).hugepages.get(page)
+            share = needed if spec.policy != "interleave" else -(-needed // len(spec.mem_nodes))
+            if pool is None:
+                problem = f"this kernel offers no {spec.pages.upper()} hugepages on node {node_id}"
+                fix = "use --pages 4k or thp" if spec.pages == "2m" else "boot with hugepagesz=1G, or use --pages 2m"
+            elif pool.free < share:
+                problem = (
+                    f"node {node_id}'s {spec.pages.upper()} hugepage pool has {pool.free} free pages, "
+                    f"{share} needed for {format_size(spec.size_bytes)}"
+                )
+                fix = f"reserve them: echo {pool.total - pool.free + share} > {hugepage_sysfs_file(spec.pages, node_id)}"
+            else:
+                continue
+            if not explicit_pages:
+                return f"{spec.pages} skipped: {problem} ({fix})"
+            raise HugepageError(problem, fix)
+        return None
+    free = sum(topology.node_mem_free_bytes(n) for n in spec.mem_nodes)
+    if spec.size_bytes > free:
+        where = f"node {spec.mem_nodes[0]}" if len(spec.mem_nodes) == 1 else f"nodes {list(spec.mem_nodes)}"
+        raise InsufficientMemoryError(
+            f"a {format_size(spec.size_bytes)} buffer does not fit in {where}'s free memory ({format_size(free)})",
+            f"use --size {format_size(int(free * 0.8)).replace(' ', '').replace('iB', '')} or less",
+        )
+    return None
+
+
+def plan_run(topology, cpuset, options: RunOptions) -> Plan:
+    """Check the options against this machine and process; return the specs to run.
+
+    Raises UsageError, TopologyError, CpusetError, HugepageError or
+    InsufficientMemoryError with a one-line message that names the fix.
+    """
+    notes: list[str] = []
+    if options.repeat < 1:
+        raise UsageError(f"--repeat {options.repeat} is not positive", "use --repeat 3 or more")
+    if options.policy not in POLICIES:
+        raise UsageError(f"unknown memory policy {options.policy!r}", f"choose from {','.join(POLICIES)}")
+    if options.threads is not None and options.threads < 1:
+        raise UsageError(f"--threads {options.threads} is not positive", "use --threads 1 or more")
+    kernels = list(options.kernels)
+    if options.sweep_sizes:
+        if any(k != "latency" for k in kernels):
+            notes.append("--sizes measures latency only; other kernels ignored")
+        kernels = ["latency"]
+
+    if options.cpu_nodes is None:
+        usable = sorted({topology.cpu_node(c) for c in cpuset.cpus_allowed if c in topology.online_cpus})
+        if not usable:
+            raise CpusetError("no online CPU is allowed to this process", "check Cpus_allowed_list in /proc/self/status")
+        cpu_nodes = usable[:1]
+    else:
+        cpu_nodes = list(options.cpu_nodes)
+
+    explicit_pages = options.pages is not None
+    page_kinds = list(options.pages) if explicit_pages else ["4k", "2m"]
+    sizes = list(options.sweep_sizes) if options.sweep_sizes else [options.size_bytes]
+
+    specs: list[Spec] = []
+    for cpu_node in cpu_nodes:
+        cpus = _check_cpu_node(topology, cpuset, cpu_node)
+        if options.mem_nodes is None:
+            if cpu_node in cpuset.mems_allowed and topology.node(cpu_node).has_memory:
+                targets = [(cpu_node,)]
+            else:
+                first = min(cpuset.mems_allowed)
+                notes.append(
+                    f"node {cpu_node}'s memory is outside this cgroup's cpuset.mems; measuring memory on node {first}"
+                )
+                targets = [(first,)]
+        elif options.policy == "interleave":
+            targets = [tuple(options.mem_nodes)]
+        else:
+            targets = [(m,) for m in options.mem_nodes]
+        for mem_nodes in targets:
+            for m in mem_nodes:
+                _check_mem_node(topology, cpuset, m, cpu_node)
+            bandwidth = any(k in BANDWIDTH_KERNELS for k in kernels)
+            threads = options.threads if options.threads is not None else (len(cpus) if bandwidth else 1)
+            if threads > len(cpus):
+                raise UsageError(
+                    f"--threads {threads} but CPU node {cpu_node} has {len(cpus)} allowed CPUs ({format_cpulist(cpus)})",
+                    f"use --threads {len(cpus)} or less",
+                )
+            for pages in page_kinds:
+                for size in sizes:
+                    spec = Spec(
+                        cpu_node=cpu_node,
+                        mem_nodes=tuple(mem_nodes),
+                        policy=options.policy,
+                        pages=pages,
+                        size_bytes=size,
+                        cpus=cpus[:threads],
+                        kernels=tuple(kernels),
+                        repeat=options.repeat,
+                    )
+                    skip = _check_memory(topology, spec, explicit_pages)
+                    if skip:
+                        if skip not in notes:
+                            notes.append(skip)
+                        continue
+                    specs.append(spec)
+    return Plan(specs=specs, notes=notes)

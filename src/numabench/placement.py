@@ -1,0 +1,219 @@
+"""Put a buffer on NUMA node(s) and prove where every page landed.
+
+The preferred path binds with mbind(2) and verifies with move_pages(2). Pods
+under the container runtimes' default seccomp profile (no CAP_SYS_NICE) get
+EPERM from both: then the buffer is placed by first touch from a thread
+pinned inside the cgroup's cpuset (the kernel allocates on the toucher's
+node, restricted to cpuset.mems) and verified from /proc/self/numa_maps. The
+method used is always recorded.
+"""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from numabench import _native
+from numabench.errors import (
+    CpusetError,
+    HugepageError,
+    InsufficientMemoryError,
+    NativeError,
+    PlacementError,
+)
+from numabench.numamaps import pages_by_node_in_range, read_numa_maps
+from numabench.stats import fraction_on
+
+POLICIES = ("bind", "interleave", "preferred", "local")
+HUGETLB_PAGE_BYTES = {"2m": 2 << 20, "1g": 1 << 30}
+# Pages on the asked node(s) for a placement to count as right. Not 100%: the
+# kernel may put a stray page elsewhere under pressure (preferred/local).
+ON_TARGET_MIN = 0.99
+# errnos that mean "not allowed here", the signature of a locked-down pod.
+_DENIED = (errno.EPERM, errno.EACCES, errno.ENOSYS)
+
+
+@dataclass
+class Placement:
+    """Where a buffer's pages are, and how that was achieved and proven."""
+
+    policy: str
+    method: str
+    verified_by: str | None
+    target_nodes: tuple[int, ...]
+    page_bytes: int
+    pages_by_node: dict[int, int]
+    pages_unlocated: int
+    on_target_fraction: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.verified_by is not None and self.on_target_fraction >= ON_TARGET_MIN
+
+    def to_dict(self) -> dict:
+        return {
+            "policy": self.policy,
+            "method": self.method,
+            "verified_by": self.verified_by,
+            "target_nodes": list(self.target_nodes),
+            "page_bytes": self.page_bytes,
+            "pages_by_node": {str(k): v for k, v in sorted(self.pages_by_node.items())},
+            "pages_unlocated": self.pages_unlocated,
+            "on_target_fraction": self.on_target_fraction,
+            "ok": self.ok,
+            "notes": list(self.notes),
+        }
+
+
+def hugepage_sysfs_file(pages: str, node: int | None = None) -> str:
+    """The file to write to reserve hugepages of this kind (per node when given)."""
+    kb = HUGETLB_PAGE_BYTES[pages] // 1024
+    if node is None:
+        return f"/sys/kernel/mm/hugepages/hugepages-{kb}kB/nr_hugepages"
+    return f"/sys/devices/system/node/node{node}/hugepages/hugepages-{kb}kB/nr_hugepages"
+
+
+def _pages_needed(size_bytes: int, pages: str) -> int:
+    page = HUGETLB_PAGE_BYTES[pages]
+    return -(-size_bytes // page)
+
+
+def _map(size_bytes: int, pages: str) -> _native.Arena:
+    try:
+        return _native.Arena(size_bytes, pages)
+    except NativeError as exc:
+        if pages in HUGETLB_PAGE_BYTES and exc.errno == errno.ENOMEM:
+            n = _pages_needed(size_bytes, pages)
+            raise HugepageError(
+                f"not enough free {pages.upper()} hugepages for {n} pages (mmap: ENOMEM)",
+                f"reserve them: echo {n} > {hugepage_sysfs_file(pages)}",
+            ) from exc
+        if pages in HUGETLB_PAGE_BYTES and exc.errno == errno.EINVAL:
+            raise HugepageError(
+                f"this kernel or CPU has no {pages.upper()} hugepages (mmap: EINVAL)",
+                "use --pages 4k or thp",
+            ) from exc
+        if exc.errno == errno.ENOMEM:
+            raise InsufficientMemoryError(
+                f"cannot map {size_bytes} bytes (mmap: ENOMEM)", "use a smaller --size"
+            ) from exc
+        raise
+
+
+def locate(arena: _native.Arena, proc_root: str = "/proc", force_numa_maps: bool = False):
+    """(pages_by_node, unlocated pages, verified_by) for the arena's pages.
+
+    move_pages when allowed; /proc/self/numa_maps when it is denied (EPERM in
+    pods) or when forced.
+    """
+    if not force_numa_maps:
+        try:
+            nodes = arena.locate()
+        except NativeError as exc:
+            if exc.errno not in _DENIED:
+                raise
+        else:
+            located = nodes[nodes >= 0]
+            counts = np.bincount(located) if located.size else np.zeros(0, dtype=np.int64)
+            by_node = {int(n): int(c) for n, c in enumerate(counts) if c}
+            return by_node, int((nodes < 0).sum()), "move_pages"
+    entries = read_numa_maps(proc_root=proc_root)
+    by_node, page_size = pages_by_node_in_range(entries, arena.address, arena.address + arena.map_bytes)
+    if not by_node:
+        return {}, arena.map_bytes // arena.page_bytes, None
+    # numa_maps counts pages of the mapping's kernel page size.
+    expected = arena.map_bytes // (page_size or arena.page_bytes)
+    return dict(by_node), max(0, expected - sum(by_node.values())), "numa_maps"
+
+
+def place(
+    size_bytes: int,
+    pages: str,
+    target_nodes,
+    policy: str,
+    cpu: int,
+    *,
+    force_first_touch: bool = False,
+    force_numa_maps: bool = False,
+    proc_root: str = "/proc",
+) -> tuple[_native.Arena, Placement]:
+    """Map `size_bytes` of `pages`, place it on `target_nodes` with `policy`,
+    fault it in from `cpu`, and locate every page.
+
+    Raises HugepageError / InsufficientMemoryError when the memory cannot be
+    had, CpusetError when the kernel refuses the nodes, NativeError otherwise.
+    The caller owns the returned arena.
+    """
+    if policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r}")
+    targets = tuple(int(n) for n in target_nodes)
+    notes: list[str] = []
+    arena = _map(size_bytes, pages)
+    try:
+        method = "first-touch"
+        if policy != "local":
+            if force_first_touch:
+                notes.append("mbind skipped on request; placed by first touch")
+            else:
+                try:
+                    arena.bind(policy, targets)
+                    method = "mbind"
+                except NativeError as exc:
+                    if exc.errno in _DENIED:
+                        notes.append(
+                            f"mbind denied ({errno.errorcode.get(exc.errno, exc.errno)}: no CAP_SYS_NICE "
+                            f"under the runtime's seccomp profile?); placed by first touch from CPU {cpu}"
+                        )
+                    elif exc.errno == errno.EINVAL:
+                        raise CpusetError(
+                            f"the kernel refused memory on node(s) {list(targets)} (mbind: EINVAL)",
+                            "they are outside this process's cpuset.mems; choose an allowed --mem-node",
+                        ) from exc
+                    else:
+                        raise
+        try:
+            arena.populate(cpu)
+        except NativeError as exc:
+            if exc.errno in (errno.ENOMEM, errno.EFAULT):
+                if pages in HUGETLB_PAGE_BYTES:
+                    node = targets[0] if len(targets) == 1 else None
+                    where = f"node {node}'s" if node is not None else "the asked nodes'"
+                    raise HugepageError(
+                        f"{where} {pages.upper()} hugepage pool ran out while faulting in {size_bytes} bytes",
+                        f"reserve {_pages_needed(size_bytes, pages)} pages: "
+                        f"echo N > {hugepage_sysfs_file(pages, node)}",
+                    ) from exc
+                raise InsufficientMemoryError(
+                    f"node(s) {list(targets)} could not supply {size_bytes} bytes", "use a smaller --size"
+                ) from exc
+            raise
+        by_node, unlocated, verified_by = locate(arena, proc_root, force_numa_maps)
+        if verified_by is None:
+            notes.append("page placement could not be verified (move_pages and numa_maps unavailable)")
+        placement = Placement(
+            policy=policy,
+            method=method,
+            verified_by=verified_by,
+            target_nodes=targets,
+            page_bytes=arena.page_bytes,
+            pages_by_node=by_node,
+            pages_unlocated=unlocated,
+            on_target_fraction=fraction_on(by_node, targets),
+            notes=notes,
+        )
+        return arena, placement
+    except BaseException:
+        arena.close()
+        raise
+
+
+def require_placed(placement: Placement) -> None:
+    """Raise PlacementError when fewer than 99% of pages are on the target nodes."""
+    if not placement.ok:
+        raise PlacementError(
+            f"pages not where asked: {placement.on_target_fraction:.1%} on node(s) "
+            f"{list(placement.target_nodes)}, found {placement.pages_by_node}",
+        )

@@ -134,3 +134,29 @@ def read_numa_maps(pid: int | str = "self", proc_root: str = "/proc") -> list[Nu
             fix="numa_maps needs a kernel with CONFIG_NUMA and a live process",
         ) from None
     return parse_numa_maps(text)
+
+
+_SMAPS_HEADER = re.compile(r"^([0-9a-fA-F]+)-([0-9a-fA-F]+)\s")
+
+
+def anon_huge_bytes_in_range(smaps_text: str, start: int, end: int) -> int:
+    """Bytes backed by transparent hugepages (smaps ``AnonHugePages``) in mappings
+    that start inside [start, end)."""
+    total = 0
+    inside = False
+    for line in smaps_text.splitlines():
+        header = _SMAPS_HEADER.match(line)
+        if header:
+            inside = start <= int(header.group(1), 16) < end
+        elif inside and line.startswith("AnonHugePages:"):
+            total += int(line.split()[1]) * 1024
+    return total
+
+
+def read_anon_huge_bytes(start: int, end: int, pid: int | str = "self", proc_root: str = "/proc") -> int | None:
+    """``anon_huge_bytes_in_range`` on ``/proc/<pid>/smaps``; None when it cannot be read."""
+    try:
+        with open(os.path.join(proc_root, str(pid), "smaps")) as f:
+            return anon_huge_bytes_in_range(f.read(), start, end)
+    except OSError:
+        return None

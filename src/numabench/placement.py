@@ -23,7 +23,7 @@ from numabench.errors import (
     NativeError,
     PlacementError,
 )
-from numabench.numamaps import pages_by_node_in_range, read_numa_maps
+from numabench.numamaps import pages_by_node_in_range, read_anon_huge_bytes, read_numa_maps
 from numabench.stats import fraction_on
 
 POLICIES = ("bind", "interleave", "preferred", "local")
@@ -48,6 +48,8 @@ class Placement:
     pages_unlocated: int
     on_target_fraction: float
     notes: list[str] = field(default_factory=list)
+    # THP only: share of the buffer the kernel really backed with huge pages.
+    thp_huge_fraction: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -64,6 +66,7 @@ class Placement:
             "pages_unlocated": self.pages_unlocated,
             "on_target_fraction": self.on_target_fraction,
             "ok": self.ok,
+            "thp_huge_fraction": self.thp_huge_fraction,
             "notes": list(self.notes),
         }
 
@@ -193,6 +196,14 @@ def place(
         by_node, unlocated, verified_by = locate(arena, proc_root, force_numa_maps)
         if verified_by is None:
             notes.append("page placement could not be verified (move_pages and numa_maps unavailable)")
+        thp_huge_fraction = None
+        if pages == "thp":
+            huge = read_anon_huge_bytes(arena.address, arena.address + arena.map_bytes, proc_root=proc_root)
+            if huge is not None:
+                thp_huge_fraction = huge / arena.map_bytes
+                if thp_huge_fraction < 0.9:
+                    notes.append(f"only {thp_huge_fraction:.0%} of the THP buffer is backed by huge pages "
+                                 "(THP disabled, fragmented memory, or defrag mode too lazy)")
         placement = Placement(
             policy=policy,
             method=method,
@@ -203,6 +214,7 @@ def place(
             pages_unlocated=unlocated,
             on_target_fraction=fraction_on(by_node, targets),
             notes=notes,
+            thp_huge_fraction=thp_huge_fraction,
         )
         return arena, placement
     except BaseException:

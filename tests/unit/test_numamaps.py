@@ -134,3 +134,23 @@ def test_live_touched_buffer_is_counted():
         assert set(counts) <= _mems_allowed()
     finally:
         buf.close()
+
+
+SMAPS = """\
+7f0000000000-7f0000400000 rw-p 00000000 00:00 0
+Size:               4096 kB
+AnonHugePages:      2048 kB
+7f0000400000-7f0000401000 ---p 00000000 00:00 0
+Size:                  4 kB
+AnonHugePages:         0 kB
+7f1000000000-7f1000200000 rw-p 00000000 00:00 0
+AnonHugePages:      2048 kB
+"""
+
+
+def test_anon_huge_bytes_counts_only_mappings_in_range():
+    from numabench.numamaps import anon_huge_bytes_in_range
+
+    assert anon_huge_bytes_in_range(SMAPS, 0x7F0000000000, 0x7F0000400000) == 2 << 20
+    assert anon_huge_bytes_in_range(SMAPS, 0x7F0000000000, 0x7F2000000000) == 4 << 20
+    assert anon_huge_bytes_in_range(SMAPS, 0x7E0000000000, 0x7F0000000000) == 0

@@ -54,3 +54,19 @@ cdef extern from "nb_bandwidth.h" nogil:
     int nb_bw_streams(int kernel)
     size_t nb_bw_bytes_per_elem(int kernel)
     int nb_bw_run(nb_bw_job *job, const int *cpus, int nthreads, nb_status *st)
+
+cdef extern from "nb_loaded.h" nogil:
+    ctypedef struct nb_loaded_job:
+        void *chase_cursor
+        uint64_t chase_loads
+        int chase_cpu
+        char *inject_buf
+        size_t inject_bytes
+        const int *inject_cpus
+        int n_inject
+        int kind
+        unsigned int delay
+        double chase_seconds
+        double inject_bytes_done
+        double inject_seconds
+    int nb_loaded_run(nb_loaded_job *job, nb_status *st)

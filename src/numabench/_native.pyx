@@ -285,3 +285,41 @@ def bw_run(str kernel, Arena arena, size_t n_elems, offsets, cpus, int samples=1
         rc = nb_bw_run(&job, &cpu_view[0], nthreads, &st)
     _check(rc, &st)
     return seconds, job.checksum, _ISA_NAMES[job.isa_used]
+
+
+INJECT_KINDS = {"read": 0, "rw": 1}
+
+
+def loaded_run(Arena chase_arena, size_t cursor_offset, uint64_t loads, int chase_cpu,
+               Arena inject_arena, size_t inject_bytes, inject_cpus, str kind="read", unsigned int delay=0):
+    """Chase on chase_cpu while injector threads on inject_cpus stream over the
+    first inject_bytes of inject_arena, throttled by `delay` empty loop
+    iterations per 512 bytes.
+
+    Returns (chase seconds, end offset, injected bytes, injector seconds).
+    """
+    cdef nb_status st
+    cdef nb_loaded_job job
+    cdef int rc
+    cdef int[::1] cpu_view
+    cdef void *base = chase_arena._at(0, 8)
+    if kind not in INJECT_KINDS:
+        raise ValueError(f"unknown injection kind {kind!r}; known: {', '.join(INJECT_KINDS)}")
+    cpu_arr = np.ascontiguousarray(list(inject_cpus), dtype=np.intc)
+    memset(&job, 0, sizeof(nb_loaded_job))
+    job.chase_cursor = chase_arena._at(cursor_offset, 8)
+    job.chase_loads = loads
+    job.chase_cpu = chase_cpu
+    job.n_inject = len(cpu_arr)
+    job.kind = INJECT_KINDS[kind]
+    job.delay = delay
+    if job.n_inject:
+        cpu_view = cpu_arr
+        job.inject_cpus = &cpu_view[0]
+        job.inject_buf = <char *>inject_arena._at(0, inject_bytes)
+        job.inject_bytes = inject_bytes
+    with nogil:
+        rc = nb_loaded_run(&job, &st)
+    _check(rc, &st)
+    return (job.chase_seconds, <size_t>(<char *>job.chase_cursor - <char *>base),
+            job.inject_bytes_done, job.inject_seconds)

@@ -50,3 +50,71 @@ def format_run_table(result: dict) -> str:
         tail.append("bandwidth counts bytes as STREAM does: every array element read or written, once; "
                     "write-allocate traffic is not counted. GB/s = 1e9 bytes/s.")
     return out + ("\n" + "\n".join(tail) if tail else "")
+
+
+def _matrix_value(key: str, value) -> str:
+    if value is None:
+        return "-"
+    if key == "latency_ns":
+        return f"{value:.1f}"
+    return f"{value / 1e9:.2f}"
+
+
+def format_matrix(doc: dict) -> str:
+    """Latency and bandwidth matrices, rows = CPU nodes, columns = memory nodes,
+    each cell with its SLIT distance and its ratio to the row's local cell."""
+    rows, columns = doc["rows"], doc["columns"]
+    memory_only = set(doc.get("memory_only", []))
+    blocks = []
+    titles = {"latency_ns": ("Idle latency (ns)", "latency_ratio_to_local"),
+              "bandwidth_bytes_per_s": ("Read bandwidth (GB/s)", "bandwidth_ratio_to_local")}
+    for key, (title, ratio_key) in titles.items():
+        if key not in doc:
+            continue
+        header = ["cpu\\mem"] + [f"{c}{'*' if c in memory_only else ''}" for c in columns]
+        table = [header]
+        for r in rows:
+            line = [str(r)]
+            for c in columns:
+                status = doc["status"][str(r)][str(c)]
+                value = doc[key][str(r)][str(c)]
+                if status != "measured" and value is None:
+                    line.append("forbidden" if status.startswith("forbidden") else "n/a")
+                    continue
+                ratio = doc[ratio_key][str(r)][str(c)]
+                dist = doc["distances"][str(r)][str(c)]
+                cell = _matrix_value(key, value)
+                if ratio is not None and r != c:
+                    cell += f" x{ratio:.2f}"
+                cell += f" [{dist}]" if dist is not None else ""
+                line.append(cell)
+            table.append(line)
+        widths = [max(len(t[i]) for t in table) for i in range(len(header))]
+        text = "\n".join("  ".join(cell.rjust(w) for cell, w in zip(t, widths)) for t in table)
+        blocks.append(f"{title}: rows = CPU node, columns = memory node; xR = ratio to the row's local "
+                      f"node, [d] = SLIT distance\n{text}")
+    notes = []
+    if memory_only:
+        notes.append("* memory-only node (no CPUs): a column, never a row")
+    for r in rows:
+        for c in columns:
+            status = doc["status"][str(r)][str(c)]
+            if status != "measured":
+                notes.append(f"cpu node {r} -> mem node {c}: {status}")
+    return "\n\n".join(blocks + (["\n".join(notes)] if notes else []))
+
+
+def format_loaded(result: dict) -> str:
+    """The loaded-latency curve: one line per delay, injected bandwidth and latency."""
+    points = [m for m in result["measurements"] if m["kernel"] == "loaded_latency"]
+    if not points:
+        return "no loaded-latency points"
+    first = points[0]
+    lines = [f"Loaded latency: chase on CPU {first['cpus'][0]} (node {first['cpu_node']}) over node "
+             f"{first['mem_node']}, {len(first['inject_cpus'])} {first['inject_kind']} injector(s) on CPUs "
+             f"{','.join(map(str, first['inject_cpus'])) or '-'} over node {first['inject_node']}, "
+             f"{first['pages']} pages",
+             f"{'delay':>8}  {'injected GB/s':>13}  {'latency ns':>10}"]
+    for m in points:
+        lines.append(f"{m['delay']:>8}  {m['inject_bandwidth_bytes_per_s'] / 1e9:>13.2f}  {m['latency_ns']:>10.1f}")
+    return "\n".join(lines)

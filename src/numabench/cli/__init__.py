@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from numabench import __version__
+from numabench.cli.loaded_cmd import loaded
+from numabench.cli.matrix_cmd import matrix
 from numabench.cli.run_cmd import run
 from numabench.cli.topology_cmd import topology
 
@@ -17,3 +19,5 @@ def main() -> None:
 
 main.add_command(topology)
 main.add_command(run)
+main.add_command(matrix)
+main.add_command(loaded)

@@ -1,0 +1,67 @@
+"""numabench matrix: latency and bandwidth, every CPU node x every memory node."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import click
+
+from numabench.cgroups import read_process_cpuset
+from numabench.cli.common import EXIT_INTERRUPTED, EXIT_PARTIAL, fail, one_line_errors, progress
+from numabench.errors import UsageError
+from numabench.experiment import DEFAULT_REPEAT, PAGE_KINDS
+from numabench.matrix import BANDWIDTH_KERNEL, LATENCY_KERNEL, build_matrix, plan_matrix
+from numabench.report import format_matrix
+from numabench.results import build_result, dumps, save, save_csv
+from numabench.runner import Runner
+from numabench.system import read_environment
+from numabench.topology import read_topology
+from numabench.units import parse_size
+
+
+@click.command()
+@click.option("--kind", type=click.Choice(["latency", "bandwidth", "both"]), default="both", show_default=True)
+@click.option("--pages", type=click.Choice(PAGE_KINDS), default="4k", show_default=True)
+@click.option("--size", default="1G", show_default=True, help="Buffer size per cell.")
+@click.option("--threads", type=int, help="Bandwidth threads per cell. Default: every allowed CPU of the row's node.")
+@click.option("--repeat", type=int, default=DEFAULT_REPEAT, show_default=True)
+@click.option("-o", "--output", metavar="FILE", help="Write the JSON result (with a 'matrix' section).")
+@click.option("--csv", "csv_path", metavar="FILE", help="Also write one CSV row per measured cell.")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON result instead of the tables.")
+@click.option("--force", is_flag=True, help="Overwrite existing output files.")
+@one_line_errors
+def matrix(kind, pages, size, threads, repeat, output, csv_path, as_json, force) -> None:
+    """Latency/bandwidth matrix: CPU node (rows) x memory node (columns), with distances and ratios."""
+    for path in (output, csv_path):
+        if path and os.path.exists(path) and not force:
+            raise UsageError(f"{path} already exists", "choose another file or pass --force")
+    kernels = {"latency": [LATENCY_KERNEL], "bandwidth": [BANDWIDTH_KERNEL],
+               "both": [LATENCY_KERNEL, BANDWIDTH_KERNEL]}[kind]
+    topology = read_topology()
+    cpuset = read_process_cpuset()
+    plan = plan_matrix(topology, cpuset, kernels=kernels, pages=pages, size_bytes=parse_size(size),
+                       threads=threads, repeat=repeat)
+    if not plan.specs:
+        raise UsageError("no cell of the matrix can be measured here: " + "; ".join(plan.skipped.values()),
+                         "check the cpuset and hugepage reservations")
+    started = time.time()
+    outcome = Runner(progress=progress).run(plan.specs)
+    result = build_result(environment=read_environment(), topology=topology.to_dict(), command=sys.argv,
+                          options={"kind": kind, "pages": pages, "size_bytes": parse_size(size),
+                                   "threads": threads, "repeat": repeat},
+                          notes=[], outcome=outcome, started=started, finished=time.time())
+    result["matrix"] = build_matrix(topology, plan, outcome.measurements, outcome.errors)
+    if output:
+        save(result, output, force=True)
+        progress(f"wrote {output}")
+    if csv_path:
+        save_csv(result, csv_path)
+        progress(f"wrote {csv_path}")
+    click.echo(dumps(result) if as_json else format_matrix(result["matrix"]), nl=not as_json)
+    if outcome.interrupted:
+        fail("interrupted; the measurements so far were kept", EXIT_INTERRUPTED)
+    misplaced = [m for m in outcome.measurements if not m["placement"]["ok"]]
+    if outcome.errors or misplaced:
+        fail(f"{len(outcome.errors)} cell(s) failed, {len(misplaced)} measured on misplaced pages", EXIT_PARTIAL)

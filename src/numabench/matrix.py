@@ -1,0 +1,86 @@
+"""CPU node x memory node matrices (Intel MLC's --latency_matrix / --bandwidth_matrix).
+
+Rows are nodes with CPUs, columns nodes with memory (memory-only nodes are
+columns only). A cell the cgroup's cpuset forbids is shown as such, not
+measured; a cell that cannot be measured (no hugepages there, say) carries
+its reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from numabench.errors import CpusetError, NumabenchError
+from numabench.experiment import RunOptions, Spec, plan_run
+
+LATENCY_KERNEL = "latency"
+BANDWIDTH_KERNEL = "read"
+
+
+@dataclass
+class MatrixPlan:
+    rows: list[int]
+    columns: list[int]
+    specs: list[Spec]
+    # (cpu node, mem node) -> why the cell is not measured
+    skipped: dict[tuple[int, int], str] = field(default_factory=dict)
+
+
+def plan_matrix(topology, cpuset, *, kernels, pages: str, size_bytes: int, threads: int | None,
+                repeat: int) -> MatrixPlan:
+    """One spec per allowed cell; forbidden or impossible cells get a reason instead."""
+    rows = [n.id for n in topology.nodes if n.has_cpus]
+    columns = [n.id for n in topology.nodes if n.has_memory]
+    plan = MatrixPlan(rows=rows, columns=columns, specs=[])
+    for cpu_node in rows:
+        for mem_node in columns:
+            options = RunOptions(cpu_nodes=[cpu_node], mem_nodes=[mem_node], pages=[pages], size_bytes=size_bytes,
+                                 threads=threads, kernels=list(kernels), repeat=repeat)
+            try:
+                plan.specs.extend(plan_run(topology, cpuset, options).specs)
+            except CpusetError as exc:
+                plan.skipped[(cpu_node, mem_node)] = f"forbidden by cpuset: {exc.message}"
+            except NumabenchError as exc:
+                plan.skipped[(cpu_node, mem_node)] = str(exc)
+    return plan
+
+
+def _grid(rows, columns, fill=None) -> dict[str, dict[str, object]]:
+    return {str(r): {str(c): fill for c in columns} for r in rows}
+
+
+def build_matrix(topology, plan: MatrixPlan, measurements: list[dict], errors: list[dict]) -> dict:
+    """The matrix document: values, local/remote ratios, distances and cell status.
+
+    Keys are node ids as strings (JSON). A ratio is cell / the row's local
+    cell (same node), present only when the row node has memory and both
+    cells were measured: > 1 means slower for latency, < 1 less for bandwidth.
+    """
+    rows, columns = plan.rows, plan.columns
+    doc = {"rows": rows, "columns": columns, "memory_only": [c for c in columns if c not in rows],
+           "distances": {str(r): {str(c): topology.node(r).distances.get(c) for c in columns} for r in rows},
+           "status": _grid(rows, columns, "measured")}
+    for (r, c), reason in plan.skipped.items():
+        doc["status"][str(r)][str(c)] = reason
+    for e in errors:
+        for c in e["mem_nodes"]:
+            doc["status"][str(e["cpu_node"])][str(c)] = e["error"]
+    for key, kernel in (("latency_ns", LATENCY_KERNEL), ("bandwidth_bytes_per_s", BANDWIDTH_KERNEL)):
+        values = _grid(rows, columns)
+        found = False
+        for m in measurements:
+            if m["kernel"] == kernel and m["mem_node"] is not None:
+                values[str(m["cpu_node"])][str(m["mem_node"])] = m[key]
+                found = True
+        if not found:
+            continue
+        ratios = _grid(rows, columns)
+        for r in rows:
+            local = values[str(r)].get(str(r))
+            for c in columns:
+                v = values[str(r)][str(c)]
+                if local and v is not None:
+                    ratios[str(r)][str(c)] = v / local
+        doc[key] = values
+        doc[key.replace("_ns", "").replace("_bytes_per_s", "") + "_ratio_to_local"] = ratios
+    return doc

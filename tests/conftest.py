@@ -1,9 +1,172 @@
-"""Make `src/` importable when numabench is not installed (an installed package wins)."""
+"""Make `src/` importable when numabench is not installed (an installed package wins),
+and share what the native and integration tests need: the CLI, root, hugepage pools."""
 
 import os
+import subprocess
 import sys
+
+import pytest
 
 try:
     import numabench  # noqa: F401
 except ImportError:
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+TREES_DIR = os.path.join(TESTS_DIR, "data", "trees")
+IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+
+HUGEPAGE_DIR = "/sys/kernel/mm/hugepages"
+NR_HUGEPAGES_2M = "/proc/sys/vm/nr_hugepages"
+NR_HUGEPAGES_1G = f"{HUGEPAGE_DIR}/hugepages-1048576kB/nr_hugepages"
+
+
+def pytest_runtest_setup(item):
+    # Probe the capability (euid 0), not the platform; -ra prints the reason.
+    if item.get_closest_marker("root") is not None and not IS_ROOT:
+        pytest.skip(f"needs root (euid is {os.geteuid()}): reserves hugepages / creates cgroups")
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+def numabench_command():
+    """argv prefix that runs the installed `numabench` console script of this interpreter.
+
+    `python -m numabench.cli` does not work (cli is a package without __main__);
+    the console script next to sys.executable is what users run.
+    """
+    script = os.path.join(os.path.dirname(sys.executable), "numabench")
+    if os.path.exists(script):
+        return [script]
+    return [sys.executable, "-m", "numabench"]
+
+
+def run_cli(*args, env=None, cwd=None, timeout=120, prefix=()):
+    """Run `numabench ARGS`; returns the CompletedProcess (text mode)."""
+    full_env = dict(os.environ)
+    full_env.pop("NUMABENCH_SYSFS_ROOT", None)
+    if env:
+        full_env.update(env)
+    return subprocess.run(
+        [*prefix, *numabench_command(), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=timeout,
+    )
+
+
+def assert_one_line_error(proc, *needles):
+    """Exit 2, exactly one stderr line starting 'numabench: error:', containing every needle."""
+    lines = proc.stderr.splitlines()
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("numabench: error:"), lines[0]
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+class Cli:
+    """What the `cli` fixture gives: cli.run(*args, env=..., cwd=...), cli.one_line_error(proc, *needles)."""
+
+    command = staticmethod(numabench_command)
+    run = staticmethod(run_cli)
+    one_line_error = staticmethod(assert_one_line_error)
+
+    def __call__(self, *args, **kwargs):
+        return run_cli(*args, **kwargs)
+
+
+@pytest.fixture
+def cli():
+    return Cli()
+
+
+# --------------------------------------------------------------------------- hugepages
+
+
+def read_int(path):
+    with open(path) as f:
+        return int(f.read().strip())
+
+
+def write_int(path, value):
+    with open(path, "w") as f:
+        f.write(f"{value}\n")
+
+
+def node_hugepage_file(node, page_kb, name):
+    return f"/sys/devices/system/node/node{node}/hugepages/hugepages-{page_kb}kB/{name}"
+
+
+class HugepagePool:
+    """Sets a hugepage pool's size, reading it back; gives every old value back at teardown."""
+
+    def __init__(self):
+        self._saved = []
+
+    def _remember(self, path):
+        if not any(p == path for p, _ in self._saved):
+            self._saved.append((path, read_int(path)))
+
+    def reserve(self, path, pages):
+        """Write `pages` to `path` and return what the kernel actually reserved."""
+        if not os.path.exists(path):
+            pytest.skip(f"{path} does not exist: this kernel has no such hugepage size")
+        self._remember(path)
+        try:
+            write_int(path, pages)
+        except OSError as exc:
+            pytest.skip(f"cannot write {path}: {exc}")
+        return read_int(path)
+
+    def require(self, path, pages):
+        """At least `pages` free pages in the pool at `path`, growing it (never shrinking
+        someone else's reservation); skip with the reason when the kernel gives fewer."""
+        if not os.path.exists(path):
+            pytest.skip(f"{path} does not exist: this kernel has no such hugepage size")
+        free_path = os.path.join(os.path.dirname(path), "free_hugepages")
+        if path == NR_HUGEPAGES_2M:
+            free_path = f"{HUGEPAGE_DIR}/hugepages-2048kB/free_hugepages"
+        total, free = read_int(path), read_int(free_path)
+        if free >= pages:
+            return free
+        wanted = total + pages - free
+        got = self.reserve(path, wanted)
+        if got < wanted:
+            pytest.skip(f"asked {path} for {wanted} hugepages ({pages} free), the kernel reserved only {got}")
+        return read_int(free_path)
+
+    def empty(self, path):
+        """An empty pool: nr_hugepages and nr_overcommit_hugepages 0. Skips rather than
+        take pages that another user of this machine has reserved."""
+        current = read_int(path)
+        if current != 0:
+            pytest.skip(f"{path} is {current}: someone else reserved hugepages; not emptying their pool")
+        overcommit = os.path.join(os.path.dirname(path), "nr_overcommit_hugepages")
+        if path == NR_HUGEPAGES_2M:
+            overcommit = "/proc/sys/vm/nr_overcommit_hugepages"
+        if os.path.exists(overcommit) and read_int(overcommit) != 0:
+            self._remember(overcommit)
+            write_int(overcommit, 0)
+
+    def restore(self):
+        for path, value in reversed(self._saved):
+            try:
+                write_int(path, value)
+            except OSError:
+                pass
+        self._saved.clear()
+
+
+@pytest.fixture
+def hugepage_pool():
+    pool = HugepagePool()
+    try:
+        yield pool
+    finally:
+        pool.restore()

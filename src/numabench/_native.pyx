@@ -255,6 +255,9 @@ def bw_run(str kernel, Arena arena, size_t n_elems, offsets, cpus, int samples=1
         raise ValueError(f"unknown ISA {isa!r}; known: {', '.join(ISAS)}")
     if samples < 1:
         raise ValueError("samples must be at least 1")
+    if not nb_bw_isa_supported(ISAS[isa]):
+        raise NativeError("cpuid", _errno.ENOTSUP, f"this CPU does not support the {isa} bandwidth kernels",
+                          f"use --isa {isa_best()} or auto")
     k = BW_KERNELS[kernel]
     offsets = list(offsets)
     if len(offsets) < nb_bw_streams(k):

@@ -159,7 +159,7 @@ def _check_memory(topology, spec: Spec, explicit_pages: bool) -> str | None:
         where = f"node {spec.mem_nodes[0]}" if len(spec.mem_nodes) == 1 else f"nodes {list(spec.mem_nodes)}"
         raise InsufficientMemoryError(
             f"a {format_size(spec.size_bytes)} buffer does not fit in {where}'s free memory ({format_size(free)})",
-            f"use --size {format_size(int(free * 0.8)).replace(' ', '').replace('iB', '')} or less",
+            f"use --size {int(free * 0.8) >> 20}M or less",
         )
     return None
 

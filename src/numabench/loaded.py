@@ -37,7 +37,7 @@ class LoadedSpec:
 
 
 def plan_loaded(topology, cpuset, *, cpu_node, mem_node, inject_node, injectors, pages, size_bytes,
-                inject_size_bytes, kind, delays, repeat) -> LoadedSpec:
+                inject_size_bytes, kind, delays, repeat, inject_cpu_node=None) -> LoadedSpec:
     """Check nodes, cpusets, hugepages and memory for both buffers; pick the CPUs."""
     if kind not in INJECT_KINDS:
         raise UsageError(f"unknown injection kind {kind!r}", f"choose from {','.join(INJECT_KINDS)}")
@@ -47,7 +47,8 @@ def plan_loaded(topology, cpuset, *, cpu_node, mem_node, inject_node, injectors,
                                                   mem_nodes=None if mem_node is None else [mem_node],
                                                   pages=[pages], size_bytes=size_bytes, kernels=["latency", "read"],
                                                   repeat=repeat)).specs[0]
-    inject = plan_run(topology, cpuset, RunOptions(cpu_nodes=[chase.cpu_node],
+    inject_cpu_node = chase.cpu_node if inject_cpu_node is None else inject_cpu_node
+    inject = plan_run(topology, cpuset, RunOptions(cpu_nodes=[inject_cpu_node],
                                                    mem_nodes=[chase.mem_nodes[0] if inject_node is None else inject_node],
                                                    pages=[pages], size_bytes=inject_size_bytes, kernels=["read"],
                                                    repeat=repeat)).specs[0]
@@ -55,11 +56,11 @@ def plan_loaded(topology, cpuset, *, cpu_node, mem_node, inject_node, injectors,
     if injectors is None:
         injectors = len(others)
     if injectors > len(others):
-        raise UsageError(f"{injectors} injector(s) asked but CPU node {chase.cpu_node} has {len(others)} allowed "
+        raise UsageError(f"{injectors} injector(s) asked but CPU node {inject_cpu_node} has {len(others)} allowed "
                          "CPU(s) besides the chase thread's", f"use --injectors {len(others)} or less")
     if injectors < 1:
         raise UsageError("loaded latency needs at least one injector CPU besides the chase CPU",
-                         "allow more CPUs on the node, or use numabench run for idle latency")
+                         "choose --inject-cpu-node with free CPUs, or use numabench run for idle latency")
     return LoadedSpec(chase_cpu=chase.cpus[0], chase_node=chase.cpu_node, mem_node=chase.mem_nodes[0],
                       inject_cpus=tuple(others[:injectors]), inject_node=inject.mem_nodes[0], pages=pages,
                       size_bytes=size_bytes, inject_size_bytes=inject_size_bytes, kind=kind,

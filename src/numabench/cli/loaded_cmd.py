@@ -24,6 +24,7 @@ from numabench.units import parse_int_list, parse_size
 @click.command()
 @click.option("--cpu-node", type=int, help="Node of the chase and injector CPUs.")
 @click.option("--mem-node", type=int, help="Node of the chase buffer. Default: the CPU node.")
+@click.option("--inject-cpu-node", type=int, help="Node of the injector CPUs. Default: the chase's CPU node.")
 @click.option("--inject-node", type=int, help="Node of the injectors' buffer. Default: the chase's memory node.")
 @click.option("--injectors", type=int, help="Injector threads. Default: every other allowed CPU of the node.")
 @click.option("--kind", type=click.Choice(INJECT_KINDS), default="read", show_default=True,
@@ -38,7 +39,7 @@ from numabench.units import parse_int_list, parse_size
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--force", is_flag=True)
 @one_line_errors
-def loaded(cpu_node, mem_node, inject_node, injectors, kind, delays, pages, size, inject_size, repeat, output,
+def loaded(cpu_node, mem_node, inject_cpu_node, inject_node, injectors, kind, delays, pages, size, inject_size, repeat, output,
            as_json, force) -> None:
     """Loaded latency (MLC --loaded_latency): chase latency while injectors stream memory."""
     if output and os.path.exists(output) and not force:
@@ -47,7 +48,7 @@ def loaded(cpu_node, mem_node, inject_node, injectors, kind, delays, pages, size
         raise UsageError(f"--repeat {repeat} is not positive", "use --repeat 1 or more")
     topology = read_topology()
     spec = plan_loaded(topology, read_process_cpuset(), cpu_node=cpu_node, mem_node=mem_node,
-                       inject_node=inject_node, injectors=injectors, pages=pages, size_bytes=parse_size(size),
+                       inject_node=inject_node, inject_cpu_node=inject_cpu_node, injectors=injectors, pages=pages, size_bytes=parse_size(size),
                        inject_size_bytes=parse_size(inject_size), kind=kind,
                        delays=tuple(parse_int_list(delays, "--delays")),
                        repeat=repeat)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
+import os
 import sys
 import time
 
 import click
 
+from numabench._native import isa_best, isa_supported
 from numabench.cgroups import read_process_cpuset
 from numabench.cli.common import EXIT_INTERRUPTED, EXIT_PARTIAL, fail, one_line_errors, progress
-from numabench.errors import NumabenchError, UsageError
+from numabench.errors import UsageError
 from numabench.experiment import (
     DEFAULT_KERNELS,
     DEFAULT_REPEAT,
@@ -68,12 +69,11 @@ def run(cpu_node, mem_node, pages, size, sizes, threads, kernels, repeat, policy
         repeat=repeat,
         policy=policy,
     )
+    if not isa_supported(isa):
+        raise UsageError(f"this CPU does not support the {isa} bandwidth kernels", f"use --isa {isa_best()} or auto")
     for path in (output, csv_path):
-        if path and not force:
-            import os
-
-            if os.path.exists(path):
-                raise UsageError(f"{path} already exists", "choose another file or pass --force")
+        if path and not force and os.path.exists(path):
+            raise UsageError(f"{path} already exists", "choose another file or pass --force")
     topology = read_topology()
     cpuset = read_process_cpuset()
     plan = plan_run(topology, cpuset, options)

@@ -1,0 +1,282 @@
+"""Checks run inside the multi-node guest (see rig.py); one process, one boot per topology.
+
+Usage (in the guest): python guest_checks.py TOPOLOGY WORKDIR
+Writes WORKDIR/verdicts.json: {check name: {"ok": bool, "detail": str}}, after
+every check, so a guest that dies midway still reports what it did.
+Timings here mean nothing (emulation, one physical memory): only placement and
+behaviour are checked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import traceback
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+NUMABENCH = os.path.join(REPO, ".venv", "bin", "numabench")
+SMALL = ["--size", "32M", "--repeat", "1"]
+HUGE_2M = "/sys/devices/system/node/node{}/hugepages/hugepages-2048kB/{}"
+
+CHECKS: dict[str, list[str]] = {
+    "two_node": [
+        "topology_matches", "matrix_every_cell_placed", "remote_run_placed", "interleave_spreads_evenly",
+        "preferred_lands_on_node", "misaligned_cgroup_v2_reports_remote", "misaligned_cgroup_v2_forbids_node0",
+        "first_touch_in_cgroup_follows_cpuset_mems", "hugepages_drawn_from_node_pool",
+        "empty_node_pool_clear_error", "loaded_latency_cross_node",
+    ],
+    "four_node": [
+        "topology_matches", "matrix_memory_only_columns", "memory_only_cpu_node_refused",
+        "run_on_memory_only_node", "hugepages_on_memory_only_node", "interleave_spreads_evenly",
+    ],
+}
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def expect(condition, message):
+    if not condition:
+        raise CheckFailed(message)
+
+
+def nb(*args, cgroup: str | None = None, timeout: int = 600):
+    """Run numabench; inside `cgroup` (a v2 directory) when given."""
+    cmd = [NUMABENCH, *args]
+    if cgroup:
+        script = f'echo $$ > {cgroup}/cgroup.procs && exec "$@"'
+        cmd = ["sh", "-c", script, "sh", *cmd]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def nb_json(*args, cgroup: str | None = None) -> dict:
+    rc, out, err = nb(*args, "--json", cgroup=cgroup)
+    expect(rc == 0, f"numabench {' '.join(args)} exited {rc}: {err.strip()[-500:]}")
+    return json.loads(out)
+
+
+def share(pages_by_node: dict, node: int) -> float:
+    total = sum(pages_by_node.values())
+    return pages_by_node.get(str(node), 0) / total if total else 0.0
+
+
+def assert_placed(m: dict, node: int) -> None:
+    expect(share(m["pages_by_node"], node) >= 0.99,
+           f"{m['kernel']} cpu {m['cpu_node']} mem {m['mem_node']}: pages {m['pages_by_node']}, not on node {node}")
+    expect(m["placement"]["ok"] and m["placement"]["verified_by"] == "move_pages", f"placement {m['placement']}")
+
+
+def read_int(path: str) -> int:
+    with open(path) as f:
+        return int(f.read())
+
+
+def write(path: str, value) -> None:
+    with open(path, "w") as f:
+        f.write(str(value))
+
+
+# ---- checks ----------------------------------------------------------------
+
+def topology_matches(expected):
+    doc = nb_json("topology")
+    nodes = doc["topology"]["nodes"]
+    expect([n["id"] for n in nodes] == expected["nodes"], f"node ids {[n['id'] for n in nodes]}")
+    for n in nodes:
+        nid = str(n["id"])
+        expect(list(n["cpus"]) == expected["cpus"][nid], f"node {nid} cpus {n['cpus']}")
+        expect(bool(n["memory_only"]) == (n["id"] in expected["memory_only"]), f"node {nid} memory_only")
+        got = {str(k): v for k, v in n["distances"].items()}
+        expect(got == expected["distances"][nid], f"node {nid} distances {got} != {expected['distances'][nid]}")
+        pools = {str(p["page_size_bytes"]): p for p in n["hugepages"]} if isinstance(n["hugepages"], list) \
+            else {str(k): v for k, v in n["hugepages"].items()}
+        pool = pools.get(str(2 << 20))
+        expect(pool is not None and pool["total"] == expected["hugepages_2m"][nid], f"node {nid} 2M pool {pool}")
+    cs = doc["cpuset"]
+    expect(cs["mems_allowed"] == expected["nodes"], f"mems_allowed {cs['mems_allowed']}")
+
+
+def _matrix(expected, rows, columns):
+    doc = nb_json("matrix", *SMALL)
+    mx = doc["matrix"]
+    expect(mx["rows"] == rows and mx["columns"] == columns, f"rows {mx['rows']} columns {mx['columns']}")
+    for r in rows:
+        for c in columns:
+            expect(mx["status"][str(r)][str(c)] == "measured", f"cell {r},{c}: {mx['status'][str(r)][str(c)]}")
+            expect(mx["distances"][str(r)][str(c)] == expected["distances"][str(r)][str(c)], f"distance {r},{c}")
+            expect(mx["latency_ns"][str(r)][str(c)] is not None, f"no latency for {r},{c}")
+            expect(mx["bandwidth_bytes_per_s"][str(r)][str(c)] is not None, f"no bandwidth for {r},{c}")
+    cells = {(m["kernel"], m["cpu_node"], m["mem_node"]) for m in doc["measurements"]}
+    expect(len(cells) == 2 * len(rows) * len(columns), f"{len(cells)} measurements")
+    for m in doc["measurements"]:
+        assert_placed(m, m["mem_node"])
+    return mx
+
+
+def matrix_every_cell_placed(expected):
+    _matrix(expected, [0, 1], [0, 1])
+
+
+def matrix_memory_only_columns(expected):
+    mx = _matrix(expected, [0, 1, 2], [0, 1, 2, 3])
+    expect(mx["memory_only"] == [3], f"memory_only {mx['memory_only']}")
+
+
+def remote_run_placed(expected):
+    doc = nb_json("run", "--cpu-node", "0", "--mem-node", "1", "--pages", "4k", "--kernels", "latency,read", *SMALL)
+    for m in doc["measurements"]:
+        expect(m["cpu_node"] == 0 and m["mem_node"] == 1, f"cells {m['cpu_node']},{m['mem_node']}")
+        expect(set(m["cpus"]) <= set(expected["cpus"]["0"]), f"cpus {m['cpus']} not on node 0")
+        assert_placed(m, 1)
+        expect(m["placement"]["method"] == "mbind", f"method {m['placement']['method']}")
+
+
+def interleave_spreads_evenly(expected):
+    nodes = [n for n in expected["nodes"]]
+    doc = nb_json("run", "--policy", "interleave", "--mem-node", ",".join(map(str, nodes)), "--pages", "4k",
+                  "--kernels", "read", *SMALL)
+    m = doc["measurements"][0]
+    expect(m["mem_nodes"] == nodes and m["mem_node"] is None, f"mem_nodes {m['mem_nodes']}")
+    for n in nodes:
+        got = share(m["pages_by_node"], n)
+        expect(abs(got - 1 / len(nodes)) <= 0.02, f"node {n} holds {got:.1%} of {m['pages_by_node']}")
+    expect(m["placement"]["ok"], f"placement {m['placement']}")
+
+
+def preferred_lands_on_node(expected):
+    doc = nb_json("run", "--policy", "preferred", "--cpu-node", "0", "--mem-node", "1", "--pages", "4k",
+                  "--kernels", "latency", *SMALL)
+    assert_placed(doc["measurements"][0], 1)
+
+
+CGROUP = "/sys/fs/cgroup/nb-misaligned"
+
+
+def _misaligned_cgroup():
+    """A container cgroup as Memory Manager never makes it: CPUs on node 0, memory on node 1."""
+    if not os.path.isdir(CGROUP):
+        write("/sys/fs/cgroup/cgroup.subtree_control", "+cpuset")
+        os.mkdir(CGROUP)
+        write(f"{CGROUP}/cpuset.cpus", "0")
+        write(f"{CGROUP}/cpuset.mems", "1")
+    return CGROUP
+
+
+def misaligned_cgroup_v2_reports_remote(expected):
+    cg = _misaligned_cgroup()
+    doc = nb_json("run", "--pages", "4k", "--kernels", "latency,read", *SMALL, cgroup=cg)
+    cpuset = doc["environment"]["cpuset"]
+    expect(cpuset["cgroup_version"] == 2, f"cgroup version {cpuset['cgroup_version']}")
+    expect(cpuset["cpuset_cpus"] == [0] and cpuset["cpuset_mems"] == [1], f"cpuset {cpuset}")
+    for m in doc["measurements"]:
+        expect(m["cpu_node"] == 0 and m["mem_node"] == 1, f"cells {m['cpu_node']},{m['mem_node']}")
+        assert_placed(m, 1)
+    expect(any("outside this cgroup's cpuset.mems" in n for n in doc["notes"]), f"notes {doc['notes']}")
+
+
+def misaligned_cgroup_v2_forbids_node0(expected):
+    cg = _misaligned_cgroup()
+    rc, out, err = nb("run", "--mem-node", "0", "--kernels", "latency", *SMALL, cgroup=cg)
+    lines = err.strip().splitlines()
+    expect(rc == 2, f"exit {rc}")
+    expect(len(lines) == 1 and lines[0].startswith("numabench: error:"), f"stderr {err!r}")
+    expect("cpuset" in lines[0] and "Memory Manager" in lines[0], f"message {lines[0]}")
+
+
+def first_touch_in_cgroup_follows_cpuset_mems(expected):
+    cg = _misaligned_cgroup()
+    doc = nb_json("run", "--first-touch", "--pages", "4k", "--kernels", "latency", *SMALL, cgroup=cg)
+    m = doc["measurements"][0]
+    expect(m["placement"]["method"] == "first-touch", f"method {m['placement']['method']}")
+    assert_placed(m, 1)
+
+
+def hugepages_drawn_from_node_pool(expected):
+    from numabench.placement import place
+
+    free = [read_int(HUGE_2M.format(n, "free_hugepages")) for n in (0, 1)]
+    arena, placement = place(16 << 20, "2m", [1], "bind", 0)
+    try:
+        during = [read_int(HUGE_2M.format(n, "free_hugepages")) for n in (0, 1)]
+        expect(placement.pages_by_node == {1: 8}, f"pages {placement.pages_by_node}")
+        expect(during == [free[0], free[1] - 8], f"free 2M pages before {free}, during {during}")
+    finally:
+        arena.close()
+    after = [read_int(HUGE_2M.format(n, "free_hugepages")) for n in (0, 1)]
+    expect(after == free, f"free 2M pages after {after}, before {free}")
+
+
+def hugepages_on_memory_only_node(expected):
+    doc = nb_json("run", "--cpu-node", "0", "--mem-node", "3", "--pages", "2m", "--size", "8M", "--repeat", "1",
+                  "--kernels", "latency")
+    m = doc["measurements"][0]
+    expect(m["pages_by_node"] == {"3": 4}, f"pages {m['pages_by_node']}")
+
+
+def empty_node_pool_clear_error(expected):
+    path = HUGE_2M.format(1, "nr_hugepages")
+    before = read_int(path)
+    write(path, 0)
+    try:
+        rc, out, err = nb("run", "--cpu-node", "0", "--mem-node", "1", "--pages", "2m", "--size", "16M",
+                          "--kernels", "latency", "--repeat", "1")
+    finally:
+        write(path, before)
+    lines = err.strip().splitlines()
+    expect(rc == 2, f"exit {rc}: {err}")
+    expect(len(lines) == 1 and "node 1" in lines[0] and path in lines[0], f"stderr {err!r}")
+
+
+def memory_only_cpu_node_refused(expected):
+    rc, out, err = nb("run", "--cpu-node", "3", *SMALL)
+    expect(rc == 2 and "memory-only" in err and "Traceback" not in err, f"exit {rc}: {err!r}")
+
+
+def run_on_memory_only_node(expected):
+    doc = nb_json("run", "--cpu-node", "0", "--mem-node", "3", "--pages", "4k", "--kernels", "latency,read", *SMALL)
+    for m in doc["measurements"]:
+        assert_placed(m, 3)
+
+
+def loaded_latency_cross_node(expected):
+    doc = nb_json("loaded", "--cpu-node", "0", "--mem-node", "0", "--inject-cpu-node", "1", "--inject-node", "1",
+                  "--delays", "0,1000", "--size", "16M", "--inject-size", "16M", "--repeat", "1")
+    points = doc["measurements"]
+    expect([p["delay"] for p in points] == [0, 1000], f"delays {[p['delay'] for p in points]}")
+    for p in points:
+        expect(p["inject_cpus"] == [1] and p["inject_node"] == 1, f"injectors {p['inject_cpus']} {p['inject_node']}")
+        expect(p["inject_bandwidth_bytes_per_s"] > 0, "injectors moved no bytes")
+        assert_placed(p, 0)
+        expect(share(p["inject_placement"]["pages_by_node"], 1) >= 0.99, f"inject pages {p['inject_placement']}")
+
+
+def main() -> int:
+    topology, workdir = sys.argv[1], sys.argv[2]
+    with open(os.path.join(workdir, "expected.json")) as f:
+        expected = json.load(f)
+    verdicts = {}
+    for name in CHECKS[topology]:
+        started = time.monotonic()
+        try:
+            globals()[name](expected)
+            verdicts[name] = {"ok": True, "detail": ""}
+        except CheckFailed as exc:
+            verdicts[name] = {"ok": False, "detail": str(exc)}
+        except Exception:
+            verdicts[name] = {"ok": False, "detail": traceback.format_exc()[-2000:]}
+        verdicts[name]["seconds"] = round(time.monotonic() - started, 1)
+        print(f"guest check {name}: {'ok' if verdicts[name]['ok'] else 'FAILED'} "
+              f"({verdicts[name]['seconds']} s)", flush=True)
+        with open(os.path.join(workdir, "verdicts.json.tmp"), "w") as f:
+            json.dump(verdicts, f, indent=1)
+        os.replace(os.path.join(workdir, "verdicts.json.tmp"), os.path.join(workdir, "verdicts.json"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

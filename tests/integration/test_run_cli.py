@@ -257,3 +257,29 @@ def test_first_touch(cli):
     assert m["placement"]["ok"] is True
     assert m["pages_by_node"] == {"0": PAGES_4K}
     assert any("first touch" in note for note in m["placement"]["notes"])
+
+
+def test_matrix_on_this_machine(cli, tmp_path):
+    out = tmp_path / "matrix.json"
+    proc = cli("matrix", "--size", "16M", "--repeat", "1", "-o", out, "--csv", tmp_path / "matrix.csv")
+    assert proc.returncode == 0, proc.stderr
+    assert "Idle latency (ns)" in proc.stdout and "Read bandwidth (GB/s)" in proc.stdout
+    doc = json.loads(out.read_text())
+    mx = doc["matrix"]
+    assert mx["rows"] == mx["columns"] == [n["id"] for n in doc["topology"]["nodes"] if n["cpus"]]
+    for m in doc["measurements"]:
+        assert m["pages_by_node"] == {str(m["mem_node"]): 4096}
+        assert mx["status"][str(m["cpu_node"])][str(m["mem_node"])] == "measured"
+
+
+def test_loaded_latency_curve(cli):
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("loaded latency needs two CPUs")
+    proc = cli("loaded", "--size", "16M", "--inject-size", "16M", "--delays", "0,500", "--repeat", "1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    points = json.loads(proc.stdout)["measurements"]
+    assert [p["delay"] for p in points] == [0, 500]
+    for p in points:
+        assert p["kernel"] == "loaded_latency"
+        assert p["latency_ns"] > 0 and p["inject_bandwidth_bytes_per_s"] > 0
+        assert p["placement"]["ok"] and p["inject_placement"]["ok"]

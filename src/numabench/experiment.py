@@ -88,6 +88,11 @@ def parse_pages(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def _usable_cpu_nodes(topology, cpuset) -> list[int]:
+    """Nodes with at least one online CPU this process may run on, lowest first."""
+    return sorted({topology.cpu_node(c) for c in cpuset.cpus_allowed if c in topology.online_cpus})
+
+
 def _allowed_cpus_on(topology, cpuset, node_id: int) -> tuple[int, ...]:
     allowed = set(cpuset.cpus_allowed)
     return tuple(c for c in topology.node(node_id).cpus if c in allowed)
@@ -105,12 +110,11 @@ def _describe_cpuset(cpuset, what: str) -> str:
 def _check_cpu_node(topology, cpuset, node_id: int) -> tuple[int, ...]:
     node = topology.node(node_id)
     if not node.cpus:
-        raise UsageError(
-            f"node {node_id} has no CPUs (memory-only)", f"measure from a node with CPUs and use {node_id} as --mem-node"
-        )
+        raise UsageError(f"node {node_id} has no CPUs (memory-only)",
+                         f"measure from a node with CPUs and use {node_id} as --mem-node")
     cpus = _allowed_cpus_on(topology, cpuset, node_id)
     if not cpus:
-        usable = sorted({topology.cpu_node(c) for c in cpuset.cpus_allowed if c in topology.online_cpus})
+        usable = _usable_cpu_nodes(topology, cpuset)
         raise CpusetError(
             f"CPU node {node_id} (CPUs {format_cpulist(node.cpus)}) is outside this process's allowed CPUs "
             f"({_describe_cpuset(cpuset, 'cpus')})",
@@ -147,7 +151,8 @@ def _check_memory(topology, spec: Spec, explicit_pages: bool) -> str | None:
                     f"node {node_id}'s {spec.pages.upper()} hugepage pool has {pool.free} free pages, "
                     f"{share} needed for {format_size(spec.size_bytes)}"
                 )
-                fix = f"reserve them: echo {pool.total - pool.free + share} > {hugepage_sysfs_file(spec.pages, node_id)}"
+                total = pool.total - pool.free + share
+                fix = f"reserve them: echo {total} > {hugepage_sysfs_file(spec.pages, node_id)}"
             else:
                 continue
             if not explicit_pages:
@@ -184,9 +189,10 @@ def plan_run(topology, cpuset, options: RunOptions) -> Plan:
         kernels = ["latency"]
 
     if options.cpu_nodes is None:
-        usable = sorted({topology.cpu_node(c) for c in cpuset.cpus_allowed if c in topology.online_cpus})
+        usable = _usable_cpu_nodes(topology, cpuset)
         if not usable:
-            raise CpusetError("no online CPU is allowed to this process", "check Cpus_allowed_list in /proc/self/status")
+            raise CpusetError("no online CPU is allowed to this process",
+                              "check Cpus_allowed_list in /proc/self/status")
         cpu_nodes = usable[:1]
     else:
         cpu_nodes = list(options.cpu_nodes)
@@ -217,10 +223,8 @@ def plan_run(topology, cpuset, options: RunOptions) -> Plan:
             bandwidth = any(k in BANDWIDTH_KERNELS for k in kernels)
             threads = options.threads if options.threads is not None else (len(cpus) if bandwidth else 1)
             if threads > len(cpus):
-                raise UsageError(
-                    f"--threads {threads} but CPU node {cpu_node} has {len(cpus)} allowed CPUs ({format_cpulist(cpus)})",
-                    f"use --threads {len(cpus)} or less",
-                )
+                raise UsageError(f"--threads {threads} but CPU node {cpu_node} has {len(cpus)} allowed CPUs "
+                                 f"({format_cpulist(cpus)})", f"use --threads {len(cpus)} or less")
             for pages in page_kinds:
                 for size in sizes:
                     spec = Spec(

@@ -48,8 +48,8 @@ def plan_loaded(topology, cpuset, *, cpu_node, mem_node, inject_node, injectors,
                                                   pages=[pages], size_bytes=size_bytes, kernels=["latency", "read"],
                                                   repeat=repeat)).specs[0]
     inject_cpu_node = chase.cpu_node if inject_cpu_node is None else inject_cpu_node
-    inject = plan_run(topology, cpuset, RunOptions(cpu_nodes=[inject_cpu_node],
-                                                   mem_nodes=[chase.mem_nodes[0] if inject_node is None else inject_node],
+    inject_mem_node = chase.mem_nodes[0] if inject_node is None else inject_node
+    inject = plan_run(topology, cpuset, RunOptions(cpu_nodes=[inject_cpu_node], mem_nodes=[inject_mem_node],
                                                    pages=[pages], size_bytes=inject_size_bytes, kernels=["read"],
                                                    repeat=repeat)).specs[0]
     others = [c for c in inject.cpus if c != chase.cpus[0]]

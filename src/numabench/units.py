@@ -17,7 +17,8 @@ def parse_size(text: str) -> int:
     """
     m = _SIZE_RE.match(str(text))
     if not m:
-        raise UsageError(f"invalid size {text!r}", "write a number with an optional K, M, G or T suffix, e.g. 512M or 1G")
+        raise UsageError(f"invalid size {text!r}",
+                         "write a number with an optional K, M, G or T suffix, e.g. 512M or 1G")
     value = float(m.group(1)) * _SUFFIX[m.group(2).upper()]
     if value < 1 or value != int(value):
         raise UsageError(f"invalid size {text!r}", "sizes must be a whole, positive number of bytes")

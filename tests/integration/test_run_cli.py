@@ -3,7 +3,6 @@ run and its result files, the latency sweep, first-touch placement."""
 
 import json
 import os
-import shutil
 import statistics
 
 import pandas as pd

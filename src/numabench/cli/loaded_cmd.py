@@ -39,8 +39,8 @@ from numabench.units import parse_int_list, parse_size
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--force", is_flag=True)
 @one_line_errors
-def loaded(cpu_node, mem_node, inject_cpu_node, inject_node, injectors, kind, delays, pages, size, inject_size, repeat, output,
-           as_json, force) -> None:
+def loaded(cpu_node, mem_node, inject_cpu_node, inject_node, injectors, kind, delays, pages, size, inject_size,
+           repeat, output, as_json, force) -> None:
     """Loaded latency (MLC --loaded_latency): chase latency while injectors stream memory."""
     if output and os.path.exists(output) and not force:
         raise UsageError(f"{output} already exists", "choose another file or pass --force")
@@ -48,8 +48,8 @@ def loaded(cpu_node, mem_node, inject_cpu_node, inject_node, injectors, kind, de
         raise UsageError(f"--repeat {repeat} is not positive", "use --repeat 1 or more")
     topology = read_topology()
     spec = plan_loaded(topology, read_process_cpuset(), cpu_node=cpu_node, mem_node=mem_node,
-                       inject_node=inject_node, inject_cpu_node=inject_cpu_node, injectors=injectors, pages=pages, size_bytes=parse_size(size),
-                       inject_size_bytes=parse_size(inject_size), kind=kind,
+                       inject_node=inject_node, inject_cpu_node=inject_cpu_node, injectors=injectors, pages=pages,
+                       size_bytes=parse_size(size), inject_size_bytes=parse_size(inject_size), kind=kind,
                        delays=tuple(parse_int_list(delays, "--delays")),
                        repeat=repeat)
     started = time.time()

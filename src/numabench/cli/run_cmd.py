@@ -38,7 +38,8 @@ from numabench.units import parse_int_list, parse_size, parse_size_range
 @click.option("--size", default="1G", show_default=True, metavar="SIZE",
               help="Buffer size (K/M/G binary suffixes), split across a kernel's arrays.")
 @click.option("--sizes", metavar="A..B|A,B,..", help="Latency-vs-size sweep, e.g. 16K..2G (powers of two).")
-@click.option("--threads", type=int, help="Pinned threads for bandwidth kernels. Default: every allowed CPU of the node.")
+@click.option("--threads", type=int,
+              help="Pinned threads for bandwidth kernels. Default: every allowed CPU of the node.")
 @click.option("--kernels", default=",".join(DEFAULT_KERNELS), show_default=True, metavar="K[,K..]",
               help=f"From: {','.join(KERNELS)}.")
 @click.option("--repeat", type=int, default=DEFAULT_REPEAT, show_default=True, help="Samples per measurement.")

@@ -141,18 +141,21 @@ class HugepagePool:
             pytest.skip(f"asked {path} for {wanted} hugepages ({pages} free), the kernel reserved only {got}")
         return read_int(free_path)
 
-    def empty(self, path):
-        """An empty pool: nr_hugepages and nr_overcommit_hugepages 0. Skips rather than
-        take pages that another user of this machine has reserved."""
-        current = read_int(path)
-        if current != 0:
-            pytest.skip(f"{path} is {current}: someone else reserved hugepages; not emptying their pool")
+    def short_by_one(self, path):
+        """Pages to ask for so that the pool at `path` is one page short: its free
+        pages plus one, with overcommit (surplus pages) turned off. An empty pool
+        asks for 1. Never takes pages another user of this machine reserved."""
+        if not os.path.exists(path):
+            pytest.skip(f"{path} does not exist: this kernel has no such hugepage size")
         overcommit = os.path.join(os.path.dirname(path), "nr_overcommit_hugepages")
+        free_path = os.path.join(os.path.dirname(path), "free_hugepages")
         if path == NR_HUGEPAGES_2M:
             overcommit = "/proc/sys/vm/nr_overcommit_hugepages"
+            free_path = f"{HUGEPAGE_DIR}/hugepages-2048kB/free_hugepages"
         if os.path.exists(overcommit) and read_int(overcommit) != 0:
             self._remember(overcommit)
             write_int(overcommit, 0)
+        return read_int(free_path) + 1
 
     def restore(self):
         for path, value in reversed(self._saved):

@@ -1,5 +1,5 @@
 """hugetlbfs pages (2 MiB, 1 GiB): placement, the node pool's free count, and the
-errors when the pool is empty. Reserves pages as root and gives the old values back."""
+errors when the pool is short. Reserves pages as root and gives the old values back."""
 
 import json
 import os
@@ -64,18 +64,18 @@ def test_1g_page_on_node0(hugepage_pool):
     assert read_int(FREE_1G_NODE0) == free_before
 
 
-def test_empty_2m_pool_raises_hugepage_error(hugepage_pool):
-    hugepage_pool.empty(NR_HUGEPAGES_2M)
+def test_short_2m_pool_raises_hugepage_error(hugepage_pool):
+    pages = hugepage_pool.short_by_one(NR_HUGEPAGES_2M)
     with pytest.raises(HugepageError) as info:
-        place(4 * MiB, "2m", [0], "bind", 0)
+        place(pages * 2 * MiB, "2m", [0], "bind", 0)
     message = str(info.value)
     assert "nr_hugepages" in message
     assert "hugepages-2048kB" in message  # the right pool's file, not the 1 GiB one
 
 
-def test_cli_2m_without_reserved_pages(hugepage_pool, cli):
-    hugepage_pool.empty(NR_HUGEPAGES_2M)
-    proc = cli("run", "--pages", "2m", "--size", "64M", "--kernels", "read", "--repeat", "1")
+def test_cli_2m_without_enough_reserved_pages(hugepage_pool, cli):
+    pages = hugepage_pool.short_by_one(NR_HUGEPAGES_2M)
+    proc = cli("run", "--pages", "2m", "--size", f"{pages * 2}M", "--kernels", "read", "--repeat", "1")
     cli.one_line_error(proc, "nr_hugepages")
     assert proc.stdout == ""
 

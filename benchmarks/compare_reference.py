@@ -1,0 +1,608 @@
+#!/usr/bin/env python3
+"""numabench side by side with reference tools, on the same machine, in one run.
+
+Usage (from the repository root; root is needed only for the 2 MiB part):
+
+    python benchmarks/compare_reference.py                     # 1 GB buffers, 3 rounds, 1 and 2 threads
+    python benchmarks/compare_reference.py --quick             # small sizes, 1 round: a smoke run
+    python benchmarks/compare_reference.py --rounds 5 --threads 1,2 --json out.json
+
+What runs, interleaved A B A B (numabench, then the reference, for each kernel, every round),
+since this machine's figures drift 5-25% within minutes:
+
+  bandwidth  `numabench run --cpu-node 0 --mem-node 0 --pages 4k --size BYTES --threads T
+             --kernels K --repeat R --json` against `likwid-bench -t TEST -w M0:BYTESB:T`, TEST
+             picked from the CPU's flags (load/store/store_mem/copy/copy_mem/stream with the
+             widest of _avx512, _avx, _sse the CPU and likwid both have; stream_*_fma when
+             present). Both split BYTES across the kernel's arrays and count bytes STREAM's way
+             (reads + writes, no write-allocate). likwid's "MByte/s" is 1e6 B/s.
+  copy, 1T   also `mbw -t0` and `mbw -t1` with two arrays of BYTES/2 each: the mode that runs
+             glibc memcpy against copy_nt, the one that runs a b[i] = a[i] loop against copy
+             (probed at start: Debian's mbw 1.2.2 prints these labels swapped). mbw counts a
+             copied byte once: its MiB/s x 2^20 x 2 is the STREAM-style figure. Informational.
+  latency    `numabench run ... --kernels latency --pages 4k|2m --size 1GiB` against
+             benchmarks/plain_chase.c (compiled here with gcc -O2 into a temporary directory):
+             a random single cycle over 64-byte lines (Sattolo), prefaulted, pinned.
+
+Ratios: for every round, numabench's median over its samples divided by the reference's figure
+of the same round; the ratio printed is the median of those per-round ratios (min..max shown).
+
+Targets (each line PASS/FAIL; the exit status is 0 unless something could not be measured: this
+is a report, not a test):
+  every bandwidth kernel          numabench >= 0.95 x likwid-bench, with each thread count
+  latency, 4k and 2m pages        numabench within 5% of the plain C chase
+  latency, 2m vs 4k (numabench)   2m <= 0.90 x 4k
+
+2 MiB pages: run as root, the script raises /proc/sys/vm/nr_hugepages just enough, reads it back,
+and restores the previous value at the end (also on error or Ctrl-C). Otherwise the 2 MiB part
+is skipped, naming the file to write.
+
+Only the standard library is used, so any python3 can run it; numabench is run through its CLI
+(--numabench PATH, default: the one beside this interpreter, then .venv/bin, then $PATH).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+BW_KERNELS = ["read", "write", "write_nt", "copy", "copy_nt", "triad"]
+# numabench kernel -> likwid-bench test family (the ISA suffix is added from the CPU's flags).
+LIKWID_FAMILY = {
+    "read": "load",
+    "write": "store",
+    "write_nt": "store_mem",
+    "copy": "copy",
+    "copy_nt": "copy_mem",
+    "triad": "stream",  # a = b + s*c; likwid's triad_* is the 4-stream a = b*c + d
+}
+# mbw modes -> the numabench kernel each is set against, by what the mode really runs: glibc's
+# memcpy switches to non-temporal stores above __x86_shared_non_temporal_threshold (a fraction of
+# the L3), so a large memcpy is an NT copy (copy_nt); a plain b[i] = a[i] loop is copy. Which -t
+# runs which is probed (Debian's mbw 1.2.2 runs the loop for -t0, printed "MEMCPY", and memcpy for
+# -t1, printed "DUMB"), by counting large memcpy calls through an LD_PRELOAD shim.
+MBW_TESTS = ("0", "1")
+MEMCPY_SHIM_C = r"""
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+void *memcpy(void *d, const void *s, size_t n)
+{
+    if (n > (1u << 20)) {
+        char msg[64];
+        int len = snprintf(msg, sizeof msg, "shim: memcpy %zu\n", n);
+        if (write(2, msg, (size_t)len) < 0) {}
+    }
+    char *dd = d;
+    const char *ss = s;
+    for (size_t i = 0; i < n; i++)
+        dd[i] = ss[i];
+    return d;
+}
+"""
+
+BW_TARGET = 0.95
+LAT_TOLERANCE = 0.05
+HUGE_GAIN_TARGET = 0.90
+HUGE_BYTES = 2 << 20
+HUGE_SYSFS = Path("/sys/kernel/mm/hugepages/hugepages-2048kB")
+
+
+class ToolError(RuntimeError):
+    """A reference tool or numabench failed; the message names the command."""
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def parse_size(text: str) -> int:
+    """Bytes from '1000000000', '1GB'/'100MB'/'64kB' (decimal, likwid's units), '1G'/'1GiB'/'64M' (binary)."""
+    m = re.fullmatch(r"\s*(\d+)\s*([kKmMgG]?)(i?[bB]?)\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"bad size {text!r}; e.g. 1000000000, 1GB (1e9) or 1G (2^30)")
+    n, prefix, tail = int(m.group(1)), m.group(2).lower(), m.group(3)
+    if not prefix:
+        return n
+    power = "kmg".index(prefix) + 1
+    decimal = tail in ("B", "b")  # 1GB = 1e9 as in likwid; 1G and 1GiB are binary as in numabench
+    return n * (1000 if decimal else 1024) ** power
+
+
+def fmt_bytes(n: int) -> str:
+    for unit, div in (("GiB", 1 << 30), ("MiB", 1 << 20)):
+        if n % div == 0:
+            return f"{n // div} {unit}"
+    return f"{n / 1e9:g} GB" if n >= 1e8 else f"{n / 1e6:g} MB"
+
+
+def run_tool(cmd: list[str], timeout: float = 600.0, check: bool = True) -> subprocess.CompletedProcess:
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError as exc:
+        raise ToolError(f"{cmd[0]} not found ({exc})") from None
+    except subprocess.TimeoutExpired:
+        raise ToolError(f"`{' '.join(cmd)}` ran past {timeout:.0f} s") from None
+    if check and proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise ToolError(f"`{' '.join(cmd)}` exited {proc.returncode}: {' | '.join(tail)}")
+    return proc
+
+
+def cpu_flags() -> set[str]:
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def cpu_model() -> str:
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def node_cpus(node: int) -> list[int]:
+    """CPUs of a NUMA node this process may run on (all allowed CPUs when sysfs has no node)."""
+    allowed = sorted(os.sched_getaffinity(0))
+    path = Path(f"/sys/devices/system/node/node{node}/cpulist")
+    if not path.exists():
+        return allowed
+    cpus: set[int] = set()
+    for part in path.read_text().strip().split(","):
+        if part:
+            lo, _, hi = part.partition("-")
+            cpus.update(range(int(lo), int(hi or lo) + 1))
+    return [c for c in allowed if c in cpus]
+
+
+def quiet_check() -> dict:
+    """Load average and runnable tasks: any other work on these vCPUs spoils a measurement."""
+    load = Path("/proc/loadavg").read_text().split()
+    running = None
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("procs_running"):
+            running = int(line.split()[1]) - 1  # minus this reader
+    return {"loadavg_1m": float(load[0]), "loadavg_5m": float(load[1]), "other_runnable": running,
+            "unix": time.time()}
+
+
+def pkg_version(name: str) -> str | None:
+    if not shutil.which("dpkg-query"):
+        return None
+    proc = subprocess.run(["dpkg-query", "-W", "-f=${Version}", name], capture_output=True, text=True)
+    return proc.stdout.strip() or None
+
+
+def median(xs):
+    return statistics.median(xs) if xs else None
+
+
+# ----------------------------------------------------------------------------- tools
+
+class Likwid:
+    def __init__(self, flags: set[str]):
+        self.exe = shutil.which("likwid-bench")
+        self.tests: dict[str, str] = {}
+        self.domain = "N"
+        if not self.exe:
+            return
+        listing = run_tool([self.exe, "-a"]).stdout
+        available = {line.split(" - ")[0].strip() for line in listing.splitlines() if " - " in line}
+        domains = re.findall(r"Tag (\S+):", run_tool([self.exe, "-p"]).stdout)
+        # M0 is memory domain 0: threads on node 0's CPUs, memory first-touched there, the same
+        # place as numabench's --cpu-node 0 --mem-node 0. N (the whole machine) only as fallback.
+        self.domain = "M0" if "M0" in domains else ("N" if "N" in domains or not domains else domains[0])
+        isas = [s for s, flag in (("_avx512", "avx512f"), ("_avx", "avx"), ("_sse", "sse2")) if flag in flags]
+        for kernel, family in LIKWID_FAMILY.items():
+            candidates = []
+            for isa in isas + [""]:
+                if family == "stream" and "fma" in flags and isa in ("_avx512", "_avx"):
+                    candidates.append(f"{family}{isa}_fma")
+                candidates.append(f"{family}{isa}")
+            for test in candidates:
+                if test in available:
+                    self.tests[kernel] = test
+                    break
+
+    def bandwidth(self, kernel: str, size_bytes: int, threads: int) -> float:
+        """Bytes/s of likwid's test matching kernel, size_bytes split across its streams."""
+        test = self.tests[kernel]
+        proc = run_tool([self.exe, "-t", test, "-w", f"{self.domain}:{size_bytes}B:{threads}"])
+        m = re.search(r"^MByte/s:\s*([0-9.]+)", proc.stdout, re.M)
+        if not m:
+            raise ToolError(f"likwid-bench -t {test}: no 'MByte/s:' line in its output")
+        return float(m.group(1)) * 1e6
+
+
+class Mbw:
+    def __init__(self, workdir: Path):
+        self.exe = shutil.which("mbw")
+        self.modes: dict[str, dict] = {}  # -t digit -> {"label", "runs", "against"}
+        self.note = ""
+        if self.exe:
+            self._probe(workdir)
+
+    def _probe(self, workdir: Path) -> None:
+        gcc = shutil.which("gcc")
+        shim = workdir / "memcpy_shim.so"
+        if gcc:
+            (workdir / "memcpy_shim.c").write_text(MEMCPY_SHIM_C)
+            built = subprocess.run([gcc, "-O1", "-fno-builtin", "-shared", "-fPIC", "-o", str(shim),
+                                    str(workdir / "memcpy_shim.c")], capture_output=True)
+            if built.returncode != 0:
+                shim = None
+        for t in MBW_TESTS:
+            env = dict(os.environ, LD_PRELOAD=str(shim)) if gcc and shim else None
+            proc = subprocess.run([self.exe, "-t" + t, "-n", "1", "4"], capture_output=True, text=True, env=env)
+            m = re.search(r"Method: (\S+)", proc.stdout)
+            label = m.group(1) if m else f"-t{t}"
+            if env is None:
+                runs = "memcpy" if label == "MEMCPY" else "loop"  # trust the label: no way to probe
+                self.note = "mbw modes taken from their labels (no gcc to probe them)"
+            else:
+                runs = "memcpy" if "shim: memcpy" in proc.stderr else "loop"
+            self.modes[t] = {"label": label, "runs": runs, "against": "copy_nt" if runs == "memcpy" else "copy"}
+
+    def copy(self, t: str, size_bytes: int, runs: int = 5) -> float:
+        """STREAM-style bytes/s of mbw -t<t> with two arrays of size_bytes/2 (mbw counts a copied byte once)."""
+        mib = max(1, size_bytes // 2 // (1 << 20))
+        proc = run_tool([self.exe, "-t" + t, "-n", str(runs), str(mib)])
+        rates = [float(x) for x in re.findall(r"^\d+\s+Method: \S+.*Copy: ([0-9.]+) MiB/s", proc.stdout, re.M)]
+        if not rates:
+            raise ToolError(f"mbw -t{t}: no 'Copy: ... MiB/s' lines in its output")
+        return statistics.median(rates) * (1 << 20) * 2
+
+
+class PlainChase:
+    def __init__(self, workdir: Path):
+        self.exe = None
+        self.error = None
+        gcc = shutil.which("gcc")
+        if not gcc:
+            self.error = "gcc not found"
+            return
+        out = workdir / "plain_chase"
+        try:
+            run_tool([gcc, "-O2", "-o", str(out), str(HERE / "plain_chase.c")])
+            self.exe = str(out)
+        except ToolError as exc:
+            self.error = str(exc)
+
+    def latency(self, size_bytes: int, pages: str, cpu: int, loads: int, samples: int) -> float:
+        proc = run_tool([self.exe, str(size_bytes), pages, str(cpu), str(loads), str(samples)])
+        m = re.search(r"^median_ns_per_load ([0-9.]+)", proc.stdout, re.M)
+        if not m:
+            raise ToolError("plain_chase: no median_ns_per_load line")
+        return float(m.group(1))
+
+
+class Numabench:
+    def __init__(self, exe: str | None):
+        candidates = [exe] if exe else [str(Path(sys.executable).parent / "numabench"),
+                                        str(REPO / ".venv" / "bin" / "numabench"), shutil.which("numabench")]
+        self.exe = next((c for c in candidates if c and os.access(c, os.X_OK)), None)
+
+    def run(self, kernels: list[str], pages: str, size_bytes: int, threads: int, repeat: int) -> dict:
+        """numabench's measurements keyed by kernel, from one `numabench run --json`."""
+        cmd = [self.exe, "run", "--cpu-node", "0", "--mem-node", "0", "--pages", pages,
+               "--size", str(size_bytes), "--threads", str(threads), "--kernels", ",".join(kernels),
+               "--repeat", str(repeat), "--json"]
+        proc = run_tool(cmd, check=False)
+        # A partial failure (exit 3 or so) still prints the JSON of what was measured.
+        try:
+            result = json.loads(proc.stdout)
+        except json.JSONDecodeError:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-2:]
+            raise ToolError(f"`{' '.join(cmd)}` exited {proc.returncode} without JSON: {' | '.join(tail)}") from None
+        found = {}
+        for m in result.get("measurements", []):
+            if m.get("pages") == pages and m.get("threads") == threads and m.get("kernel") in kernels:
+                found[m["kernel"]] = m
+        missing = [k for k in kernels if k not in found]
+        if missing:
+            errors = "; ".join(str(e.get("error", e)) for e in result.get("errors", [])) or proc.stderr.strip()[-300:]
+            raise ToolError(f"numabench measured no {','.join(missing)} ({pages}, {threads} threads): {errors}")
+        return found
+
+
+# ----------------------------------------------------------------------------- hugepages
+
+class HugepageReservation:
+    """Makes `need` free 2 MiB pages available for the run, and gives the previous count back."""
+
+    def __init__(self, need: int):
+        self.need = need
+        self.ok = False
+        self.note = ""
+        self.previous = None
+        default_2m = "Hugepagesize:       2048 kB" in Path("/proc/meminfo").read_text()
+        self.path = Path("/proc/sys/vm/nr_hugepages") if default_2m else HUGE_SYSFS / "nr_hugepages"
+
+    def _free(self) -> int:
+        return int((HUGE_SYSFS / "free_hugepages").read_text())
+
+    def __enter__(self):
+        if not HUGE_SYSFS.exists():
+            self.note = f"this kernel has no 2 MiB hugepages ({HUGE_SYSFS} missing)"
+            return self
+        current, free = int(self.path.read_text()), self._free()
+        if free >= self.need:
+            self.ok = True
+            self.note = f"{free} free 2 MiB pages already reserved"
+            return self
+        wanted = current + self.need - free
+        if os.geteuid() != 0:
+            self.note = (f"2 MiB part skipped: needs {self.need} free 2 MiB pages, {free} free; as root, "
+                         f"`echo {wanted} > {self.path}` (or run this script as root)")
+            return self
+        self.previous = current
+        self.path.write_text(f"{wanted}\n")
+        got = int(self.path.read_text())  # the kernel may give fewer than asked
+        free = self._free()
+        self.ok = free >= self.need
+        self.note = (f"{self.path}: {current} -> {got} (asked {wanted}); {free} free"
+                     + ("" if self.ok else f", {self.need} needed: 2 MiB part skipped (memory too fragmented?)"))
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            self.path.write_text(f"{self.previous}\n")
+            back = int(self.path.read_text())
+            print(f"hugepages: {self.path} given back: {back} (was {self.previous} before this run)", flush=True)
+        return False
+
+
+# ----------------------------------------------------------------------------- the run
+
+def summarize_pairs(nb: list[float], ref: list[float]) -> dict:
+    """Medians of both sides and of the per-round ratios nb/ref (paired rounds only)."""
+    ratios = [a / b for a, b in zip(nb, ref) if a is not None and b is not None and b > 0]
+    return {"numabench": median([x for x in nb if x is not None]),
+            "reference": median([x for x in ref if x is not None]),
+            "ratio": median(ratios), "ratio_min": min(ratios) if ratios else None,
+            "ratio_max": max(ratios) if ratios else None, "rounds": len(ratios)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="See the module docstring and benchmarks/README.md.")
+    ap.add_argument("--size", type=parse_size, default=None,
+                    help="bandwidth buffer, split across a kernel's arrays: 1GB = 1e9 (likwid), "
+                         "1G = 2^30 (default 1GB; 128MB with --quick)")
+    ap.add_argument("--latency-size", type=parse_size, default=None,
+                    help="latency buffer (default 1G = 1 GiB; 64M with --quick)")
+    ap.add_argument("--rounds", type=int, default=None, help="A B rounds (default 3; 1 with --quick)")
+    ap.add_argument("--threads", default="1,2", help="thread counts for bandwidth (default 1,2)")
+    ap.add_argument("--repeat", type=int, default=None, help="numabench samples per run (default 5; 3 with --quick)")
+    ap.add_argument("--kernels", default=",".join(BW_KERNELS), help="bandwidth kernels (default all)")
+    ap.add_argument("--no-latency", action="store_true", help="skip the latency part")
+    ap.add_argument("--no-bandwidth", action="store_true", help="skip the bandwidth part")
+    ap.add_argument("--quick", action="store_true", help="small sizes, one round: a smoke run, not the targets' conditions")
+    ap.add_argument("--numabench", metavar="PATH", help="numabench executable")
+    ap.add_argument("--json", metavar="FILE", help="write every figure (per round) to FILE")
+    ap.add_argument("--force", action="store_true", help="overwrite the --json FILE")
+    args = ap.parse_args(argv)
+
+    size = args.size or (128_000_000 if args.quick else 1_000_000_000)
+    lat_size = args.latency_size or ((64 << 20) if args.quick else (1 << 30))
+    rounds = args.rounds or (1 if args.quick else 3)
+    repeat = args.repeat or (3 if args.quick else 5)
+    chase_loads = 1 << 18 if args.quick else 1 << 20
+    threads = [int(t) for t in args.threads.split(",") if t.strip()]
+    kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
+    for k in kernels:
+        if k not in BW_KERNELS:
+            ap.error(f"unknown kernel {k!r}; known: {','.join(BW_KERNELS)}")
+    if args.json and os.path.exists(args.json) and not args.force:
+        ap.error(f"{args.json} exists; choose another file or pass --force")
+
+    # SIGTERM unwinds like Ctrl-C so the hugepage count is given back.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+
+    flags = cpu_flags()
+    nb = Numabench(args.numabench)
+    if not nb.exe:
+        print("error: numabench not found; pass --numabench PATH (pip install -e . in a venv)", file=sys.stderr)
+        return 2
+    cpus0 = node_cpus(0)
+    if not cpus0 or max(threads) > len(cpus0):
+        print(f"error: node 0 has {len(cpus0)} CPU(s) this process may use; --threads {args.threads} asks more",
+              file=sys.stderr)
+        return 2
+    tmpdir = tempfile.TemporaryDirectory(prefix="numabench-ref-")
+    likwid, mbw = Likwid(flags), Mbw(Path(tmpdir.name))
+
+    started = datetime.datetime.now().astimezone()
+    command = "python " + " ".join([os.path.relpath(__file__)] + (sys.argv[1:] if argv is None else list(argv)))
+    print(f"# numabench vs reference tools, {started:%Y-%m-%d %H:%M %Z}")
+    print(f"# command: {command}")
+    print(f"# CPU: {cpu_model()}, {os.cpu_count()} CPUs, node 0 CPUs used: {cpus0[:max(threads)]}, "
+          f"AVX-512: {'yes' if 'avx512f' in flags else 'no'}, AVX2: {'yes' if 'avx2' in flags else 'no'}")
+    print(f"# numabench: {nb.exe}; likwid-bench {pkg_version('likwid') or ''}: "
+          f"{likwid.exe or 'NOT FOUND (apt-get install likwid)'} domain {likwid.domain}; "
+          f"mbw {pkg_version('mbw') or ''}: {mbw.exe or 'NOT FOUND (apt-get install mbw)'}")
+    print(f"# bandwidth buffer {size} bytes ({fmt_bytes(size)}) split across each kernel's arrays, 4 KiB pages; "
+          f"latency buffer {fmt_bytes(lat_size)}; {rounds} round(s) A B A B; numabench --repeat {repeat}")
+    if mbw.modes:
+        print("# mbw modes: " + ", ".join(f"-t{t} printed {m['label']} runs {m['runs']} (vs numabench {m['against']})"
+                                          for t, m in mbw.modes.items()) + (f"; {mbw.note}" if mbw.note else ""))
+    if likwid.tests:
+        print("# likwid tests: " + ", ".join(f"{k}={t}" for k, t in likwid.tests.items()))
+    q0 = quiet_check()
+    print(f"# quiet check before: load {q0['loadavg_1m']:.2f}/{q0['loadavg_5m']:.2f}, "
+          f"{q0['other_runnable']} other runnable task(s)")
+    if args.quick:
+        print("# --quick: small buffers and one round; figures are a smoke test, not the targets' conditions")
+    print(flush=True)
+
+    errors: list[str] = []
+    raw: dict = {"bandwidth": {}, "mbw": {}, "latency": {}}
+
+    def record(store, key, side, value):
+        store.setdefault(key, {"numabench": [None] * rounds, "reference": [None] * rounds})[side][r] = value
+
+    def attempt(what, fn):
+        try:
+            return fn()
+        except ToolError as exc:
+            errors.append(f"round {r + 1}, {what}: {exc}")
+            print(f"  ERROR {what}: {exc}", flush=True)
+            return None
+
+    with tmpdir as tmp:
+        chase = PlainChase(Path(tmp)) if not args.no_latency else None
+        if chase and chase.error:
+            errors.append(f"plain_chase: {chase.error}")
+        need = -(-lat_size // HUGE_BYTES) + 2
+        page_kinds = ["4k"]
+        hp = HugepageReservation(need)
+        with hp:
+            if not args.no_latency:
+                print(f"# hugepages: {hp.note}", flush=True)
+                if hp.ok:
+                    page_kinds.append("2m")
+            for r in range(rounds):
+                t0 = time.time()
+                q = quiet_check()
+                raw.setdefault("quiet", []).append(q)
+                print(f"  round {r + 1}: load {q['loadavg_1m']:.2f}, {q['other_runnable']} other runnable task(s)",
+                      flush=True)
+                if not args.no_bandwidth:
+                    for t in threads:
+                        for k in kernels:
+                            # A: numabench, B: likwid (then mbw for 1-thread copies), back to back.
+                            m = attempt(f"numabench {k} {t}T", lambda: nb.run([k], "4k", size, t, repeat))
+                            a = m[k]["bandwidth_bytes_per_s"] if m else None
+                            if m and m[k].get("checksum_ok") is False:
+                                errors.append(f"round {r + 1}: numabench read checksum wrong ({t}T)")
+                            record(raw["bandwidth"], (k, t), "numabench", a)
+                            b = None
+                            if k in likwid.tests:
+                                b = attempt(f"likwid {likwid.tests[k]} {t}T", lambda: likwid.bandwidth(k, size, t))
+                            record(raw["bandwidth"], (k, t), "reference", b)
+                            print(f"  round {r + 1} {k:8s} {t}T  numabench {a / 1e9 if a else float('nan'):6.2f}"
+                                  f"  likwid {b / 1e9 if b else float('nan'):6.2f} GB/s", flush=True)
+                            if t == 1 and mbw.exe:
+                                for mt, mode in mbw.modes.items():
+                                    if mode["against"] == k:
+                                        c = attempt(f"mbw -t{mt}", lambda: mbw.copy(mt, size))
+                                        record(raw["mbw"], (mt, k), "numabench", a)
+                                        record(raw["mbw"], (mt, k), "reference", c)
+                if not args.no_latency and chase and chase.exe:
+                    for pages in page_kinds:
+                        m = attempt(f"numabench latency {pages}",
+                                    lambda: nb.run(["latency"], pages, lat_size, 1, repeat))
+                        a = m["latency"]["latency_ns"] if m else None
+                        cpu = m["latency"]["cpus"][0] if m and m["latency"].get("cpus") else cpus0[0]
+                        b = attempt(f"plain_chase {pages}",
+                                    lambda: chase.latency(lat_size, pages, cpu, chase_loads, repeat))
+                        record(raw["latency"], pages, "numabench", a)
+                        record(raw["latency"], pages, "reference", b)
+                        print(f"  round {r + 1} latency {pages}  numabench {a or float('nan'):6.1f}"
+                              f"  plain chase {b or float('nan'):6.1f} ns", flush=True)
+                print(f"  round {r + 1} took {time.time() - t0:.0f} s", flush=True)
+    q1 = quiet_check()
+
+    # ------------------------------------------------------------------ report
+    rows = []
+    print()
+    print(f"{'kernel':17s} {'thr':>3s} {'numabench':>10s} {'reference':>10s} {'ratio':>6s} {'(min..max)':>13s}"
+          f" {'target':>8s} verdict  reference")
+    for (k, t), sides in raw["bandwidth"].items():
+        s = summarize_pairs(sides["numabench"], sides["reference"])
+        verdict = "n/a" if s["ratio"] is None else ("PASS" if s["ratio"] >= BW_TARGET else "FAIL")
+        ref = f"likwid-bench {likwid.tests[k]}" if k in likwid.tests else "likwid-bench: none"
+        rows.append({"kind": "bandwidth", "kernel": k, "threads": t, "unit": "GB/s", "target": f">={BW_TARGET}",
+                     "verdict": verdict, "reference_tool": ref, **s, "per_round": sides})
+    for (mt, k), sides in raw["mbw"].items():
+        s = summarize_pairs(sides["numabench"], sides["reference"])
+        mode = mbw.modes[mt]
+        rows.append({"kind": "bandwidth", "kernel": k, "threads": 1, "unit": "GB/s", "target": "-",
+                     "verdict": "info", "reference_tool": f"mbw -t{mt} x2 (printed {mode['label']}, runs {mode['runs']})",
+                     **s,
+                     "per_round": sides})
+    for pages, sides in raw["latency"].items():
+        s = summarize_pairs(sides["numabench"], sides["reference"])
+        ok = s["ratio"] is not None and abs(s["ratio"] - 1) <= LAT_TOLERANCE
+        rows.append({"kind": "latency", "kernel": f"latency {pages}", "threads": 1, "unit": "ns",
+                     "target": f"1+-{LAT_TOLERANCE:g}", "verdict": "n/a" if s["ratio"] is None else ("PASS" if ok else "FAIL"),
+                     "reference_tool": f"plain_chase.c {pages}", **s, "per_round": sides})
+    if "4k" in raw["latency"] and "2m" in raw["latency"]:
+        for side, label in (("numabench", "numabench"), ("reference", "plain chase")):
+            s = summarize_pairs(raw["latency"]["2m"][side], raw["latency"]["4k"][side])
+            target = HUGE_GAIN_TARGET if side == "numabench" else None
+            verdict = "info" if target is None else (
+                "n/a" if s["ratio"] is None else ("PASS" if s["ratio"] <= target else "FAIL"))
+            rows.append({"kind": "latency_2m_vs_4k", "kernel": f"2m/4k {label}", "threads": 1, "unit": "ns",
+                         "target": f"<={target}" if target else "-", "verdict": verdict,
+                         "reference_tool": f"{label} 4k pages", **s})
+
+    def cell(x, unit):
+        if x is None:
+            return "-"
+        return f"{x / 1e9:.2f}" if unit == "GB/s" else f"{x:.1f}"
+
+    for row in rows:
+        spread = (f"{row['ratio_min']:.3f}..{row['ratio_max']:.3f}" if row["ratio_min"] is not None else "-")
+        ratio = f"{row['ratio']:.3f}" if row["ratio"] is not None else "-"
+        print(f"{row['kernel']:17s} {row['threads']:3d} {cell(row['numabench'], row['unit']):>10s} "
+              f"{cell(row['reference'], row['unit']):>10s} {ratio:>6s} {spread:>13s} {row['target']:>8s} "
+              f"{row['verdict']:7s}  {row['reference_tool']} ({row['unit']})")
+    print()
+    print("Bandwidth: GB/s = 1e9 B/s, STREAM counting (read + write bytes, no write-allocate) on both sides;")
+    print("  mbw counts a copied byte once, so its MiB/s is shown x 2^20 x 2. Latency: ns per dependent load.")
+    print("Ratio: median over rounds of numabench/reference within the same round; (min..max) over rounds.")
+    print(f"Quiet check after: load {q1['loadavg_1m']:.2f}/{q1['loadavg_5m']:.2f}, "
+          f"{q1['other_runnable']} other runnable task(s). This VM drifts 5-25%: read ratios, not absolutes.")
+    if args.quick:
+        print("--quick run: the verdicts above are not at the targets' sizes.")
+    if hp.note and not hp.ok and not args.no_latency:
+        print(f"note: {hp.note}")
+    fails = [row["kernel"] + f" {row['threads']}T" for row in rows if row["verdict"] == "FAIL"]
+    print(f"{len(fails)} target(s) missed" + (": " + ", ".join(fails) if fails else "") + ".")
+    for e in errors:
+        print(f"error: {e}", file=sys.stderr)
+
+    if args.json:
+        doc = {"date": started.isoformat(timespec="seconds"), "command": command, "cpu_model": cpu_model(),
+               "avx512": "avx512f" in flags, "options": {"size_bytes": size, "latency_size_bytes": lat_size,
+                                                          "rounds": rounds, "repeat": repeat, "threads": threads,
+                                                          "kernels": kernels, "quick": args.quick,
+                                                          "chase_loads": chase_loads},
+               "tools": {"numabench": nb.exe, "likwid": pkg_version("likwid"), "likwid_domain": likwid.domain,
+                         "likwid_tests": likwid.tests, "mbw": pkg_version("mbw"),
+                         "mbw_modes": mbw.modes},
+               "hugepages": hp.note, "quiet_before": q0, "quiet_per_round": raw.get("quiet", []), "quiet_after": q1, "rows": rows, "errors": errors}
+        tmp_path = args.json + ".tmp"
+        with open(tmp_path, "w") as f:
+            json.dump(doc, f, indent=1)
+            f.write("\n")
+        os.replace(tmp_path, args.json)
+        print(f"wrote {args.json}")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

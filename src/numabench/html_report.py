@@ -1,0 +1,201 @@
+"""A qualification result as one self-contained HTML file.
+
+Styles are inline and every plot is a PNG embedded as a ``data:`` URI, so the file opens from disk,
+from a CI artifact or an e-mail without a server and without fetching anything.
+Sections: the verdict table, latency and bandwidth matrices (heatmaps), the latency-vs-size curve,
+the loaded-latency curve, the topology, the environment, notes and errors. A plot whose data the
+result lacks is replaced by a line saying it was not measured.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import tempfile
+
+from numabench.cpulist import format_cpulist
+from numabench.errors import ResultError
+from numabench.qualify import verdicts_from_section
+from numabench.units import format_size
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 72em; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }
+th { background: #f2f2f2; }
+td.pass { background: #d9f2d9; } td.fail { background: #f8d0d0; } td.skipped { background: #eee; color: #555; }
+.verdict-pass { color: #1a7f1a; } .verdict-fail { color: #b00020; }
+figure { display: inline-block; margin: 0.5em 1em 1em 0; vertical-align: top; }
+figcaption { font-size: 0.9em; color: #555; }
+.note { color: #555; font-size: 0.9em; }
+"""
+
+
+def _e(value) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _table(header: list[str], rows: list[list[str]], cls: str = "", cell_classes=None) -> str:
+    out = [f'<table class="{cls}">' if cls else "<table>", "<tr>" + "".join(f"<th>{_e(h)}</th>" for h in header)
+           + "</tr>"]
+    for i, row in enumerate(rows):
+        classes = cell_classes[i] if cell_classes else [""] * len(row)
+        out.append("<tr>" + "".join(f'<td class="{c}">{v}</td>' if c else f"<td>{v}</td>"
+                                    for v, c in zip(row, classes)) + "</tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def _figure(png: bytes, alt: str, caption: str) -> str:
+    from numabench.plots import data_uri
+
+    return (f'<figure><img src="{data_uri(png)}" alt="{_e(alt)}">'
+            f"<figcaption>{_e(caption)}</figcaption></figure>")
+
+
+def _verdict_section(section: dict) -> str:
+    from numabench.qualify import format_measured
+
+    verdicts = verdicts_from_section(section)
+    rows, classes = [], []
+    for v in verdicts:
+        rows.append([f"<code>{_e(v.check)}</code>", _e(v.status.upper()), _e(format_measured(v)), _e(v.expected),
+                     "placement" if v.placement_based else "timing", _e(v.detail)])
+        classes.append(["", v.status, "", "", "", ""])
+    counts = section["counts"]
+    verdict = section["verdict"]
+    head = (f'<p><strong class="verdict-{_e(verdict)}">{_e(verdict.upper())}</strong>: {counts["pass"]} passed, '
+            f'{counts["fail"]} failed, {counts["skipped"]} skipped.</p>')
+    note = ('<p class="note">Inside a virtual machine only placement checks (node count, distances, memory-only '
+            'nodes, hugepages per node, page placement) mean anything: timings there say nothing about the '
+            "hardware.</p>")
+    return (head + _table(["check", "verdict", "measured", "expected", "kind", "detail"], rows, "verdicts", classes)
+            + note)
+
+
+def _matrix_section(result: dict) -> str:
+    matrix = result.get("matrix")
+    if not matrix:
+        return '<p class="note">No matrix in this result.</p>'
+    from numabench.plots import heatmap_png
+
+    parts = []
+    if matrix.get("latency_ns"):
+        parts.append(_figure(heatmap_png(matrix["latency_ns"], matrix["rows"], matrix["columns"],
+                                         title="Idle latency (ns)", unit="ns"),
+                             "latency matrix", "Idle latency, CPU node (rows) x memory node (columns), ns."))
+    else:
+        parts.append('<p class="note">Latency matrix: not measured.</p>')
+    if matrix.get("bandwidth_bytes_per_s"):
+        parts.append(_figure(heatmap_png(matrix["bandwidth_bytes_per_s"], matrix["rows"], matrix["columns"],
+                                         title="Read bandwidth (GB/s)", unit="GB/s", scale=1e-9),
+                             "bandwidth matrix",
+                             "Read bandwidth, CPU node (rows) x memory node (columns), GB/s (1e9 bytes/s)."))
+    else:
+        parts.append('<p class="note">Bandwidth matrix: not measured.</p>')
+    odd = [(r, c, s) for r, row in matrix.get("status", {}).items() for c, s in row.items() if s != "measured"]
+    if odd:
+        parts.append(_table(["CPU node", "memory node", "status"], [[_e(r), _e(c), _e(s)] for r, c, s in odd]))
+    return "\n".join(parts)
+
+
+def _sweep_section(result: dict) -> str:
+    sweep = result.get("latency_sweep")
+    if not sweep or not sweep.get("points"):
+        return '<p class="note">Latency vs size: not measured.</p>'
+    from numabench.plots import latency_sweep_png
+
+    caption = (f"CPU node {sweep['cpu_node']}, memory node {sweep['mem_node']}, {sweep['pages']} pages; "
+               "x axis log2.")
+    return _figure(latency_sweep_png(sweep["points"]), "latency vs size", caption)
+
+
+def _loaded_section(result: dict) -> str:
+    loaded = result.get("loaded_latency")
+    if not loaded or not loaded.get("points"):
+        reason = (loaded or {}).get("skipped")
+        return f'<p class="note">Loaded latency: {_e(reason) if reason else "not measured"}.</p>'
+    from numabench.plots import loaded_latency_png
+
+    caption = (f"Chase on CPU node {loaded['cpu_node']} -> memory node {loaded['mem_node']}; "
+               f"{loaded['injectors']} injector(s), {loaded['kind']} traffic to node {loaded['inject_node']}.")
+    return _figure(loaded_latency_png(loaded["points"]), "loaded latency", caption)
+
+
+def _topology_section(result: dict) -> str:
+    topo = result.get("topology") or {}
+    nodes = topo.get("nodes", [])
+    rows = []
+    for n in nodes:
+        pools = {p["page_size_bytes"]: p for p in n.get("hugepages", [])}
+
+        def pool(size, pools=pools):
+            p = pools.get(size)
+            return f"{p['total']} ({p['free']} free)" if p else "-"
+
+        rows.append([_e(n["id"]), _e(format_cpulist(n["cpus"]) or "none"), _e(format_size(n["mem_total_bytes"])),
+                     _e(pool(2 << 20)), _e(pool(1 << 30)), "yes" if n.get("memory_only") else "no"])
+    out = [_table(["node", "CPUs", "memory", "2 MiB pages", "1 GiB pages", "memory-only"], rows)]
+    ids = [n["id"] for n in nodes]
+    dist_rows = [[_e(n["id"])] + [_e(n.get("distances", {}).get(str(j), "-")) for j in ids] for n in nodes]
+    out.append("<h3>Distances (SLIT)</h3>" + _table(["node"] + [str(i) for i in ids], dist_rows))
+    return "\n".join(out)
+
+
+def _environment_section(result: dict) -> str:
+    env = dict(result.get("environment") or {})
+    cpuset = env.pop("cpuset", None)
+    rows = [[_e(k), _e(v)] for k, v in env.items()]
+    if isinstance(cpuset, dict):
+        rows += [[_e(f"cpuset.{k}"), _e(v)] for k, v in cpuset.items()]
+    rows.append(["numabench result", _e(f"schema {result.get('schema_version')}, "
+                                        f"numabench {result.get('numabench_version')}")])
+    rows.append(["command", _e(" ".join(map(str, result.get("command") or [])))])
+    return _table(["", ""], rows)
+
+
+def render_html(result: dict) -> str:
+    """The whole report as one HTML string. Raises ResultError if the result has no qualification section."""
+    section = result.get("qualification")
+    if not section:
+        raise ResultError("the result has no qualification section", "evaluate a spec first (numabench qualify)")
+    title = f"numabench qualification: {section['spec_name']}"
+    host = (result.get("environment") or {}).get("hostname", "")
+    body = [
+        f"<h1>{_e(title)}</h1>",
+        (f'<p class="note">Host {_e(host)}; evaluated from '
+         f'{_e(section.get("evaluated_from") or "a new measurement")}.</p>'),
+        "<h2>Verdicts</h2>", _verdict_section(section),
+        "<h2>Matrices</h2>", _matrix_section(result),
+        "<h2>Latency vs buffer size</h2>", _sweep_section(result),
+        "<h2>Loaded latency</h2>", _loaded_section(result),
+        "<h2>Topology</h2>", _topology_section(result),
+        "<h2>Environment</h2>", _environment_section(result),
+    ]
+    if result.get("notes"):
+        body += ["<h2>Notes</h2>", "<ul>" + "".join(f"<li>{_e(n)}</li>" for n in result["notes"]) + "</ul>"]
+    if result.get("errors"):
+        body += ["<h2>Errors</h2>", _table(["CPU node", "memory nodes", "pages", "error"],
+                                          [[_e(e.get("cpu_node")), _e(e.get("mem_nodes")), _e(e.get("pages")),
+                                            _e(e.get("error"))] for e in result["errors"]])]
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{_e(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
+            + "\n".join(body) + "\n</body>\n</html>\n")
+
+
+def write_html(path: str, text: str) -> None:
+    """Write atomically (temporary file in the same directory, then rename)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".numabench-", suffix=".html", dir=directory)
+    except OSError as exc:
+        raise ResultError(f"cannot write into {directory}: {exc.strerror}", "choose a writable --html path") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,101 @@
+"""PNG plots of results (matplotlib, Agg canvas: no display, no pyplot global state).
+
+Each function takes plain numbers and returns PNG bytes; `data_uri` turns them into an
+``data:image/png;base64,...`` address that an HTML file can embed, so a report needs no server
+and no files beside it.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+from numabench.units import format_size
+
+
+def _png(fig: Figure) -> bytes:
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    # No "Software" text chunk: the same figure gives the same bytes across matplotlib versions' metadata.
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
+    return buf.getvalue()
+
+
+def data_uri(png: bytes) -> str:
+    """``data:image/png;base64,<png>``."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def heatmap_png(values: dict, rows: list[int], columns: list[int], *, title: str, unit: str,
+                scale: float = 1.0) -> bytes:
+    """A CPU node (rows) x memory node (columns) heatmap; cells are ``values[str(row)][str(col)] * scale``.
+
+    Missing cells (None: forbidden or not measured) are left blank and marked "-".
+    """
+    import numpy as np
+
+    grid = np.full((len(rows), len(columns)), np.nan)
+    for i, r in enumerate(rows):
+        for j, c in enumerate(columns):
+            v = values.get(str(r), {}).get(str(c))
+            if v is not None:
+                grid[i, j] = v * scale
+    fig = Figure(figsize=(1.2 + 1.1 * len(columns), 1.0 + 0.8 * len(rows)))
+    ax = fig.add_subplot()
+    masked = np.ma.masked_invalid(grid)
+    image = ax.imshow(masked, cmap="viridis", aspect="auto")
+    fig.colorbar(image, ax=ax, label=unit)
+    finite = grid[np.isfinite(grid)]
+    middle = (finite.min() + finite.max()) / 2 if finite.size else 0
+    for i in range(len(rows)):
+        for j in range(len(columns)):
+            v = grid[i, j]
+            text = "-" if np.isnan(v) else (f"{v:.1f}" if abs(v) < 1000 else f"{v:.0f}")
+            color = "black" if not np.isnan(v) and v > middle else "white"
+            ax.text(j, i, text, ha="center", va="center", color=color if not np.isnan(v) else "gray")
+    ax.set_xticks(range(len(columns)), [str(c) for c in columns])
+    ax.set_yticks(range(len(rows)), [str(r) for r in rows])
+    ax.set_xlabel("memory node")
+    ax.set_ylabel("CPU node")
+    ax.set_title(title)
+    return _png(fig)
+
+
+def latency_sweep_png(points: list[dict], *, title: str = "Latency vs buffer size") -> bytes:
+    """Latency (ns) against buffer size on a log2 x axis; points are ``{size_bytes, latency_ns}``."""
+    points = sorted(points, key=lambda p: p["size_bytes"])
+    fig = Figure(figsize=(7, 4))
+    ax = fig.add_subplot()
+    ax.plot([p["size_bytes"] for p in points], [p["latency_ns"] for p in points], marker="o")
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: format_size(int(x)).replace(" ", "")))
+    ax.set_xlabel("buffer size")
+    ax.set_ylabel("latency (ns per load)")
+    ax.set_ylim(bottom=0)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.set_title(title)
+    return _png(fig)
+
+
+def loaded_latency_png(points: list[dict], *, title: str = "Loaded latency") -> bytes:
+    """Latency (ns) against injected bandwidth (GB/s); points are ``{inject_bandwidth_bytes_per_s, latency_ns,
+    delay}``, joined in order of bandwidth (MLC's loaded-latency curve)."""
+    points = sorted(points, key=lambda p: p["inject_bandwidth_bytes_per_s"])
+    fig = Figure(figsize=(7, 4))
+    ax = fig.add_subplot()
+    xs = [p["inject_bandwidth_bytes_per_s"] / 1e9 for p in points]
+    ys = [p["latency_ns"] for p in points]
+    ax.plot(xs, ys, marker="o")
+    for x, y, p in zip(xs, ys, points):
+        ax.annotate(f"delay {p['delay']}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xlabel("injected bandwidth (GB/s)")
+    ax.set_ylabel("latency (ns per load)")
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    ax.set_title(title)
+    return _png(fig)

@@ -1,0 +1,184 @@
+"""A result as a node_exporter textfile-collector file (Prometheus text exposition format 0.0.4).
+
+node_exporter's textfile collector reads ``*.prom`` files from its ``--collector.textfile.directory``;
+a file must be written whole and renamed into place (or the collector may read half a file), must
+carry no client-side timestamps (the whole file is rejected), and every metric family must be one
+contiguous group with at most one HELP and TYPE line. Units are base units: seconds and bytes.
+
+Families (all gauges; `node` is the host name, as in Kubernetes; NUMA nodes are `cpu_node`,
+`mem_node`, `inject_node`, `numa_node`):
+
+    numabench_latency_seconds{node,kernel,cpu_node,mem_node,policy,page_size,size_bytes,threads}
+    numabench_bandwidth_bytes_per_second{node,kernel,cpu_node,mem_node,policy,page_size,size_bytes,threads}
+    numabench_loaded_latency_seconds{node,cpu_node,mem_node,inject_node,inject_kind,page_size,size_bytes,threads,delay}
+    numabench_loaded_inject_bandwidth_bytes_per_second{...same labels...}
+    numabench_numastat_delta_pages{node,numa_node,counter}
+    numabench_qualification_check{node,check,status}   1 per check; status pass|fail|skipped
+    numabench_qualification_passed{node}               1 when no check failed, else 0
+    numabench_run_info{node,command,numabench_version,schema_version,kernel_release}   1
+    numabench_run_finished_timestamp_seconds{node}
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+
+from numabench.errors import UsageError
+
+_FAMILIES = {
+    "numabench_latency_seconds": "Idle memory latency (median of samples), seconds per dependent load.",
+    "numabench_bandwidth_bytes_per_second":
+        "Memory bandwidth (median of samples), bytes per second, STREAM counting (no write-allocate).",
+    "numabench_loaded_latency_seconds": "Chase latency (median) while injector threads load memory, seconds.",
+    "numabench_loaded_inject_bandwidth_bytes_per_second":
+        "Bandwidth the injector threads moved during a loaded-latency point, bytes per second.",
+    "numabench_numastat_delta_pages":
+        "Change of /sys/devices/system/node/node<N>/numastat counters across the run, in pages (system-wide).",
+    "numabench_qualification_check": "One series per qualification check, its status in the status label; value 1.",
+    "numabench_qualification_passed": "1 when no qualification check failed, else 0.",
+    "numabench_run_info": "The run that wrote this file; value 1.",
+    "numabench_run_finished_timestamp_seconds": "When the run finished, seconds since the Unix epoch.",
+}
+
+_SPEC_LABELS = ("cpu_node", "mem_node", "policy", "page_size", "size_bytes", "threads")
+
+
+def _escape(value) -> str:
+    """A label value as the exposition format wants it: backslash, double quote and newline escaped."""
+    return str(value).replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n")
+
+
+def _number(value) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    value = float(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(value)
+
+
+def _mem_node(m: dict) -> str:
+    if m.get("mem_node") is not None:
+        return str(m["mem_node"])
+    return ",".join(str(n) for n in m.get("mem_nodes", []))
+
+
+def _spec_labels(m: dict) -> dict:
+    return {"cpu_node": m["cpu_node"], "mem_node": _mem_node(m), "policy": m.get("policy", "bind"),
+            "page_size": m["pages"], "size_bytes": m["size_bytes"], "threads": m["threads"]}
+
+
+def textfile(result: dict, numastat_delta: dict | None = None) -> str:
+    """The textfile-collector text for a result document (and a numastat delta, if given).
+
+    Medians are converted to base units: `latency_ns` / 1e9 -> seconds (a division, so 180 ns gives
+    exactly 1.8e-07), `bandwidth_bytes_per_s` as is. A result's `qualification` section, if present, adds the check families. Series whose
+    labels repeat (the same spec measured twice) keep the first value; each repeat is listed in a
+    comment line, since the collector rejects a file with duplicate series.
+    """
+    host = (result.get("environment") or {}).get("hostname") or ""
+    families: dict[str, list[tuple[dict, object]]] = {name: [] for name in _FAMILIES}
+    for m in result.get("measurements", []):
+        kernel = m.get("kernel")
+        if kernel == "loaded_latency":
+            labels = {"node": host, "cpu_node": m["cpu_node"], "mem_node": _mem_node(m),
+                      "inject_node": m.get("inject_node"), "inject_kind": m.get("inject_kind"),
+                      "page_size": m["pages"], "size_bytes": m["size_bytes"], "threads": m["threads"],
+                      "delay": m.get("delay")}
+            families["numabench_loaded_latency_seconds"].append((labels, m["latency_ns"] / 1e9))
+            if m.get("inject_bandwidth_bytes_per_s") is not None:
+                families["numabench_loaded_inject_bandwidth_bytes_per_second"].append(
+                    (labels, m["inject_bandwidth_bytes_per_s"]))
+        elif m.get("latency_ns") is not None:
+            families["numabench_latency_seconds"].append(
+                ({"node": host, "kernel": kernel, **_spec_labels(m)}, m["latency_ns"] / 1e9))
+        elif m.get("bandwidth_bytes_per_s") is not None:
+            families["numabench_bandwidth_bytes_per_second"].append(
+                ({"node": host, "kernel": kernel, **_spec_labels(m)}, m["bandwidth_bytes_per_s"]))
+    for numa_node, counters in sorted((numastat_delta or {}).items(), key=lambda kv: int(kv[0])):
+        for counter, value in counters.items():
+            families["numabench_numastat_delta_pages"].append(
+                ({"node": host, "numa_node": numa_node, "counter": counter}, value))
+    qualification = result.get("qualification")
+    if qualification:
+        for check in qualification["checks"]:
+            families["numabench_qualification_check"].append(
+                ({"node": host, "check": check["check"], "status": check["status"]}, 1))
+        families["numabench_qualification_passed"].append(({"node": host}, qualification["verdict"] == "pass"))
+    command = result.get("command") or []
+    families["numabench_run_info"].append(({
+        "node": host, "command": command[1] if len(command) > 1 else "",
+        "numabench_version": result.get("numabench_version", ""), "schema_version": result.get("schema_version", ""),
+        "kernel_release": (result.get("environment") or {}).get("kernel_release") or ""}, 1))
+    if result.get("finished_unix") is not None:
+        families["numabench_run_finished_timestamp_seconds"].append(({"node": host}, result["finished_unix"]))
+
+    lines: list[str] = []
+    for name, samples in families.items():
+        if not samples:
+            continue
+        lines.append(f"# HELP {name} {_FAMILIES[name]}")
+        lines.append(f"# TYPE {name} gauge")
+        seen = set()
+        for labels, value in samples:
+            text = ",".join(f'{k}="{_escape("" if v is None else v)}"' for k, v in labels.items())
+            if text in seen:
+                lines.append(f"# numabench: duplicate series {name}{{{text}}} not written (first value kept)")
+                continue
+            seen.add(text)
+            lines.append(f"{name}{{{text}}} {_number(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def check_textfile_path(path: str) -> None:
+    """Refuse, before anything is measured, a path the textfile collector would not read or we cannot write.
+
+    Raises UsageError: the name does not end in .prom, or its directory is missing or not writable.
+    """
+    if not path.endswith(".prom"):
+        raise UsageError(f"--prometheus {path}: node_exporter's textfile collector reads only *.prom files",
+                         f"name it e.g. {os.path.splitext(path)[0] or 'numabench'}.prom")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise UsageError(f"--prometheus {path}: directory {directory} does not exist",
+                         "give the collector's --collector.textfile.directory")
+    if not os.access(directory, os.W_OK):
+        raise UsageError(f"--prometheus {path}: directory {directory} is not writable",
+                         "run as a user that may write there, or choose another directory")
+
+
+def write_textfile(path: str, text: str) -> None:
+    """Write `text` to `path` atomically: a temporary file in the same directory, then rename.
+
+    The temporary name does not end in .prom, so the collector never reads a half-written file;
+    the file is made world-readable (0644) since node_exporter often runs as another user.
+    Raises UsageError when the directory cannot be written.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".numabench-", suffix=".prom.tmp", dir=directory)
+    except OSError as exc:
+        raise UsageError(f"cannot write into {directory}: {exc.strerror}", "choose a writable --prometheus path") \
+            from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_result(path: str, result: dict) -> None:
+    """`write_textfile(path, textfile(result, result.get("numastat_delta")))`: the one call a command needs."""
+    write_textfile(path, textfile(result, result.get("numastat_delta")))

@@ -1,0 +1,666 @@
+"""Hardware qualification: a YAML spec of expectations, checked as data.
+
+A spec has three top-level keys::
+
+    name: "dual-socket gold"         # optional, shown in reports
+    measure: {size: 1G, pages: 4k, repeat: 3, threads: null,
+              latency_sweep: {enabled: true, sizes: 16K..1G},
+              loaded_latency: {enabled: true, delays: [0, 200, 2000], size: 256M, inject_size: 256M, kind: read}}
+    checks: {local_latency_ns_max: 150, nodes: 2, ...}
+
+`parse_spec` validates it strictly (unknown keys and wrong types raise SpecError naming the key and
+the fix); `needs` says which matrix kernels the checks need; `evaluate` turns a result document
+(one `numabench qualify` or `numabench matrix` wrote, or one being built) into one Verdict per
+check. Nothing here measures or reads sysfs: the topology comes from the result.
+
+Verdicts: "pass", "fail", or "skipped" when the machine's shape makes a check meaningless (a ratio
+on a one-node machine: "needs 2+ NUMA nodes"). A check whose data should exist but does not (a
+matrix cell that failed, a result without a bandwidth matrix) fails and says why: a qualification
+never passes on figures it does not have.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import yaml
+
+from numabench.errors import ResultError, UsageError
+from numabench.experiment import DEFAULT_REPEAT, PAGE_KINDS
+from numabench.loaded import DEFAULT_DELAYS, INJECT_KINDS
+from numabench.topology import Topology
+from numabench.units import format_size, parse_size, parse_size_range
+
+PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
+NEEDS_TWO_NODES = "needs 2+ NUMA nodes"
+HUGEPAGE_2M = 2 << 20
+HUGEPAGE_1G = 1 << 30
+
+DEFAULT_SIZE = "1G"
+DEFAULT_SWEEP_SIZES = "16K..1G"
+DEFAULT_LOADED_SIZE = "256M"
+
+
+class SpecError(UsageError):
+    """The qualification spec is malformed: the message names the key, the fix says what to write."""
+
+
+# --------------------------------------------------------------------------- the checks, as data
+
+
+@dataclass(frozen=True)
+class CheckDef:
+    """One check a spec may ask for.
+
+    `kind` is the type of its bound ("number", "count", "node_list", "matrix", "true");
+    `needs` the matrix kernels it reads ("latency", "read"); `placement_based` is True when the
+    check reads the machine's layout or where pages landed rather than timings (the only checks that
+    mean anything inside a VM).
+    """
+
+    key: str
+    kind: str
+    needs: frozenset
+    unit: str
+    comparison: str  # "<=", ">=", "=="
+    example: str
+    placement_based: bool
+    description: str
+
+
+CHECKS: dict[str, CheckDef] = {c.key: c for c in (
+    CheckDef("local_latency_ns_max", "number", frozenset({"latency"}), "ns", "<=", "local_latency_ns_max: 150", False,
+             "idle latency of every CPU node to its own memory"),
+    CheckDef("remote_local_latency_ratio_max", "number", frozenset({"latency"}), "x", "<=",
+             "remote_local_latency_ratio_max: 2.2", False,
+             "every remote cell's latency divided by its row's local latency"),
+    CheckDef("node_read_bandwidth_gbps_min", "number", frozenset({"read"}), "GB/s", ">=",
+             "node_read_bandwidth_gbps_min: 80", False,
+             "read bandwidth of every CPU node's allowed CPUs on its own memory (1 GB/s = 1e9 bytes/s)"),
+    CheckDef("symmetry_pct_max", "number", frozenset({"latency", "read"}), "%", "<=", "symmetry_pct_max: 10", False,
+             "spread between nodes' local latency and local bandwidth: (max - min) / min * 100, the larger of the two"),
+    CheckDef("hugepages_2m_min_per_node", "count", frozenset(), "pages", ">=", "hugepages_2m_min_per_node: 512", True,
+             "2 MiB pages reserved (nr_hugepages) on every node with memory"),
+    CheckDef("hugepages_1g_min_per_node", "count", frozenset(), "pages", ">=", "hugepages_1g_min_per_node: 4", True,
+             "1 GiB pages reserved (nr_hugepages) on every node with memory"),
+    CheckDef("distances", "matrix", frozenset(), "", "==", "distances: [[10, 21], [21, 10]]", True,
+             "the SLIT distance matrix, rows and columns in node id order"),
+    CheckDef("nodes", "count", frozenset(), "", "==", "nodes: 2", True, "number of NUMA nodes"),
+    CheckDef("memory_only_nodes", "node_list", frozenset(), "", "==", "memory_only_nodes: [2, 3]", True,
+             "ids of the nodes with memory and no CPUs (CXL, HBM)"),
+    CheckDef("placement", "true", frozenset(), "", "==", "placement: true", True,
+             "every measurement's pages were on the node(s) asked (move_pages or numa_maps)"),
+)}
+
+
+# --------------------------------------------------------------------------- the spec
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    enabled: bool = False
+    sizes_bytes: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class LoadedSettings:
+    enabled: bool = False
+    delays: tuple[int, ...] = tuple(DEFAULT_DELAYS)
+    size_bytes: int = 256 << 20
+    inject_size_bytes: int = 256 << 20
+    kind: str = "read"
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    size_bytes: int = 1 << 30
+    pages: str = "4k"
+    repeat: int = DEFAULT_REPEAT
+    threads: int | None = None
+    latency_sweep: SweepSettings = field(default_factory=SweepSettings)
+    loaded_latency: LoadedSettings = field(default_factory=LoadedSettings)
+
+
+@dataclass(frozen=True)
+class QualifySpec:
+    """A checked spec. `checks` maps check keys (see CHECKS) to their bounds, in the spec's order."""
+
+    name: str
+    measure: MeasureSettings
+    checks: dict
+    source: str = "<spec>"
+
+    def to_dict(self) -> dict:
+        m = self.measure
+        return {
+            "name": self.name,
+            "measure": {
+                "size_bytes": m.size_bytes, "pages": m.pages, "repeat": m.repeat, "threads": m.threads,
+                "latency_sweep": ({"enabled": True, "sizes_bytes": list(m.latency_sweep.sizes_bytes)}
+                                  if m.latency_sweep.enabled else {"enabled": False}),
+                "loaded_latency": ({"enabled": True, "delays": list(m.loaded_latency.delays),
+                                    "size_bytes": m.loaded_latency.size_bytes,
+                                    "inject_size_bytes": m.loaded_latency.inject_size_bytes,
+                                    "kind": m.loaded_latency.kind} if m.loaded_latency.enabled else {"enabled": False}),
+            },
+            "checks": dict(self.checks),
+        }
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice (PyYAML keeps the last one silently)."""
+
+
+def _mapping_no_duplicates(loader, node, deep=False):
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice", key_node.start_mark)
+        seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_no_duplicates)
+
+
+def _type_name(value) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
+            dict: "a mapping", type(None): "nothing"}.get(type(value), type(value).__name__)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class _Checker:
+    def __init__(self, source: str):
+        self.source = source
+
+    def error(self, key: str, problem: str, fix: str) -> SpecError:
+        return SpecError(f"{self.source}: {key}: {problem}", fix)
+
+    def mapping(self, value, key: str, known, example: str) -> dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.error(key, f"expected a mapping, got {_type_name(value)}", f"write it as {example}")
+        for k in value:
+            if not isinstance(k, str) or k not in known:
+                close = difflib.get_close_matches(str(k), list(known), n=1)
+                hint = f"did you mean {close[0]}? " if close else ""
+                raise self.error(f"{key}.{k}" if key else str(k), "unknown key",
+                                 f"{hint}known keys here: {', '.join(known)}")
+        return value
+
+    def size(self, value, key: str) -> int:
+        if _is_int(value) and value > 0:
+            return value
+        if isinstance(value, str):
+            try:
+                return parse_size(value)
+            except UsageError:
+                pass
+        raise self.error(key, f"expected a size, got {value!r}", "write a size like 16M or 1G (or a number of bytes)")
+
+    def positive_int(self, value, key: str, example: str) -> int:
+        if not _is_int(value) or value < 1:
+            raise self.error(key, f"expected a positive integer, got {value!r}", f"write e.g. {example}")
+        return value
+
+    def boolean(self, value, key: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.error(key, f"expected true or false, got {value!r}", f"write {key.rsplit('.', 1)[-1]}: true")
+        return value
+
+
+def _parse_sweep(c: _Checker, value) -> SweepSettings:
+    key = "measure.latency_sweep"
+    if isinstance(value, bool):
+        value = {"enabled": value}
+    raw = c.mapping(value, key, ("enabled", "sizes"), f"{key}: {{sizes: {DEFAULT_SWEEP_SIZES}}}")
+    enabled = c.boolean(raw.get("enabled", True), f"{key}.enabled")
+    sizes_value = raw.get("sizes", DEFAULT_SWEEP_SIZES)
+    if isinstance(sizes_value, list) and sizes_value:
+        sizes = [c.size(s, f"{key}.sizes") for s in sizes_value]
+    elif isinstance(sizes_value, str):
+        try:
+            sizes = parse_size_range(sizes_value)
+        except UsageError:
+            sizes = []
+        if not sizes:
+            raise c.error(f"{key}.sizes", f"invalid size range {sizes_value!r}",
+                          "write a range of powers of two like 16K..1G or a list like [16K, 1M, 1G]")
+    else:
+        raise c.error(f"{key}.sizes", f"expected a size range or a list of sizes, got {_type_name(sizes_value)}",
+                      "write sizes: 16K..1G or sizes: [16K, 1M, 1G]")
+    return SweepSettings(enabled=enabled, sizes_bytes=tuple(sorted(set(sizes))))
+
+
+def _parse_loaded(c: _Checker, value) -> LoadedSettings:
+    key = "measure.loaded_latency"
+    if isinstance(value, bool):
+        value = {"enabled": value}
+    raw = c.mapping(value, key, ("enabled", "delays", "size", "inject_size", "kind"),
+                    f"{key}: {{delays: [0, 200, 2000]}}")
+    enabled = c.boolean(raw.get("enabled", True), f"{key}.enabled")
+    delays = raw.get("delays", list(DEFAULT_DELAYS))
+    if not isinstance(delays, list) or not delays or not all(_is_int(d) and d >= 0 for d in delays):
+        raise c.error(f"{key}.delays", f"expected a non-empty list of non-negative integers, got {delays!r}",
+                      "write delays: [0, 200, 2000, 20000] (empty loop iterations per 512 bytes)")
+    kind = raw.get("kind", "read")
+    if kind not in INJECT_KINDS:
+        raise c.error(f"{key}.kind", f"unknown injection kind {kind!r}", f"choose from {', '.join(INJECT_KINDS)}")
+    size = c.size(raw.get("size", DEFAULT_LOADED_SIZE), f"{key}.size")
+    inject = c.size(raw.get("inject_size", raw.get("size", DEFAULT_LOADED_SIZE)), f"{key}.inject_size")
+    return LoadedSettings(enabled=enabled, delays=tuple(delays), size_bytes=size, inject_size_bytes=inject, kind=kind)
+
+
+def _parse_measure(c: _Checker, value) -> MeasureSettings:
+    raw = c.mapping(value, "measure", ("size", "pages", "repeat", "threads", "latency_sweep", "loaded_latency"),
+                    "measure: {size: 1G, pages: 4k, repeat: 3}")
+    pages = raw.get("pages", "4k")
+    if pages not in PAGE_KINDS:
+        raise c.error("measure.pages", f"unknown page kind {pages!r}", f"choose one of {', '.join(PAGE_KINDS)}")
+    threads = raw.get("threads")
+    return MeasureSettings(
+        size_bytes=c.size(raw.get("size", DEFAULT_SIZE), "measure.size"),
+        pages=pages,
+        repeat=c.positive_int(raw.get("repeat", DEFAULT_REPEAT), "measure.repeat", "repeat: 3"),
+        threads=None if threads is None else c.positive_int(threads, "measure.threads", "threads: 8"),
+        latency_sweep=_parse_sweep(c, raw.get("latency_sweep", False)),
+        loaded_latency=_parse_loaded(c, raw.get("loaded_latency", False)),
+    )
+
+
+def _parse_bound(c: _Checker, check: CheckDef, value):
+    key = f"checks.{check.key}"
+    if check.kind == "number":
+        if not _is_number(value) or value < 0:
+            raise c.error(key, f"expected a non-negative number, got {value!r}", f"write e.g. {check.example}")
+        return value
+    if check.kind == "count":
+        if not _is_int(value) or value < 0:
+            raise c.error(key, f"expected a non-negative integer, got {value!r}", f"write e.g. {check.example}")
+        return value
+    if check.kind == "node_list":
+        if not isinstance(value, list) or not all(_is_int(v) and v >= 0 for v in value):
+            raise c.error(key, f"expected a list of node ids, got {value!r}", f"write e.g. {check.example} (or [])")
+        return sorted(value)
+    if check.kind == "matrix":
+        ok = (isinstance(value, list) and value and all(isinstance(r, list) and len(r) == len(value) for r in value)
+              and all(_is_int(d) and d > 0 for r in value for d in r))
+        if not ok:
+            raise c.error(key, f"expected a square list of lists of positive integers, got {value!r}",
+                          f"write e.g. {check.example}, one row per node in id order")
+        return value
+    if value is not True:
+        raise c.error(key, f"expected true, got {value!r}", f"write {check.example}, or remove the key")
+    return True
+
+
+def parse_spec(data, source: str = "<spec>") -> QualifySpec:
+    """Check a loaded spec (the mapping from YAML) into a QualifySpec.
+
+    Raises SpecError (a UsageError: exit 2) naming the key, e.g.
+    ``spec.yaml: checks.local_latency_max: unknown key: did you mean local_latency_ns_max? ...``.
+    """
+    c = _Checker(source)
+    raw = c.mapping(data, "", ("name", "measure", "checks"), "name: ..., measure: {...}, checks: {...}")
+    if not raw:
+        raise SpecError(f"{source}: the spec is empty", "write a 'checks:' mapping, e.g. checks: {nodes: 2}")
+    name = raw.get("name", "")
+    if not isinstance(name, str):
+        raise c.error("name", f"expected a string, got {_type_name(name)}", 'write name: "my machine class"')
+    measure = _parse_measure(c, raw.get("measure"))
+    checks_raw = c.mapping(raw.get("checks"), "checks", tuple(CHECKS), "checks: {local_latency_ns_max: 150}")
+    if not checks_raw:
+        raise SpecError(f"{source}: checks: no check given",
+                        f"add at least one of {', '.join(CHECKS)} under 'checks:'")
+    checks = {k: _parse_bound(c, CHECKS[k], v) for k, v in checks_raw.items()}
+    return QualifySpec(name=name or source, measure=measure, checks=checks, source=source)
+
+
+def load_spec(path: str) -> QualifySpec:
+    """Read and check a YAML spec file. Raises SpecError (exit 2) on any problem, naming the file."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read the spec ({exc.strerror})", "give the path of a YAML spec file") from None
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError(f"{path}: not valid YAML{where} ({problem})", "fix the YAML syntax") from None
+    return parse_spec(data, path)
+
+
+def needs(spec: QualifySpec) -> list[str]:
+    """The matrix kernels the spec's checks need ("latency", "read"), in that order; [] for none."""
+    wanted = set().union(*(CHECKS[k].needs for k in spec.checks))
+    return [k for k in ("latency", "read") if k in wanted]
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One check's outcome. `measured` is the worst figure found (None when skipped or missing);
+    `bound` the spec's value; `detail` says per node what was found, or why it was skipped/failed."""
+
+    check: str
+    status: str
+    measured: Any
+    bound: Any
+    comparison: str
+    unit: str
+    detail: str
+    placement_based: bool
+
+    @property
+    def expected(self) -> str:
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{self.comparison} {_format_value(self.bound)}{unit}"
+
+    def to_dict(self) -> dict:
+        return {"check": self.check, "status": self.status, "measured": self.measured, "bound": self.bound,
+                "comparison": self.comparison, "unit": self.unit, "expected": self.expected,
+                "detail": self.detail, "placement_based": self.placement_based}
+
+
+def _format_value(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.2f}" if abs(value) < 10 else f"{value:.1f}"
+    return str(value)
+
+
+def format_measured(v: Verdict) -> str:
+    """The measured figure with its unit, for tables ("-" when none)."""
+    if v.measured is None:
+        return "-"
+    return f"{_format_value(v.measured)}{' ' + v.unit if v.unit else ''}"
+
+
+class _Context:
+    """What a result offers to the checks: its topology, matrix and measurements."""
+
+    def __init__(self, result: dict):
+        if not isinstance(result.get("topology"), dict):
+            raise ResultError("the result has no topology section; it was not written by numabench qualify/matrix")
+        try:
+            self.topology = Topology.from_dict(result["topology"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ResultError(f"the result's topology section is malformed ({exc})") from None
+        self.matrix = result.get("matrix")
+        self.measurements = result.get("measurements", [])
+
+    @property
+    def rows(self) -> list[int]:
+        return list(self.matrix["rows"]) if self.matrix else list(self.topology.cpu_nodes)
+
+    def local_rows(self) -> list[int]:
+        """CPU nodes that have memory of their own: rows with a local cell."""
+        return [r for r in self.rows if r in self.topology.memory_nodes]
+
+    def cell(self, key: str, r: int, c: int):
+        """(value, None) or (None, why it is missing)."""
+        if not self.matrix:
+            return None, "the result has no matrix section (run numabench qualify or numabench matrix)"
+        values = self.matrix.get(key)
+        if values is None:
+            kernel = "latency" if key == "latency_ns" else "read bandwidth"
+            return None, f"the result has no {kernel} matrix"
+        value = values.get(str(r), {}).get(str(c))
+        if value is None:
+            status = self.matrix.get("status", {}).get(str(r), {}).get(str(c), "not in the matrix")
+            return None, f"cell {r}->{c} not measured: {status}"
+        return value, None
+
+
+def _verdict(check: str, status: str, measured, bound, detail: str) -> Verdict:
+    d = CHECKS[check]
+    return Verdict(check, status, measured, bound, d.comparison, d.unit, detail, d.placement_based)
+
+
+def _holds(comparison: str, measured, bound) -> bool:
+    return {"<=": measured <= bound, ">=": measured >= bound, "==": measured == bound}[comparison]
+
+
+def _judge(check: str, measured, bound, detail: str, missing: list[str]) -> Verdict:
+    if missing:
+        return _verdict(check, FAIL, measured, bound, "; ".join(missing))
+    ok = _holds(CHECKS[check].comparison, measured, bound)
+    return _verdict(check, PASS if ok else FAIL, measured, bound, detail)
+
+
+def _check_local_latency(ctx: _Context, bound) -> Verdict:
+    rows = ctx.local_rows()
+    if not rows:
+        return _verdict("local_latency_ns_max", SKIPPED, None, bound, "no node has both CPUs and memory")
+    found, missing = {}, []
+    for r in rows:
+        value, why = ctx.cell("latency_ns", r, r)
+        if why:
+            missing.append(why)
+        else:
+            found[r] = value
+    worst = max(found.values()) if found else None
+    detail = "; ".join(f"node {r}: {v:.1f} ns" for r, v in found.items())
+    return _judge("local_latency_ns_max", worst, bound, detail, missing)
+
+
+def _check_ratio(ctx: _Context, bound) -> Verdict:
+    if len(ctx.topology.nodes) < 2:
+        return _verdict("remote_local_latency_ratio_max", SKIPPED, None, bound, NEEDS_TWO_NODES)
+    columns = list(ctx.topology.memory_nodes)
+    rows = ctx.local_rows()
+    if not rows or len(columns) < 2:
+        return _verdict("remote_local_latency_ratio_max", SKIPPED, None, bound,
+                        "needs a node with CPUs and memory and a second node with memory")
+    ratios, missing = {}, []
+    for r in rows:
+        local, why = ctx.cell("latency_ns", r, r)
+        if why:
+            missing.append(why)
+            continue
+        for c in columns:
+            if c == r:
+                continue
+            value, why = ctx.cell("latency_ns", r, c)
+            if why:
+                missing.append(why)
+            else:
+                ratios[(r, c)] = value / local
+    if not ratios:
+        return _judge("remote_local_latency_ratio_max", None, bound, "", missing or ["no remote cell"])
+    worst_cell = max(ratios, key=ratios.get)
+    detail = f"worst {worst_cell[0]}->{worst_cell[1]}: x{ratios[worst_cell]:.2f}; " + "; ".join(
+        f"{r}->{c} x{v:.2f}" for (r, c), v in ratios.items())
+    return _judge("remote_local_latency_ratio_max", ratios[worst_cell], bound, detail, missing)
+
+
+def _check_bandwidth(ctx: _Context, bound) -> Verdict:
+    rows = ctx.local_rows()
+    if not rows:
+        return _verdict("node_read_bandwidth_gbps_min", SKIPPED, None, bound, "no node has both CPUs and memory")
+    found, missing = {}, []
+    for r in rows:
+        value, why = ctx.cell("bandwidth_bytes_per_s", r, r)
+        if why:
+            missing.append(why)
+        else:
+            found[r] = value / 1e9
+    threads = {m["cpu_node"]: m.get("threads") for m in ctx.measurements
+               if m.get("kernel") == "read" and m.get("mem_node") == m.get("cpu_node")}
+    detail = "; ".join(f"node {r}: {v:.1f} GB/s" + (f" ({threads[r]} threads)" if threads.get(r) else "")
+                       for r, v in found.items())
+    worst = min(found.values()) if found else None
+    return _judge("node_read_bandwidth_gbps_min", worst, bound, detail, missing)
+
+
+def _spread_pct(values: list[float]) -> float:
+    return (max(values) - min(values)) / min(values) * 100.0
+
+
+def _check_symmetry(ctx: _Context, bound) -> Verdict:
+    rows = ctx.local_rows()
+    if len(rows) < 2:
+        reason = NEEDS_TWO_NODES if len(ctx.topology.nodes) < 2 else "needs 2+ NUMA nodes with CPUs and memory"
+        return _verdict("symmetry_pct_max", SKIPPED, None, bound, reason)
+    spreads, missing, parts = {}, [], []
+    for key, label in (("latency_ns", "latency"), ("bandwidth_bytes_per_s", "bandwidth")):
+        values = []
+        for r in rows:
+            value, why = ctx.cell(key, r, r)
+            if why:
+                missing.append(why)
+            else:
+                values.append(value)
+        if len(values) == len(rows):
+            spreads[label] = _spread_pct(values)
+            parts.append(f"local {label} spread {spreads[label]:.1f}%")
+    worst = max(spreads.values()) if spreads else None
+    return _judge("symmetry_pct_max", worst, bound, "; ".join(parts), missing)
+
+
+def _check_hugepages(ctx: _Context, bound, check: str, page: int) -> Verdict:
+    nodes = [n for n in ctx.topology.nodes if n.has_memory]
+    totals, parts = {}, []
+    for n in nodes:
+        pool = n.hugepages.get(page)
+        totals[n.id] = pool.total if pool else 0
+        parts.append(f"node {n.id}: {pool.total} reserved, {pool.free} free" if pool
+                     else f"node {n.id}: no {format_size(page)} pool")
+    detail = "; ".join(parts)
+    return _judge(check, min(totals.values()) if totals else 0, bound, detail, [])
+
+
+def _distance_matrix(topology: Topology) -> list[list[int | None]]:
+    ids = topology.node_ids
+    return [[topology.node(a).distances.get(b) for b in ids] for a in ids]
+
+
+def _check_distances(ctx: _Context, bound) -> Verdict:
+    measured = _distance_matrix(ctx.topology)
+    ok = measured == bound
+    detail = "" if ok else (f"node ids {list(ctx.topology.node_ids)}; "
+                            + ("different size" if len(measured) != len(bound) else
+                               "differs at " + ", ".join(f"{a}->{b}" for a in range(len(bound))
+                                                          for b in range(len(bound)) if measured[a][b] != bound[a][b])))
+    return _verdict("distances", PASS if ok else FAIL, measured, bound, detail)
+
+
+def _check_nodes(ctx: _Context, bound) -> Verdict:
+    ids = list(ctx.topology.node_ids)
+    return _judge("nodes", len(ids), bound, f"node ids {ids}", [])
+
+
+def _check_memory_only(ctx: _Context, bound) -> Verdict:
+    found = sorted(n.id for n in ctx.topology.nodes if n.memory_only)
+    detail = "; ".join(f"node {n.id}: " + ("CPUs" if n.has_cpus else "no CPUs") + ", "
+                       + ("memory" if n.has_memory else "no memory") for n in ctx.topology.nodes)
+    return _judge("memory_only_nodes", found, bound, detail, [])
+
+
+def _check_placement(ctx: _Context, bound) -> Verdict:
+    ms = [m for m in ctx.measurements if isinstance(m.get("placement"), dict)]
+    if not ms:
+        return _verdict("placement", SKIPPED, None, bound, "nothing was measured")
+    bad = [m for m in ms if not m["placement"].get("ok")]
+    detail = f"{len(ms) - len(bad)} of {len(ms)} measurements on the asked node(s)"
+    if bad:
+        detail += "; misplaced: " + "; ".join(
+            f"{m['kernel']} cpu node {m['cpu_node']} -> mem {m.get('mem_nodes', m.get('mem_node'))}: "
+            f"pages by node {m.get('pages_by_node')}" for m in bad[:5])
+    methods = sorted({f"{m['placement'].get('method')}/{m['placement'].get('verified_by')}" for m in ms})
+    detail += f" (placed/verified by {', '.join(methods)})"
+    return _verdict("placement", FAIL if bad else PASS, not bad, bound, detail)
+
+
+_EVALUATORS: dict[str, Callable[[_Context, Any], Verdict]] = {
+    "local_latency_ns_max": _check_local_latency,
+    "remote_local_latency_ratio_max": _check_ratio,
+    "node_read_bandwidth_gbps_min": _check_bandwidth,
+    "symmetry_pct_max": _check_symmetry,
+    "hugepages_2m_min_per_node": lambda ctx, b: _check_hugepages(ctx, b, "hugepages_2m_min_per_node", HUGEPAGE_2M),
+    "hugepages_1g_min_per_node": lambda ctx, b: _check_hugepages(ctx, b, "hugepages_1g_min_per_node", HUGEPAGE_1G),
+    "distances": _check_distances,
+    "nodes": _check_nodes,
+    "memory_only_nodes": _check_memory_only,
+    "placement": _check_placement,
+}
+
+
+def evaluate(spec: QualifySpec, result: dict) -> list[Verdict]:
+    """One Verdict per check of the spec, in the spec's order, from a result document.
+
+    Reads `topology`, `matrix` and `measurements` of the result; measures nothing.
+    Raises ResultError when the result has no usable topology section.
+    """
+    ctx = _Context(result)
+    return [_EVALUATORS[key](ctx, bound) for key, bound in spec.checks.items()]
+
+
+def overall(verdicts: list[Verdict]) -> str:
+    """"fail" when any check failed, else "pass" (skipped checks do not fail a qualification)."""
+    return FAIL if any(v.status == FAIL for v in verdicts) else PASS
+
+
+def qualification_section(spec: QualifySpec, verdicts: list[Verdict], evaluated_from: str | None = None) -> dict:
+    """The `qualification` section of a result document."""
+    counts = {s: sum(1 for v in verdicts if v.status == s) for s in (PASS, FAIL, SKIPPED)}
+    return {
+        "spec_name": spec.name,
+        "spec": spec.to_dict(),
+        "evaluated_from": evaluated_from,
+        "verdict": overall(verdicts),
+        "counts": counts,
+        "checks": [v.to_dict() for v in verdicts],
+    }
+
+
+def verdicts_from_section(section: dict) -> list[Verdict]:
+    """Verdicts back from a `qualification` section (for rendering a stored result)."""
+    return [Verdict(c["check"], c["status"], c["measured"], c["bound"], c["comparison"], c["unit"], c["detail"],
+                    c["placement_based"]) for c in section["checks"]]
+
+
+def junit_cases(verdicts: list[Verdict]):
+    """numabench.junit Cases, one per check."""
+    from numabench.junit import Case
+
+    cases = []
+    for v in verdicts:
+        message = f"{v.check}: measured {format_measured(v)}, expected {v.expected}"
+        if v.status == SKIPPED:
+            message = f"{v.check}: skipped: {v.detail}"
+        cases.append(Case(name=v.check, classname="numabench.qualify", passed=v.status == PASS, message=message,
+                          details=v.detail, skipped=v.status == SKIPPED))
+    return cases
+
+
+def format_verdicts(verdicts: list[Verdict], title: str = "") -> str:
+    """A plain-text verdict table, one row per check, and the overall verdict."""
+    rows = [("check", "verdict", "measured", "expected", "detail")]
+    for v in verdicts:
+        rows.append((v.check, v.status.upper(), format_measured(v), v.expected, v.detail))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = [title] if title else []
+    for r in rows:
+        lines.append("  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4])
+    counts = {s: sum(1 for v in verdicts if v.status == s) for s in (PASS, FAIL, SKIPPED)}
+    lines.append(f"qualification: {overall(verdicts).upper()} ({counts[PASS]} passed, {counts[FAIL]} failed, "
+                 f"{counts[SKIPPED]} skipped)")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,394 @@
+"""Check a KubeletConfiguration (kubelet.config.k8s.io/v1beta1) against Memory Manager's rules.
+
+The rules the kubelet enforces at start (it refuses to start when one is broken):
+
+- ``pkg/kubelet/apis/config/validation/validation_reserved_memory.go``: each ``reservedMemory``
+  limit is ``memory`` or ``hugepages-<size>``; no zero value; no NUMA node + type twice.
+- ``pkg/kubelet/cm/memorymanager/memory_manager.go`` (``validateReservedMemory``,
+  ``getTotalMemoryTypeReserved``), Static policy only: every NUMA node named exists; for
+  ``memory`` and each hugepage type, the sum over nodes of ``reservedMemory`` EQUALS (exact
+  ``Quantity.Equal``) the node-allocatable reservation of that type: kubeReserved +
+  systemReserved + the hard eviction threshold ``evictionHard["memory.available"]``.
+- ``policy_static.go`` (``NewPolicyStatic``): the reserved ``memory`` may not total zero.
+
+Hard eviction default: 100Mi when ``evictionHard`` is not set at all. When ``evictionHard`` is set
+without ``memory.available`` the default is not inherited (it is 0) unless
+``mergeDefaultEvictionSettings: true`` (Kubernetes docs, "Node-pressure Eviction").
+
+Besides those, for NUMA alignment: Static memory needs ``cpuManagerPolicy: static`` (otherwise the
+pod's CPUs stay in the shared pool, on every node) and a Topology Manager policy that merges hints
+(``restricted`` or ``single-numa-node``).
+
+Quantities are parsed exactly like ``resource.Quantity`` (``k8s.io/apimachinery/pkg/api/resource``):
+``[+-]digits[.digits]`` then a binary suffix ``Ki Mi Gi Ti Pi Ei``, a decimal suffix ``n u m k M G
+T P E`` or an exponent ``e3``. Uppercase ``K`` is not a Kubernetes suffix. Sums are exact fractions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import yaml
+
+from numabench.errors import UsageError
+from numabench.topology import Topology, read_topology, read_topology_tree
+
+__all__ = [
+    "DEFAULT_EVICTION_MEMORY",
+    "Finding",
+    "format_quantity",
+    "lint_config",
+    "lint_file",
+    "load_config",
+    "load_topology",
+    "parse_quantity",
+]
+
+_BINARY = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40, "Pi": 1 << 50, "Ei": 1 << 60}
+_DECIMAL = {"n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000), "": 1,
+            "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
+_QUANTITY_RE = re.compile(
+    r"^([+-]?)(\d+(?:\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$")
+DEFAULT_EVICTION_MEMORY = 100 << 20  # evictionHard memory.available default: 100Mi
+_MEMORY_POLICIES = ("None", "Static", "BestEffort")
+_CPU_POLICIES = ("none", "static")
+_TOPOLOGY_POLICIES = ("none", "best-effort", "restricted", "single-numa-node")
+_HUGEPAGES = "hugepages-"
+_MAX_NUMA_NODES = 8  # topologymanager's defaultMaxAllowableNUMANodes
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One lint result: ``severity`` is "error" (the kubelet refuses, or alignment is impossible),
+    "warning" or "info"."""
+
+    severity: str
+    rule: str
+    message: str
+    fix: str
+
+    def line(self) -> str:
+        return f"{self.severity}: {self.rule}: {self.message}; fix: {self.fix}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"severity": self.severity, "rule": self.rule, "message": self.message, "fix": self.fix}
+
+
+def parse_quantity(value: Any) -> Fraction:
+    """A Kubernetes quantity (``1.5Gi``, ``100Mi``, ``1e9``, ``1073741824``, ``500m``) as an exact number.
+
+    Raises:
+        ValueError: not a quantity; the message says why (e.g. ``K`` instead of ``k``/``Ki``).
+    """
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"{value!r} is not a quantity")
+    text = str(value).strip() if isinstance(value, (int, float)) else value
+    if not isinstance(text, str):
+        raise ValueError(f"{value!r} is not a quantity")  # noqa: TRY004 (callers catch ValueError)
+    m = _QUANTITY_RE.match(text)
+    if not m:
+        hint = ""
+        if re.match(r"^[+-]?[\d.]+K", text):
+            hint = " (Kubernetes has no K suffix: write k for 1000 or Ki for 1024)"
+        elif re.match(r"^[+-]?[\d.]+[A-Za-z]+$", text):
+            hint = " (suffixes: Ki Mi Gi Ti Pi Ei, or k M G T P E, or m)"
+        raise ValueError(f"{text!r} is not a Kubernetes quantity{hint}")
+    sign, number, suffix = m.group(1), m.group(2), m.group(3) or ""
+    if len(number) > 40 or (suffix[:1] in "eE" and suffix and len(suffix) > 6):
+        raise ValueError(f"{text!r} is out of range")
+    value_f = Fraction(number)
+    if suffix in _BINARY:
+        value_f *= _BINARY[suffix]
+    elif suffix in _DECIMAL:
+        value_f *= _DECIMAL[suffix]
+    else:
+        value_f *= Fraction(10) ** int(suffix[1:])
+    return -value_f if sign == "-" else value_f
+
+
+def format_quantity(value: Fraction) -> str:
+    """Bytes for humans, exact: ``1178599424 -> "1124Mi"``, ``1500 -> "1500"``."""
+    if value.denominator != 1:
+        return f"{float(value):g}"
+    n = int(value)
+    for suffix, scale in (("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)):
+        if n and n % scale == 0:
+            return f"{n // scale}{suffix}"
+    return str(n)
+
+
+def load_config(path: str) -> dict[str, Any]:
+    """Read a KubeletConfiguration YAML file into a dict.
+
+    Raises:
+        UsageError: unreadable, not YAML, not a mapping, or not a KubeletConfiguration.
+    """
+    try:
+        with open(path, "rb") as f:
+            blob = f.read(16 << 20)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}",
+                         "give the path of a KubeletConfiguration file") from None
+    try:
+        doc = yaml.safe_load(blob.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path} is not UTF-8 text (byte {exc.start})",
+                         "give a KubeletConfiguration YAML file") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise UsageError(f"{path} is not valid YAML{where}: {problem}", "fix the YAML syntax") from None
+    except RecursionError:
+        raise UsageError(f"{path} is nested too deeply to be a KubeletConfiguration", "fix the file") from None
+    if not isinstance(doc, dict):
+        raise UsageError(f"{path} is not a YAML mapping", "give a KubeletConfiguration (kind: KubeletConfiguration)")
+    kind = doc.get("kind")
+    if kind != "KubeletConfiguration":
+        raise UsageError(f"{path} has kind {kind!r}, not KubeletConfiguration",
+                         "give the kubelet's --config file (apiVersion: kubelet.config.k8s.io/v1beta1)")
+    return doc
+
+
+def load_topology(source: str | None) -> Topology | None:
+    """``"sysfs"``: this machine; a directory: a captured tree (``numabench topology --capture``);
+    a file: the JSON of ``numabench topology --json``. None: no topology.
+
+    Raises:
+        UsageError / TopologyError: the source cannot be read.
+    """
+    if not source:
+        return None
+    if source == "sysfs":
+        return read_topology("/sys", "/proc")
+    if os.path.isdir(source):
+        return read_topology_tree(source) if os.path.isdir(os.path.join(source, "sys")) else read_topology(source)
+    try:
+        with open(source) as f:
+            doc = json.load(f)
+        return Topology.from_dict(doc.get("topology", doc))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"cannot read a topology from {source} ({type(exc).__name__}: {exc})",
+                         "use --topology-from sysfs, a captured tree, or `numabench topology --json` output") from None
+
+
+def _quantities(doc: dict, key: str, findings: list[Finding]) -> dict[str, Fraction]:
+    raw = doc.get(key)
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        findings.append(Finding("error", "config-type", f"{key} is {type(raw).__name__}, not a mapping",
+                                f"write {key} as a mapping, e.g. {key}: {{memory: 512Mi}}"))
+        return {}
+    out: dict[str, Fraction] = {}
+    for name, value in raw.items():
+        if key == "evictionHard" and isinstance(value, str) and value.strip().endswith("%"):
+            continue  # percentages are resolved against capacity by the caller
+        try:
+            out[str(name)] = parse_quantity(value)
+        except ValueError as exc:
+            findings.append(Finding("error", "quantity", f"{key}.{name}: {exc}",
+                                    "write a Kubernetes quantity such as 512Mi, 1Gi or 1.5Gi"))
+    return out
+
+
+def _eviction_memory(doc: dict, topo: Topology | None, findings: list[Finding]) -> Fraction | None:
+    """The hard eviction reservation for memory, in bytes; None when it cannot be known."""
+    hard = doc.get("evictionHard")
+    if hard is None:
+        return Fraction(DEFAULT_EVICTION_MEMORY)
+    if not isinstance(hard, dict):
+        return None  # reported by _quantities
+    if "memory.available" not in hard:
+        if doc.get("mergeDefaultEvictionSettings") is True:
+            return Fraction(DEFAULT_EVICTION_MEMORY)
+        findings.append(Finding(
+            "info", "eviction-default",
+            "evictionHard is set without memory.available: the 100Mi default is not inherited, the memory "
+            "threshold is 0 (unless mergeDefaultEvictionSettings: true)",
+            "set evictionHard memory.available explicitly (e.g. 100Mi) and account for it in reservedMemory"))
+        return Fraction(0)
+    value = hard["memory.available"]
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            pct = Fraction(value.strip()[:-1]) / 100
+        except ValueError:
+            findings.append(Finding("error", "quantity",
+                                    f"evictionHard.memory.available: {value!r} is not a percentage",
+                                    "write e.g. 5% or a quantity such as 100Mi"))
+            return None
+        if topo is None:
+            findings.append(Finding(
+                "warning", "eviction-percentage",
+                f"evictionHard memory.available is {value}: the reservation depends on the node's memory capacity, "
+                "so the reservedMemory sum cannot be checked without a topology",
+                "pass --topology-from sysfs (on the node) or a captured tree"))
+            return None
+        capacity = sum(n.mem_total_bytes for n in topo.nodes) or topo.system_mem_total_bytes
+        # eviction's GetThresholdQuantity: int64(float64(capacity) * float64(percentage))
+        return Fraction(int(float(capacity) * float(pct)))
+    try:
+        return parse_quantity(value)
+    except ValueError:
+        return None  # reported by _quantities
+
+
+def lint_config(doc: dict[str, Any], topo: Topology | None = None,
+                state_dir: str = "/var/lib/kubelet") -> list[Finding]:
+    """Check a KubeletConfiguration mapping; findings in rule order (errors, warnings, infos mixed)."""
+    findings: list[Finding] = []
+    mm = doc.get("memoryManagerPolicy", "None")
+    cpu = doc.get("cpuManagerPolicy", "none")
+    tm = doc.get("topologyManagerPolicy")
+    if mm not in _MEMORY_POLICIES:
+        findings.append(Finding("error", "memory-manager-policy", f"memoryManagerPolicy {mm!r} is not a policy",
+                                f"use one of {', '.join(_MEMORY_POLICIES)} (case matters)"))
+    if cpu not in _CPU_POLICIES:
+        findings.append(Finding("error", "cpu-manager-policy", f"cpuManagerPolicy {cpu!r} is not a policy",
+                                "use none or static"))
+    if tm is not None and tm not in _TOPOLOGY_POLICIES:
+        findings.append(Finding("error", "topology-manager-policy", f"topologyManagerPolicy {tm!r} is not a policy",
+                                f"use one of {', '.join(_TOPOLOGY_POLICIES)}"))
+    static = mm == "Static"
+    if static and cpu != "static":
+        findings.append(Finding(
+            "error", "static-needs-cpu-manager",
+            f"memoryManagerPolicy Static with cpuManagerPolicy {cpu}: Guaranteed pods' memory is pinned to a NUMA "
+            "node while their CPUs stay in the shared pool on every node, so nothing is aligned",
+            "set cpuManagerPolicy: static (and reserve CPUs with reservedSystemCPUs or kube/systemReserved cpu)"))
+    if static and tm is None:
+        findings.append(Finding(
+            "error", "static-needs-topology-manager",
+            "memoryManagerPolicy Static without topologyManagerPolicy (default none): memory and CPU hints are "
+            "never merged", "set topologyManagerPolicy: single-numa-node (or restricted)"))
+    elif static and tm in ("none", "best-effort"):
+        findings.append(Finding(
+            "warning", "topology-manager-not-aligning",
+            f"topologyManagerPolicy {tm} admits pods whose CPUs and memory land on different NUMA nodes",
+            "use single-numa-node (or restricted) when alignment is the goal"))
+
+    kube_reserved = _quantities(doc, "kubeReserved", findings)
+    system_reserved = _quantities(doc, "systemReserved", findings)
+    _quantities(doc, "evictionHard", findings)
+    eviction_memory = _eviction_memory(doc, topo, findings)
+
+    # reservedMemory: [{numaNode: 0, limits: {memory: 1124Mi, hugepages-2Mi: 2Gi}}]
+    reserved = doc.get("reservedMemory") or []
+    sums: dict[str, Fraction] = {}
+    seen: set[tuple[int, str]] = set()
+    nodes_named: list[int] = []
+    unparsed: set[str] = set()  # types with a bad quantity or an unsupported name: no sum for them
+    if not isinstance(reserved, list):
+        findings.append(Finding("error", "config-type", "reservedMemory is not a list",
+                                "write reservedMemory as a list of {numaNode: N, limits: {memory: ...}}"))
+        reserved = []
+    for i, entry in enumerate(reserved):
+        if not isinstance(entry, dict) or not isinstance(entry.get("limits", {}), dict):
+            findings.append(Finding("error", "config-type", f"reservedMemory[{i}] is not {{numaNode, limits}}",
+                                    "write {numaNode: 0, limits: {memory: 1124Mi}}"))
+            continue
+        node = entry.get("numaNode", 0)
+        if isinstance(node, bool) or not isinstance(node, int) or not -(1 << 31) <= node < (1 << 31):
+            findings.append(Finding("error", "config-type", f"reservedMemory[{i}].numaNode {node!r} is not an int32",
+                                    "write the NUMA node id, e.g. numaNode: 0"))
+            continue
+        nodes_named.append(node)
+        for name, value in (entry.get("limits") or {}).items():
+            name = str(name)
+            if name != "memory" and not name.startswith(_HUGEPAGES):
+                findings.append(Finding(
+                    "error", "reserved-memory-resource",
+                    f"reservedMemory NUMA node {node}: limit type {name!r} is not supported",
+                    "use memory or hugepages-<size> (e.g. hugepages-2Mi, hugepages-1Gi)"))
+                unparsed.add(name)
+            try:
+                q = parse_quantity(value)
+            except ValueError as exc:
+                findings.append(Finding("error", "quantity", f"reservedMemory NUMA node {node} {name}: {exc}",
+                                        "write a Kubernetes quantity such as 1124Mi or 1.5Gi"))
+                unparsed.add(name)
+                continue
+            if q == 0:
+                findings.append(Finding("error", "reserved-memory-zero",
+                                        f"reservedMemory NUMA node {node} {name} is zero",
+                                        "remove the entry or give it a positive size"))
+            if (node, name) in seen:
+                findings.append(Finding("error", "reserved-memory-duplicate",
+                                        f"reservedMemory has NUMA node {node} {name} twice",
+                                        "merge the two entries into one"))
+            seen.add((node, name))
+            sums[name] = sums.get(name, Fraction(0)) + q
+
+    if topo is not None:
+        for node in sorted(set(nodes_named)):
+            if node not in topo.node_ids:
+                findings.append(Finding(
+                    "error", "reserved-memory-node",
+                    f"reservedMemory names NUMA node {node}, which this machine does not have "
+                    f"(nodes: {', '.join(map(str, topo.node_ids))})",
+                    "reserve memory only on existing nodes"))
+        options = doc.get("topologyManagerPolicyOptions") or {}
+        if (len(topo.nodes) > _MAX_NUMA_NODES and tm not in (None, "none")
+                and "max-allowable-numa-nodes" not in options):
+            findings.append(Finding(
+                "error", "topology-manager-numa-nodes",
+                f"this machine has {len(topo.nodes)} NUMA nodes; the Topology Manager refuses more than "
+                f"{_MAX_NUMA_NODES}", "set topologyManagerPolicyOptions max-allowable-numa-nodes"))
+
+    # Node-allocatable reservation per memory type: kubeReserved + systemReserved (+ eviction for memory).
+    allocatable: dict[str, Fraction | None] = {}
+    for source in (kube_reserved, system_reserved):
+        for name, q in source.items():
+            if name == "memory" or name.startswith(_HUGEPAGES):
+                allocatable[name] = allocatable.get(name, Fraction(0)) + q
+    allocatable["memory"] = (None if eviction_memory is None
+                             else allocatable.get("memory", Fraction(0)) + eviction_memory)
+    types = sorted(set(sums) | set(allocatable), key=lambda t: (t != "memory", t))
+    for rtype in types:
+        want = allocatable.get(rtype, Fraction(0))
+        if want is None or rtype in unparsed:
+            continue
+        have = sums.get(rtype, Fraction(0))
+        if have == want:
+            continue
+        parts = [f"kubeReserved {format_quantity(kube_reserved.get(rtype, Fraction(0)))}",
+                 f"systemReserved {format_quantity(system_reserved.get(rtype, Fraction(0)))}"]
+        if rtype == "memory":
+            parts.append(f"evictionHard {format_quantity(eviction_memory)}")
+        message = (f"{rtype}: reservedMemory totals {format_quantity(have)} over NUMA nodes, but "
+                   f"{' + '.join(parts)} = {format_quantity(want)}; they must be equal")
+        fix_sum = f"make the {rtype} limits of reservedMemory add up to exactly {format_quantity(want)}"
+        if static:
+            findings.append(Finding("error", "reserved-memory-sum", message + " (the kubelet refuses to start)",
+                                    fix_sum))
+        elif reserved:
+            findings.append(Finding("warning", "reserved-memory-sum",
+                                    message + f" (ignored under memoryManagerPolicy {mm}; Static would refuse it)",
+                                    fix_sum))
+    if static and "memory" not in unparsed and sums.get("memory", Fraction(0)) <= 0:
+        findings.append(Finding("error", "static-needs-reserved-memory",
+                                "memoryManagerPolicy Static with no memory in reservedMemory: the Static policy "
+                                "refuses to start (\"you should specify the system reserved memory\")",
+                                "reserve memory on a NUMA node, e.g. reservedMemory: [{numaNode: 0, limits: "
+                                "{memory: 100Mi}}], matching kube/systemReserved + evictionHard"))
+    if static or cpu == "static":
+        findings.append(Finding(
+            "info", "policy-change-needs-state-removal",
+            f"the kubelet refuses a state file written under another policy "
+            f"({state_dir}/memory_manager_state, {state_dir}/cpu_manager_state)",
+            "when changing memoryManagerPolicy or cpuManagerPolicy: drain the node, stop the kubelet, remove the "
+            "state file(s), start the kubelet, uncordon"))
+    return findings
+
+
+def lint_file(path: str, topology_from: str | None = None) -> list[Finding]:
+    """``lint_config(load_config(path), load_topology(topology_from))``. Raises UsageError for
+    unreadable files, invalid YAML, or a document that is not a KubeletConfiguration."""
+    doc = load_config(path)
+    topo = load_topology(topology_from)
+    return lint_config(doc, topo)

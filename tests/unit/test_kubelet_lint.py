@@ -1,0 +1,128 @@
+"""numabench kubelet lint: Memory Manager's real rules on crafted KubeletConfigurations."""
+
+import os
+from fractions import Fraction
+
+import pytest
+from click.testing import CliRunner
+
+from numabench.cli import main
+from numabench.kube.kubelet_config import lint_config, load_config, parse_quantity
+
+CONFIGS = os.path.join(os.path.dirname(__file__), "..", "data", "kubelet", "configs")
+TWO_NODES = os.path.join(os.path.dirname(__file__), "..", "data", "trees", "two-socket-smt")
+
+
+def lint(name, *extra):
+    return CliRunner().invoke(main, ["kubelet", "lint", os.path.join(CONFIGS, name), *extra])
+
+
+def rules(result, severity="error"):
+    return sorted(line.split(": ")[1] for line in result.output.splitlines() if line.startswith(severity + ":"))
+
+
+@pytest.mark.parametrize("text,value", [
+    ("100Mi", 100 << 20), ("1.5Gi", 3 << 29), ("1Gi", 1 << 30), ("1G", 10**9), ("1k", 1000),
+    ("128974848", 128974848), ("129e6", 129 * 10**6), ("500m", Fraction(1, 2)), (".5Ki", 512), (1024, 1024),
+])
+def test_quantities_parse_like_kubernetes(text, value):
+    assert parse_quantity(text) == value
+
+
+@pytest.mark.parametrize("text", ["1K", "1KB", "1 Gi", "Gi", "", "1.2.3", "1Gb"])
+def test_bad_quantities(text):
+    with pytest.raises(ValueError):
+        parse_quantity(text)
+
+
+def test_valid_config_exits_0():
+    result = lint("valid.yaml", "--topology-from", TWO_NODES)
+    assert result.exit_code == 0, result.output
+    assert rules(result) == [] and rules(result, "warning") == []
+    assert "policy-change-needs-state-removal" in result.output  # the note about the state files
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("sum-mismatch.yaml", ["reserved-memory-sum"]),
+    ("no-cpu-manager.yaml", ["static-needs-cpu-manager"]),
+    ("unknown-resource.yaml", ["reserved-memory-resource"]),
+    ("duplicate.yaml", ["reserved-memory-duplicate"]),
+    ("zero.yaml", ["reserved-memory-zero"]),
+    ("hugepages-unbalanced.yaml", ["reserved-memory-sum"]),
+    ("uppercase-k.yaml", ["quantity"]),
+    ("node-missing.yaml", ["reserved-memory-node"]),
+])
+def test_broken_configs_exit_1(name, expected):
+    result = lint(name, "--topology-from", TWO_NODES)
+    assert result.exit_code == 1, result.output
+    assert rules(result) == expected
+    for line in result.output.splitlines()[:-1]:
+        assert "; fix: " in line
+
+
+def test_sum_message_names_the_parts():
+    result = lint("sum-mismatch.yaml")
+    line = next(x for x in result.output.splitlines() if "reserved-memory-sum" in x)
+    assert "totals 1Gi" in line and "512Mi + systemReserved 512Mi + evictionHard 100Mi = 1124Mi" in line
+
+
+def test_hugepages_and_decimals_balance():
+    result = lint("hugepages-decimal.yaml", "--topology-from", TWO_NODES)
+    assert result.exit_code == 0, result.output
+
+
+def test_best_effort_topology_is_a_warning():
+    result = lint("best-effort-topology.yaml")
+    assert result.exit_code == 0
+    assert rules(result, "warning") == ["topology-manager-not-aligning"]
+
+
+def test_partial_eviction_hard_does_not_inherit_100mi():
+    # systemReserved 1Gi + evictionHard memory 0 (nodefs only given) = 1Gi on node 0.
+    result = lint("eviction-partial.yaml")
+    assert result.exit_code == 0, result.output
+    assert "eviction-default" in result.output
+
+
+def test_node_existence_needs_a_topology():
+    assert lint("node-missing.yaml").exit_code == 0  # sums match; node 5 unknown without a topology
+
+
+@pytest.mark.parametrize("name,message", [("invalid.yaml", "not valid YAML"), ("not-kubelet.yaml", "kind 'Pod'")])
+def test_unreadable_configs_exit_2(name, message):
+    result = lint(name)
+    assert result.exit_code == 2
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_missing_file_exits_2(tmp_path):
+    result = CliRunner().invoke(main, ["kubelet", "lint", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 2 and "cannot read" in result.output
+
+
+def test_static_without_topology_policy_and_reservation():
+    doc = {"kind": "KubeletConfiguration", "memoryManagerPolicy": "Static", "cpuManagerPolicy": "static",
+           "evictionHard": {"memory.available": "0"}}
+    found = {f.rule for f in lint_config(doc) if f.severity == "error"}
+    assert found == {"static-needs-topology-manager", "static-needs-reserved-memory"}
+
+
+def test_none_policy_only_warns_about_sums():
+    doc = {"kind": "KubeletConfiguration", "reservedMemory": [{"numaNode": 0, "limits": {"memory": "1Gi"}}]}
+    findings = lint_config(doc)
+    assert [(f.severity, f.rule) for f in findings] == [("warning", "reserved-memory-sum")]
+
+
+def test_percentage_eviction_uses_the_topology(tmp_path):
+    cfg = tmp_path / "k.yaml"
+    cfg.write_text("kind: KubeletConfiguration\nmemoryManagerPolicy: Static\ncpuManagerPolicy: static\n"
+                   "topologyManagerPolicy: restricted\nevictionHard: {memory.available: '1%'}\n"
+                   "reservedMemory: [{numaNode: 0, limits: {memory: 1Mi}}]\n")
+    without = CliRunner().invoke(main, ["kubelet", "lint", str(cfg)])
+    assert without.exit_code == 0 and "eviction-percentage" in without.output
+    with_topo = CliRunner().invoke(main, ["kubelet", "lint", str(cfg), "--topology-from", TWO_NODES])
+    assert with_topo.exit_code == 1 and "reserved-memory-sum" in with_topo.output
+
+
+def test_load_config_reads_yaml():
+    assert load_config(os.path.join(CONFIGS, "valid.yaml"))["memoryManagerPolicy"] == "Static"

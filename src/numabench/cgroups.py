@@ -150,7 +150,7 @@ def _under(fs_root: str, path: str) -> str:
     return os.path.join(fs_root, path.lstrip("/"))
 
 
-def _cgroup_dir(fs_root: str, mount: MountInfo, cgroup_path: str) -> str | None:
+def cgroup_dir(fs_root: str, mount: MountInfo, cgroup_path: str) -> str | None:
     """The directory of ``cgroup_path`` through ``mount``, or None if the mount does not show it."""
     root = mount.root.rstrip("/") or "/"
     path = cgroup_path.rstrip("/") or "/"
@@ -223,7 +223,7 @@ def _find_cpuset(pid_dir: str, fs_root: str):
         for mount in mounts:
             if mount.fstype != "cgroup" or "cpuset" not in mount.super_options:
                 continue
-            d = _cgroup_dir(fs_root, mount, path)
+            d = cgroup_dir(fs_root, mount, path)
             if d is None:
                 continue
             cpus = _read_list(os.path.join(d, "cpuset.effective_cpus"))
@@ -243,7 +243,7 @@ def _find_cpuset(pid_dir: str, fs_root: str):
             controllers = _read(os.path.join(_under(fs_root, mount.mount_point), "cgroup.controllers"))
             if controllers is None or "cpuset" not in controllers.split():
                 continue
-            d = _cgroup_dir(fs_root, mount, v2)
+            d = cgroup_dir(fs_root, mount, v2)
             if d is None:
                 return 2, v2, None, None, None
             cpus = _read_list(os.path.join(d, "cpuset.cpus.effective"))
@@ -308,14 +308,17 @@ def kube_cgroup(path: str) -> KubeCgroup | None:
         m = _CGROUPFS_POD.match(part)
         if m and i > 0 and (parts[i - 1] in ("kubepods", "burstable", "besteffort")):
             qos = "" if parts[i - 1] == "kubepods" else parts[i - 1]
-            container = None
-            if i + 1 < len(parts) and re.fullmatch(r"[0-9a-f]{64}", parts[i + 1]):
-                container = parts[i + 1]
+            container = runtime = None
+            if i + 1 < len(parts):
+                # containerd names the directory by the bare id; CRI-O as crio-<id>.
+                c = re.fullmatch(r"(?:(crio)-)?([0-9a-f]{64})", parts[i + 1])
+                if c:
+                    runtime, container = c.group(1), c.group(2)
             return KubeCgroup(
                 qos_class=_QOS[qos],
                 pod_uid=m.group(1),
                 container_id=container,
-                runtime=None,
+                runtime=runtime,
                 driver="cgroupfs",
             )
     return None

@@ -4,6 +4,9 @@
 only when the meaning or shape of the file changes. History:
   1  first version: environment, topology, measurements with samples,
      medians (latency_ns / bandwidth_bytes_per_s) and pages_by_node.
+     Optional sections added since, without changing the version (readers
+     ignore what they do not know): numastat_delta, matrix, qualification,
+     environment.pod, environment.noise.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import tempfile
 
 from numabench import __version__
 from numabench.errors import ResultError
+from numabench.numastat import sum_deltas
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = (1,)
@@ -24,7 +28,7 @@ REQUIRED_MEASUREMENT_KEYS = ("kernel", "cpu_node", "mem_node", "pages", "size_by
 def build_result(*, environment: dict, topology: dict, command: list[str], options: dict, notes: list[str],
                  outcome, started: float, finished: float) -> dict:
     """Assemble a result document (plain JSON types) from a run's parts."""
-    return {
+    result = {
         "schema_version": SCHEMA_VERSION,
         "numabench_version": __version__,
         "started_unix": started,
@@ -38,6 +42,9 @@ def build_result(*, environment: dict, topology: dict, command: list[str], optio
         "errors": outcome.errors,
         "measurements": outcome.measurements,
     }
+    if outcome.numastat_deltas:
+        result["numastat_delta"] = {str(k): v for k, v in sum_deltas(outcome.numastat_deltas).items()}
+    return result
 
 
 def dumps(result: dict) -> str:

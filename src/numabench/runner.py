@@ -13,6 +13,7 @@ from typing import Callable
 
 from numabench import _native
 from numabench.errors import NumabenchError
+from numabench.numastat import delta, read_numastat
 from numabench.placement import place
 from numabench.stats import summarize
 from numabench.units import format_size
@@ -36,6 +37,8 @@ class RunOutcome:
     measurements: list[dict] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)
     interrupted: bool = False
+    # Per spec: change of the per-node numastat counters while it ran.
+    numastat_deltas: list[dict] = field(default_factory=list)
 
 
 def _spec_dict(spec) -> dict:
@@ -113,6 +116,14 @@ def measure_bandwidth(arena, kernel: str, size_bytes: int, cpus, repeat: int, is
     return out
 
 
+def _numastat():
+    """The per-node numastat counters, or None where they cannot be read."""
+    try:
+        return read_numastat()
+    except NumabenchError:
+        return None
+
+
 class Runner:
     """Runs a plan's specs in order; a failing spec is recorded and the rest go on."""
 
@@ -144,6 +155,15 @@ class Runner:
         return outcome
 
     def _run_spec(self, spec, label: str, outcome: RunOutcome) -> None:
+        before = _numastat()
+        try:
+            self._measure_spec(spec, label, outcome)
+        finally:
+            after = _numastat() if before is not None else None
+            if after is not None:
+                outcome.numastat_deltas.append(delta(before, after))
+
+    def _measure_spec(self, spec, label: str, outcome: RunOutcome) -> None:
         self.progress(f"{label}: placing and faulting in")
         started = time.monotonic()
         arena, placement = place(spec.size_bytes, spec.pages, spec.mem_nodes, spec.policy, spec.cpus[0],

@@ -282,3 +282,25 @@ def test_loaded_latency_curve(cli):
         assert p["kernel"] == "loaded_latency"
         assert p["latency_ns"] > 0 and p["inject_bandwidth_bytes_per_s"] > 0
         assert p["placement"]["ok"] and p["inject_placement"]["ok"]
+
+
+def test_run_records_pod_verdict_numastat_and_writes_prometheus(cli, tmp_path):
+    out, prom = tmp_path / "r.json", tmp_path / "numabench.prom"
+    proc = cli("run", "--size", "16M", "--repeat", "1", "--kernels", "latency", "--pages", "4k", "-o", out,
+               "--prometheus", prom)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    pod = result["environment"]["pod"]
+    assert pod["verdict"] in ("aligned", "misaligned", "unpinned", "single-node")
+    assert pod["cpus"] == sorted(os.sched_getaffinity(0))
+    # The run faulted in 4096 pages: numastat saw at least that many local hits.
+    hits = sum(c["numa_hit"] for c in result["numastat_delta"].values())
+    assert hits >= 4096
+    lines = prom.read_text().splitlines()
+    (latency,) = [line for line in lines if line.startswith("numabench_latency_seconds{")]
+    assert float(latency.rsplit(" ", 1)[1]) == result["measurements"][0]["latency_ns"] / 1e9
+
+
+def test_prometheus_file_must_end_in_prom(cli, tmp_path):
+    proc = cli("run", "--size", "16M", "--repeat", "1", "--kernels", "latency", "--prometheus", tmp_path / "x.txt")
+    cli.one_line_error(proc, ".prom")

@@ -174,6 +174,7 @@ def test_parse_mountinfo_escapes_and_optional_fields():
      ("BestEffort", "ab-cd", None, None, "systemd")),
     (f"/kubepods/pod11-22/{CTR}", ("Guaranteed", "11-22", CTR, None, "cgroupfs")),
     ("/kubepods/besteffort/pod33-44", ("BestEffort", "33-44", None, None, "cgroupfs")),
+    (f"/kubepods/burstable/pod55-66/crio-{CTR}", ("Burstable", "55-66", CTR, "crio", "cgroupfs")),
 ])
 def test_kube_cgroup(path, expected):
     k = kube_cgroup(path)

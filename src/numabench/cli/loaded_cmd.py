@@ -9,6 +9,7 @@ import time
 import click
 
 from numabench.cgroups import read_process_cpuset
+from numabench.environment import collect_environment
 from numabench.cli.common import EXIT_PARTIAL, fail, one_line_errors, progress
 from numabench.errors import UsageError
 from numabench.experiment import PAGE_KINDS
@@ -16,7 +17,6 @@ from numabench.loaded import DEFAULT_DELAYS, INJECT_KINDS, measure_loaded, plan_
 from numabench.report import format_loaded
 from numabench.results import build_result, dumps, save
 from numabench.runner import RunOutcome
-from numabench.system import read_environment
 from numabench.topology import read_topology
 from numabench.units import parse_int_list, parse_size
 
@@ -55,7 +55,7 @@ def loaded(cpu_node, mem_node, inject_cpu_node, inject_node, injectors, kind, de
     started = time.time()
     outcome = RunOutcome()
     outcome.measurements = measure_loaded(spec, progress)
-    result = build_result(environment=read_environment(), topology=topology.to_dict(), command=sys.argv,
+    result = build_result(environment=collect_environment(), topology=topology.to_dict(), command=sys.argv,
                           options={**spec.__dict__}, notes=[], outcome=outcome, started=started,
                           finished=time.time())
     if output:

@@ -9,14 +9,15 @@ import time
 import click
 
 from numabench.cgroups import read_process_cpuset
+from numabench.environment import collect_environment
 from numabench.cli.common import EXIT_INTERRUPTED, EXIT_PARTIAL, fail, one_line_errors, progress
 from numabench.errors import UsageError
 from numabench.experiment import DEFAULT_REPEAT, PAGE_KINDS
 from numabench.matrix import BANDWIDTH_KERNEL, LATENCY_KERNEL, build_matrix, plan_matrix
 from numabench.report import format_matrix
+from numabench.prometheus import check_textfile_path, write_result
 from numabench.results import build_result, dumps, save, save_csv
 from numabench.runner import Runner
-from numabench.system import read_environment
 from numabench.topology import read_topology
 from numabench.units import parse_size
 
@@ -30,13 +31,17 @@ from numabench.units import parse_size
 @click.option("-o", "--output", metavar="FILE", help="Write the JSON result (with a 'matrix' section).")
 @click.option("--csv", "csv_path", metavar="FILE", help="Also write one CSV row per measured cell.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON result instead of the tables.")
+@click.option("--prometheus", "prometheus_path", metavar="FILE.prom",
+              help="Also write the results for node_exporter's textfile collector (replaced on every run).")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @one_line_errors
-def matrix(kind, pages, size, threads, repeat, output, csv_path, as_json, force) -> None:
+def matrix(kind, pages, size, threads, repeat, output, csv_path, as_json, prometheus_path, force) -> None:
     """Latency/bandwidth matrix: CPU node (rows) x memory node (columns), with distances and ratios."""
     for path in (output, csv_path):
         if path and os.path.exists(path) and not force:
             raise UsageError(f"{path} already exists", "choose another file or pass --force")
+    if prometheus_path:
+        check_textfile_path(prometheus_path)
     kernels = {"latency": [LATENCY_KERNEL], "bandwidth": [BANDWIDTH_KERNEL],
                "both": [LATENCY_KERNEL, BANDWIDTH_KERNEL]}[kind]
     topology = read_topology()
@@ -48,7 +53,7 @@ def matrix(kind, pages, size, threads, repeat, output, csv_path, as_json, force)
                          "check the cpuset and hugepage reservations")
     started = time.time()
     outcome = Runner(progress=progress).run(plan.specs)
-    result = build_result(environment=read_environment(), topology=topology.to_dict(), command=sys.argv,
+    result = build_result(environment=collect_environment(), topology=topology.to_dict(), command=sys.argv,
                           options={"kind": kind, "pages": pages, "size_bytes": parse_size(size),
                                    "threads": threads, "repeat": repeat},
                           notes=[], outcome=outcome, started=started, finished=time.time())
@@ -59,6 +64,9 @@ def matrix(kind, pages, size, threads, repeat, output, csv_path, as_json, force)
     if csv_path:
         save_csv(result, csv_path)
         progress(f"wrote {csv_path}")
+    if prometheus_path:
+        write_result(prometheus_path, result)
+        progress(f"wrote {prometheus_path}")
     click.echo(dumps(result) if as_json else format_matrix(result["matrix"]), nl=not as_json)
     if outcome.interrupted:
         fail("interrupted; the measurements so far were kept", EXIT_INTERRUPTED)

@@ -14,6 +14,7 @@ import time
 import click
 
 from numabench.cgroups import read_process_cpuset
+from numabench.environment import collect_environment
 from numabench.cli.common import EXIT_INTERRUPTED, fail, one_line_errors, progress
 from numabench.errors import NumabenchError, UsageError
 from numabench.experiment import RunOptions, plan_run
@@ -33,7 +34,6 @@ from numabench.qualify import (
 )
 from numabench.results import build_result, dumps, load, save
 from numabench.runner import Runner, RunOutcome
-from numabench.system import read_environment
 from numabench.topology import read_topology
 
 EXIT_CHECKS_FAILED = 1
@@ -131,7 +131,7 @@ def _measure(spec: QualifySpec) -> dict:
                         "inject_bandwidth_bytes_per_s": p["inject_bandwidth_bytes_per_s"]} for p in points],
         }
     after = _numastat(notes) if before is not None else None
-    result = build_result(environment=read_environment(), topology=topology.to_dict(), command=sys.argv,
+    result = build_result(environment=collect_environment(), topology=topology.to_dict(), command=sys.argv,
                           options=spec.to_dict()["measure"], notes=notes, outcome=outcome, started=started,
                           finished=time.time())
     result.update(extra)

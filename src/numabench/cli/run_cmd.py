@@ -10,6 +10,7 @@ import click
 
 from numabench._native import isa_best, isa_supported
 from numabench.cgroups import read_process_cpuset
+from numabench.environment import collect_environment
 from numabench.cli.common import EXIT_INTERRUPTED, EXIT_PARTIAL, fail, one_line_errors, progress
 from numabench.errors import UsageError
 from numabench.experiment import (
@@ -22,9 +23,9 @@ from numabench.experiment import (
     plan_run,
 )
 from numabench.report import format_run_table
+from numabench.prometheus import check_textfile_path, write_result
 from numabench.results import build_result, dumps, save, save_csv
 from numabench.runner import Runner
-from numabench.system import read_environment
 from numabench.topology import read_topology
 from numabench.units import parse_int_list, parse_size, parse_size_range
 
@@ -54,10 +55,12 @@ from numabench.units import parse_int_list, parse_size, parse_size_range
 @click.option("-o", "--output", metavar="FILE", help="Write the JSON result to FILE.")
 @click.option("--csv", "csv_path", metavar="FILE", help="Also write one CSV row per measurement.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON result on stdout instead of the table.")
+@click.option("--prometheus", "prometheus_path", metavar="FILE.prom",
+              help="Also write the results for node_exporter's textfile collector (replaced on every run).")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @one_line_errors
 def run(cpu_node, mem_node, pages, size, sizes, threads, kernels, repeat, policy, first_touch, seed, isa,
-        output, csv_path, as_json, force) -> None:
+        output, csv_path, as_json, prometheus_path, force) -> None:
     """Measure latency and bandwidth on the CPUs and memory this process may use."""
     options = RunOptions(
         cpu_nodes=parse_int_list(cpu_node, "--cpu-node") if cpu_node is not None else None,
@@ -75,6 +78,8 @@ def run(cpu_node, mem_node, pages, size, sizes, threads, kernels, repeat, policy
     for path in (output, csv_path):
         if path and not force and os.path.exists(path):
             raise UsageError(f"{path} already exists", "choose another file or pass --force")
+    if prometheus_path:
+        check_textfile_path(prometheus_path)
     topology = read_topology()
     cpuset = read_process_cpuset()
     plan = plan_run(topology, cpuset, options)
@@ -86,7 +91,7 @@ def run(cpu_node, mem_node, pages, size, sizes, threads, kernels, repeat, policy
     started = time.time()
     outcome = Runner(progress=progress, seed=seed, isa=isa, force_first_touch=first_touch).run(plan.specs)
     result = build_result(
-        environment=read_environment(),
+        environment=collect_environment(),
         topology=topology.to_dict(),
         command=sys.argv,
         options={**options.__dict__, "seed": seed, "isa": isa, "first_touch": first_touch},
@@ -102,6 +107,9 @@ def run(cpu_node, mem_node, pages, size, sizes, threads, kernels, repeat, policy
     if csv_path:
         save_csv(result, csv_path)
         progress(f"wrote {csv_path}")
+    if prometheus_path:
+        write_result(prometheus_path, result)
+        progress(f"wrote {prometheus_path}")
     if as_json:
         click.echo(dumps(result), nl=False)
     else:

@@ -31,7 +31,7 @@ import os
 import re
 from typing import Any
 
-from numabench.cgroups import CpusetView, _cgroup_dir, parse_mountinfo, parse_proc_cgroup, read_process_cpuset
+from numabench.cgroups import CpusetView, cgroup_dir, parse_mountinfo, parse_proc_cgroup, read_process_cpuset
 from numabench.cpulist import format_cpulist
 from numabench.errors import NumabenchError
 from numabench.topology import Topology, read_topology
@@ -94,7 +94,7 @@ def read_hugetlb_limits(proc_root: str = "/proc", fs_root: str = "/", pid: int |
     if v2 is not None:
         candidates += [(m, v2, ".max") for m in mounts if m.fstype == "cgroup2"]
     for mount, path, suffix in candidates:
-        d = _cgroup_dir(fs_root, mount, path)
+        d = cgroup_dir(fs_root, mount, path)
         if d is None:
             continue
         try:

@@ -6,7 +6,7 @@ only when the meaning or shape of the file changes. History:
      medians (latency_ns / bandwidth_bytes_per_s) and pages_by_node.
      Optional sections added since, without changing the version (readers
      ignore what they do not know): numastat_delta, matrix, qualification,
-     environment.pod, environment.noise.
+     environment.pod, environment.noise, matrix.
 """
 
 from __future__ import annotations

@@ -292,6 +292,9 @@ def test_run_records_pod_verdict_numastat_and_writes_prometheus(cli, tmp_path):
     result = json.loads(out.read_text())
     pod = result["environment"]["pod"]
     assert pod["verdict"] in ("aligned", "misaligned", "unpinned", "single-node")
+    noise = result["environment"]["noise"]
+    assert noise["cpus"] == [result["measurements"][0]["cpus"][0]]
+    assert {f["name"] for f in noise["findings"]} >= {"cpufreq_governor", "load_average", "cpu_busy"}
     assert pod["cpus"] == sorted(os.sched_getaffinity(0))
     # The run faulted in 4096 pages: numastat saw at least that many local hits.
     hits = sum(c["numa_hit"] for c in result["numastat_delta"].values())

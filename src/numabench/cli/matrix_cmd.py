@@ -9,7 +9,7 @@ import time
 import click
 
 from numabench.cgroups import read_process_cpuset
-from numabench.environment import collect_environment
+from numabench.environment import collect_environment, sample_noise
 from numabench.cli.common import EXIT_INTERRUPTED, EXIT_PARTIAL, fail, one_line_errors, progress
 from numabench.errors import UsageError
 from numabench.experiment import DEFAULT_REPEAT, PAGE_KINDS
@@ -51,9 +51,10 @@ def matrix(kind, pages, size, threads, repeat, output, csv_path, as_json, promet
     if not plan.specs:
         raise UsageError("no cell of the matrix can be measured here: " + "; ".join(plan.skipped.values()),
                          "check the cpuset and hugepage reservations")
+    noise = sample_noise((c for spec in plan.specs for c in spec.cpus), progress)
     started = time.time()
     outcome = Runner(progress=progress).run(plan.specs)
-    result = build_result(environment=collect_environment(), topology=topology.to_dict(), command=sys.argv,
+    result = build_result(environment=collect_environment(noise), topology=topology.to_dict(), command=sys.argv,
                           options={"kind": kind, "pages": pages, "size_bytes": parse_size(size),
                                    "threads": threads, "repeat": repeat},
                           notes=[], outcome=outcome, started=started, finished=time.time())

@@ -10,7 +10,7 @@ import click
 
 from numabench._native import isa_best, isa_supported
 from numabench.cgroups import read_process_cpuset
-from numabench.environment import collect_environment
+from numabench.environment import collect_environment, sample_noise
 from numabench.cli.common import EXIT_INTERRUPTED, EXIT_PARTIAL, fail, one_line_errors, progress
 from numabench.errors import UsageError
 from numabench.experiment import (
@@ -88,10 +88,11 @@ def run(cpu_node, mem_node, pages, size, sizes, threads, kernels, repeat, policy
     if not plan.specs:
         raise UsageError("nothing to measure with these options", "see the notes above")
 
+    noise = sample_noise((c for spec in plan.specs for c in spec.cpus), progress)
     started = time.time()
     outcome = Runner(progress=progress, seed=seed, isa=isa, force_first_touch=first_touch).run(plan.specs)
     result = build_result(
-        environment=collect_environment(),
+        environment=collect_environment(noise),
         topology=topology.to_dict(),
         command=sys.argv,
         options={**options.__dict__, "seed": seed, "isa": isa, "first_touch": first_touch},

@@ -27,6 +27,7 @@ CHECKS: dict[str, list[str]] = {
         "preferred_lands_on_node", "misaligned_cgroup_v2_reports_remote", "misaligned_cgroup_v2_forbids_node0",
         "first_touch_in_cgroup_follows_cpuset_mems", "hugepages_drawn_from_node_pool",
         "empty_node_pool_clear_error", "loaded_latency_cross_node",
+        "pod_aligned_planned_and_executed", "pod_misaligned_planned_and_executed",
     ],
     "four_node": [
         "topology_matches", "matrix_memory_only_columns", "memory_only_cpu_node_refused",
@@ -253,6 +254,60 @@ def loaded_latency_cross_node(expected):
         expect(p["inject_bandwidth_bytes_per_s"] > 0, "injectors moved no bytes")
         assert_placed(p, 0)
         expect(share(p["inject_placement"]["pages_by_node"], 1) >= 0.99, f"inject pages {p['inject_placement']}")
+
+
+# ---- pods: the kubelet admission model and the local executor (kube/model.py, kube/executor.py) ----
+
+PODS = os.path.join(REPO, "tests", "data", "pods")
+POD_RUN = [NUMABENCH, "run", "--json", "--pages", "4k", "--kernels", "latency", "--size", "32M", "--repeat", "1"]
+
+
+def _pod_exec(*plan_args):
+    """Plan and run POD_RUN in the pod's cgroup; (numabench run result, plan)."""
+    rc, out, err = nb("pod", "plan", *plan_args, "--json")
+    expect(rc == 0, f"pod plan {plan_args} exited {rc}: {out[-500:]} {err[-500:]}")
+    plan = json.loads(out)
+    rc, out, err = nb("pod", "exec", *plan_args, "--", *POD_RUN)
+    expect(rc == 0, f"pod exec exited {rc}: {err.strip()[-800:]}")
+    expect("cgroup removed" in err, f"stderr {err[-500:]}")
+    pod_dir = f"/sys/fs/cgroup/numabench/kubepods/pod{plan['pod']['uid']}"
+    expect(not os.path.exists(pod_dir), f"{pod_dir} left behind")
+    return json.loads(out), plan
+
+
+def pod_aligned_planned_and_executed(expected):
+    # Live topology, kubelet defaults (CPU 0 and 100Mi on node 0 reserved): 1 CPU + 256Mi lands on node 1.
+    doc, plan = _pod_exec(os.path.join(PODS, "guest-aligned.yaml"), "--policy", "single-numa-node")
+    c = plan["containers"][0]
+    expect(plan["admitted"] and c["cpus"] == [1] and c["mems"] == [1], f"plan {c}")
+    expect(c["exclusive_cpus"] and c["memory_pinned"] and c["aligned"], f"plan {c}")
+    cs = doc["environment"]["cpuset"]
+    expect(cs["cgroup_version"] == 2 and cs["cpuset_cpus"] == [1] and cs["cpuset_mems"] == [1], f"cpuset {cs}")
+    expect(cs["cgroup_path"] == f"/numabench/kubepods/pod{plan['pod']['uid']}/bench", f"path {cs['cgroup_path']}")
+    expect(cs["kube"] and cs["kube"]["qos_class"] == "Guaranteed", f"kube {cs['kube']}")
+    m = doc["measurements"][0]
+    expect(m["cpus"] == [1] and m["cpu_node"] == 1 and m["mem_node"] == 1, f"cpus {m['cpus']} cells "
+           f"{m['cpu_node']},{m['mem_node']}")
+    assert_placed(m, 1)
+
+
+def pod_misaligned_planned_and_executed(expected):
+    # Node 1's memory nearly all reserved: best-effort gives CPU 1 (node 1) and memory on node 0;
+    # single-numa-node refuses the same pod.
+    pod = os.path.join(PODS, "guest-aligned.yaml")
+    node = os.path.join(PODS, "guest-node1-starved.json")
+    rc, out, err = nb("pod", "plan", pod, "--node", node, "--policy", "single-numa-node")
+    expect(rc == 1 and "TopologyAffinityError" in out, f"single-numa-node: exit {rc}: {out[-500:]}")
+    doc, plan = _pod_exec(pod, "--node", node, "--policy", "best-effort")
+    c = plan["containers"][0]
+    expect(c["cpus"] == [1] and c["cpu_nodes"] == [1] and c["mems"] == [0] and not c["aligned"], f"plan {c}")
+    cs = doc["environment"]["cpuset"]
+    expect(cs["cpuset_cpus"] == [1] and cs["cpuset_mems"] == [0], f"cpuset {cs}")
+    m = doc["measurements"][0]
+    expect(m["cpus"] == [1] and m["cpu_node"] == 1 and m["mem_node"] == 0, f"cpus {m['cpus']} cells "
+           f"{m['cpu_node']},{m['mem_node']}")
+    assert_placed(m, 0)  # the verdict's inputs: CPUs on node 1, every page on node 0
+    expect(any("outside this cgroup's cpuset.mems" in n for n in doc["notes"]), f"notes {doc['notes']}")
 
 
 def main() -> int:

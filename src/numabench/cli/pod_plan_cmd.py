@@ -1,0 +1,203 @@
+"""numabench pod plan / pod exec: the kubelet's admission model for one node, and a local executor
+that runs a command in the cgroup the kubelet would make (see docs/pod-model.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+
+import click
+
+from numabench.cli.common import SYSFS_ENV, one_line_errors, progress, resolve_roots
+from numabench.cpulist import format_cpulist, parse_cpulist
+from numabench.errors import UsageError
+from numabench.kube.executor import PodCgroup, find_hierarchies, run_in_cgroup
+from numabench.kube.model import (
+    POLICIES,
+    SCOPES,
+    AdmittedState,
+    NodeDescription,
+    PodPlan,
+    load_node,
+    load_state,
+    plan_pod,
+)
+from numabench.kube.podspec import HUGEPAGES_PREFIX, MEMORY, load_pod, parse_quantity
+from numabench.topology import read_topology
+from numabench.units import format_size
+
+EXIT_REJECTED = 1  # pod plan: the kubelet would reject the pod
+
+
+def _node_options(func):
+    options = [
+        click.option("--node", "node_file", metavar="FILE",
+                     help="Node description (JSON/YAML: nodes with cpus, memory, hugepages; reservedMemory; "
+                          "reservedSystemCPUs)."),
+        click.option("--sysfs-root", envvar=SYSFS_ENV, metavar="DIR",
+                     help=f"Describe the node from a captured tree (numabench topology --capture) instead of the "
+                          f"live /sys. Env: {SYSFS_ENV}."),
+        click.option("--reserved-cpus", metavar="LIST", help="reservedSystemCPUs, e.g. 0,32 (default: the file's, "
+                                                            "else the lowest CPU)."),
+        click.option("--reserved-memory", metavar="NODE:TYPE=QTY[,..]", multiple=True,
+                     help="reservedMemory, e.g. 0:memory=1100Mi or 1:hugepages-2Mi=64Mi (repeatable; default: the "
+                          "file's, else 100Mi of memory on the first node)."),
+        click.option("--policy", type=click.Choice(POLICIES), default="none", show_default=True,
+                     help="Topology Manager policy."),
+        click.option("--scope", type=click.Choice(SCOPES), default="container", show_default=True,
+                     help="Topology Manager scope."),
+        click.option("--admitted", "state_file", metavar="FILE",
+                     help="Pods already admitted on the node (a previous `pod plan --json` output, or its state)."),
+        click.option("--strict-cpu-reservation", is_flag=True,
+                     help="CPU Manager option: reserved CPUs leave the shared pool too."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _parse_reserved_memory(values) -> dict[int, dict[str, int]] | None:
+    out: dict[int, dict[str, int]] = {}
+    for value in values:
+        for item in value.split(","):
+            item = item.strip()
+            if not item:
+                continue
+            node, sep, rest = item.partition(":")
+            res, sep2, qty = rest.partition("=")
+            if not sep or not sep2 or not node.strip().isdigit():
+                raise UsageError(f"--reserved-memory {item!r} is malformed", "write NODE:TYPE=QTY, e.g. 0:memory=1Gi")
+            res = res.strip()
+            if res != MEMORY and not res.startswith(HUGEPAGES_PREFIX):
+                raise UsageError(f"--reserved-memory {item!r}: type {res!r}", "reserve memory or hugepages-<size>")
+            size = parse_quantity(qty, f"--reserved-memory {item}")
+            if size <= 0 or size != int(size):
+                raise UsageError(f"--reserved-memory {item!r}: {qty!r}", "give a positive whole number of bytes")
+            out.setdefault(int(node), {})[res] = int(size)
+    return out or None
+
+
+def _build(pod_file, node_file, sysfs_root, reserved_cpus, reserved_memory, policy, scope, state_file,
+           strict) -> PodPlan:
+    if node_file and sysfs_root:
+        raise UsageError("--node and --sysfs-root both describe the node", "give one of them")
+    pod = load_pod(pod_file)
+    cpus = None
+    if reserved_cpus is not None:
+        try:
+            cpus = parse_cpulist(reserved_cpus)
+        except ValueError as exc:
+            raise UsageError(f"--reserved-cpus: {exc}", "write a CPU list such as 0 or 0,32") from None
+    memory = _parse_reserved_memory(reserved_memory)
+    if node_file:
+        node = load_node(node_file)
+        if cpus is not None or memory is not None:
+            node = NodeDescription.build(node.numa_nodes, memory or node.reserved_memory,
+                                         cpus if cpus is not None else node.reserved_cpus, source=node.source)
+    else:
+        sys_root, proc_root, _ = resolve_roots(sysfs_root)
+        node = NodeDescription.from_topology(read_topology(sys_root, proc_root), memory, cpus)
+    state = load_state(state_file) if state_file else AdmittedState()
+    return plan_pod(pod, node, state, policy=policy, scope=scope, strict_cpu_reservation=strict)
+
+
+def format_plan(plan: PodPlan) -> str:
+    """The plan as text: the verdict, then one line per container."""
+    pod = plan.pod
+    head = (f"pod {pod.namespace}/{pod.name} ({plan.qos}); topology manager {plan.policy}, scope {plan.scope}; "
+            "cpu manager static, memory manager Static")
+    lines = [head]
+    if not plan.admitted:
+        lines.append(f"rejected: {plan.reason}: {plan.message}")
+        lines.append(f"  why: {plan.detail}")
+    else:
+        lines.append("admitted")
+        for c in plan.containers:
+            kind = "init container" if c.init else "container"
+            cpus = (f"cpus {format_cpulist(c.cpus)} ({'exclusive' if c.exclusive_cpus else 'shared pool'}, "
+                    f"node {format_cpulist(c.cpu_nodes)})")
+            mems = f"mems {format_cpulist(c.mems)} ({'pinned' if c.memory_pinned else 'not pinned'})"
+            hint = "" if c.hint is None else f"; hint {c.hint}"
+            size = ""
+            if c.memory_blocks:
+                size = "; " + ", ".join(f"{b.type} {format_size(b.size)}" for b in c.memory_blocks)
+            verdict = "aligned" if c.aligned else "NOT aligned"
+            lines.append(f"  {kind} {c.name}: {cpus}, {mems}{size}{hint} -> {verdict}")
+    for note in plan.notes:
+        lines.append(f"note: {note}")
+    return "\n".join(lines)
+
+
+@click.command("plan")
+@click.argument("pod_file", metavar="POD.yaml")
+@_node_options
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (its `state` feeds --admitted).")
+@one_line_errors
+def plan(pod_file, node_file, sysfs_root, reserved_cpus, reserved_memory, policy, scope, state_file,
+         strict_cpu_reservation, as_json) -> None:
+    """What the kubelet would do with POD.yaml on a node: exclusive CPUs, NUMA nodes of its memory, or
+    the rejection (TopologyAffinityError). Exit 0 admitted, 1 rejected, 2 bad input."""
+    result = _build(pod_file, node_file, sysfs_root, reserved_cpus, reserved_memory, policy, scope, state_file,
+                    strict_cpu_reservation)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=1))
+    else:
+        click.echo(format_plan(result))
+    if not result.admitted:
+        sys.exit(EXIT_REJECTED)
+
+
+def _numabench_argv() -> list[str]:
+    script = os.path.join(os.path.dirname(sys.executable), "numabench")
+    return [script] if os.path.exists(script) else [sys.executable, "-m", "numabench"]
+
+
+def default_command(memory_limit_bytes: int | None) -> list[str]:
+    """``numabench run --json``, with a buffer of a quarter of the memory limit (at most 1 GiB, at
+    least 1 MiB) so the benchmark fits the container."""
+    argv = _numabench_argv() + ["run", "--json"]
+    if memory_limit_bytes:
+        size_mib = max(1, min(1024, memory_limit_bytes // 4 >> 20))
+        argv += ["--size", f"{size_mib}M"]
+    return argv
+
+
+def _write_record(path: str, record: dict) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".numabench-", dir=directory)
+    with os.fdopen(fd, "w") as f:
+        json.dump(record, f, indent=1)
+    os.replace(tmp, path)
+
+
+@click.command("exec", context_settings={"ignore_unknown_options": True})
+@click.argument("pod_file", metavar="POD.yaml")
+@_node_options
+@click.option("--container", metavar="NAME", help="Which container's placement to use (default: the first app one).")
+@click.option("--record", metavar="FILE", help="Write the placement, cgroup and exit code as JSON to FILE.")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@one_line_errors
+def exec_(pod_file, node_file, sysfs_root, reserved_cpus, reserved_memory, policy, scope, state_file,
+          strict_cpu_reservation, container, record, command) -> None:
+    """Plan POD.yaml, make the container's cgroup as the kubelet would (cpuset.cpus, cpuset.mems,
+    memory limit), run COMMAND inside it (default: numabench run --json), remove the cgroup.
+    Exits with the command's status (128+N when signal N ended it)."""
+    result = _build(pod_file, node_file, sysfs_root, reserved_cpus, reserved_memory, policy, scope, state_file,
+                    strict_cpu_reservation)
+    placement = result.placement(container)
+    argv = list(command) or default_command(placement.memory_limit_bytes)
+    progress(f"pod {result.pod.name} container {placement.name} ({result.qos}): cpuset.cpus "
+             f"{format_cpulist(placement.cpus)}, cpuset.mems {format_cpulist(placement.mems)}"
+             + (f", memory limit {format_size(placement.memory_limit_bytes)}" if placement.memory_limit_bytes else ""))
+    cgroup = PodCgroup(result.pod.uid, placement.name, result.qos, placement.cpus, placement.mems,
+                       placement.memory_limit_bytes, find_hierarchies())
+    with cgroup:
+        progress(f"cgroup: {', '.join(cgroup.paths)}")
+        rc = run_in_cgroup(cgroup, argv)
+    progress(f"command exited {rc}; cgroup removed")
+    if record:
+        _write_record(record, {"plan": result.to_dict(), "container": placement.to_dict(),
+                               "cgroup": cgroup.to_dict(), "command": argv, "exit_code": rc})
+    sys.exit(rc)

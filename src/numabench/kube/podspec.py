@@ -1,0 +1,326 @@
+"""Pod specs: read a Pod (or a workload's pod template) from YAML or JSON into containers with their
+requests and limits, in the units numabench computes with.
+
+Units: CPU in cores as an exact ``Fraction`` (``"250m"`` is 1/4), memory and hugepages in bytes.
+Kubernetes quantities (``k8s.io/apimachinery/pkg/api/resource/quantity.go``) are parsed exactly:
+decimal suffixes ``n u m k M G T P E``, binary suffixes ``Ki Mi Gi Ti Pi Ei``, and decimal
+exponents (``1e3``, ``5E-1``). Byte counts round up to a whole byte, as ``Quantity.Value()`` does.
+
+API defaulting applied here, as the API server would before the kubelet sees the pod
+(``pkg/apis/core/v1/defaults.go``, ``SetDefaults_Pod``): a resource with a limit and no request
+gets a request equal to the limit. Validation the API server would refuse
+(``pkg/apis/core/validation/validation.go``): a request above its limit, a negative quantity,
+hugepages whose request differs from the limit, duplicate or missing container names.
+
+Kinds: ``Pod``; the pod template of ``Deployment``, ``ReplicaSet``, ``StatefulSet``, ``DaemonSet``,
+``Job``, ``PodTemplate``; ``CronJob``'s job template. Pod-level resources (``spec.resources``) are
+refused: the kubelet's CPU and Memory Managers do not pin such pods, and this model does not
+cover them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import uuid
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from numabench.errors import UsageError
+
+__all__ = [
+    "Container",
+    "PodSpec",
+    "parse_quantity",
+    "format_bytes_quantity",
+    "hugepage_resource_name",
+    "hugepage_size_bytes",
+    "load_pod",
+    "pod_from_dict",
+]
+
+CPU = "cpu"
+MEMORY = "memory"
+HUGEPAGES_PREFIX = "hugepages-"
+
+_BINARY = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40, "Pi": 1 << 50, "Ei": 1 << 60}
+_DECIMAL = {"n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000), "": Fraction(1),
+            "k": Fraction(10**3), "M": Fraction(10**6), "G": Fraction(10**9), "T": Fraction(10**12),
+            "P": Fraction(10**15), "E": Fraction(10**18)}
+_QUANTITY_RE = re.compile(
+    r"^(?P<sign>[+-]?)(?P<num>\d+(?:\.\d*)?|\.\d+)"
+    r"(?:(?P<bin>Ki|Mi|Gi|Ti|Pi|Ei)|(?P<exp>[eE][+-]?\d+)|(?P<dec>[numkMGTPE]?))$"
+)
+_WORKLOAD_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "ReplicationController")
+_FIX_QUANTITY = "write a Kubernetes quantity such as 2, 500m, 1.5, 512Mi or 1Gi"
+
+
+def parse_quantity(value: Any, what: str = "quantity") -> Fraction:
+    """A Kubernetes quantity (``"500m"``, ``"1Gi"``, ``"1e3"``, ``2``, ``0.5``) as an exact Fraction.
+
+    Raises:
+        UsageError: not a quantity; the message names ``what`` (e.g. ``container app: limits.cpu``).
+    """
+    if isinstance(value, bool) or value is None:
+        raise UsageError(f"{what}: {value!r} is not a quantity", _FIX_QUANTITY)
+    if isinstance(value, int):
+        return Fraction(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise UsageError(f"{what}: {value!r} is not a quantity", _FIX_QUANTITY)
+        return Fraction(str(value))
+    text = str(value).strip()
+    m = _QUANTITY_RE.match(text)
+    if not m:
+        raise UsageError(f"{what}: {text!r} is not a quantity", _FIX_QUANTITY)
+    number = Fraction(m.group("num"))
+    if m.group("bin"):
+        number *= _BINARY[m.group("bin")]
+    elif m.group("exp"):
+        number *= Fraction(10) ** int(m.group("exp")[1:])
+    else:
+        number *= _DECIMAL[m.group("dec") or ""]
+    return -number if m.group("sign") == "-" else number
+
+
+def _bytes(value: Any, what: str) -> int:
+    q = parse_quantity(value, what)
+    if q < 0:
+        raise UsageError(f"{what}: {value!r} is negative", "sizes must be zero or more")
+    return math.ceil(q)  # Quantity.Value() rounds up
+
+
+def hugepage_size_bytes(resource: str) -> int:
+    """``"hugepages-2Mi"`` -> 2097152.
+
+    Raises:
+        UsageError: not a hugepages resource name with a page size.
+    """
+    if not resource.startswith(HUGEPAGES_PREFIX):
+        raise UsageError(f"{resource!r} is not a hugepages resource", "write e.g. hugepages-2Mi or hugepages-1Gi")
+    size = _bytes(resource[len(HUGEPAGES_PREFIX):], f"page size of {resource}")
+    if size <= 0:
+        raise UsageError(f"{resource!r} has no page size", "write e.g. hugepages-2Mi or hugepages-1Gi")
+    return size
+
+
+def format_bytes_quantity(size_bytes: int) -> str:
+    """Bytes as the API prints them: the largest binary suffix that divides exactly (``2Mi``, ``1Gi``)."""
+    for suffix, factor in sorted(_BINARY.items(), key=lambda kv: -kv[1]):
+        if size_bytes >= factor and size_bytes % factor == 0:
+            return f"{size_bytes // factor}{suffix}"
+    return str(size_bytes)
+
+
+def hugepage_resource_name(page_size_bytes: int) -> str:
+    """2097152 -> ``"hugepages-2Mi"`` (``corehelper.HugePageResourceName``)."""
+    return HUGEPAGES_PREFIX + format_bytes_quantity(page_size_bytes)
+
+
+@dataclass(frozen=True)
+class Container:
+    """One container's resources after API defaulting. ``cpu`` in cores, everything else bytes.
+
+    Keys of ``requests``/``limits``: ``cpu`` (Fraction of cores), ``memory`` and ``hugepages-<size>``
+    (int bytes). Other resources (``ephemeral-storage``, devices) are kept in ``other``, by name.
+    """
+
+    name: str
+    requests: dict[str, Any]
+    limits: dict[str, Any]
+    init: bool = False
+    restartable: bool = False  # an init container with restartPolicy: Always (a sidecar)
+    other: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def memory_limit_bytes(self) -> int | None:
+        return self.limits.get(MEMORY)
+
+    def memory_requests(self) -> dict[str, int]:
+        """What Memory Manager pins: ``memory`` and every ``hugepages-*`` request, in bytes
+        (``getRequestedResources`` in ``memorymanager/policy_static.go``)."""
+        return {k: int(v) for k, v in self.requests.items() if k == MEMORY or k.startswith(HUGEPAGES_PREFIX)}
+
+    def to_dict(self) -> dict[str, Any]:
+        def enc(res: dict[str, Any]) -> dict[str, Any]:
+            return {k: (str(v) if isinstance(v, Fraction) else v) for k, v in sorted(res.items())}
+
+        return {"name": self.name, "init": self.init, "restartable": self.restartable,
+                "requests": enc(self.requests), "limits": enc(self.limits), "other": dict(self.other)}
+
+
+@dataclass(frozen=True)
+class PodSpec:
+    """A pod as the kubelet admits it: init containers (in order), then app containers."""
+
+    name: str
+    namespace: str
+    uid: str
+    init_containers: tuple[Container, ...]
+    containers: tuple[Container, ...]
+    source: str = ""
+
+    @property
+    def all_containers(self) -> tuple[Container, ...]:
+        """Init containers first, then app containers: the kubelet's admission order
+        (``append(pod.Spec.InitContainers, pod.Spec.Containers...)`` in ``scope_container.go``)."""
+        return self.init_containers + self.containers
+
+    def container(self, name: str) -> Container:
+        """Raises UsageError when the pod has no container ``name``."""
+        for c in self.all_containers:
+            if c.name == name:
+                return c
+        names = ", ".join(c.name for c in self.all_containers)
+        raise UsageError(f"pod {self.name} has no container {name!r}", f"pick one of: {names}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "namespace": self.namespace, "uid": self.uid, "source": self.source,
+                "init_containers": [c.to_dict() for c in self.init_containers],
+                "containers": [c.to_dict() for c in self.containers]}
+
+
+def _resource_list(raw: Any, where: str) -> tuple[dict[str, Any], dict[str, str]]:
+    if raw is None:
+        return {}, {}
+    if not isinstance(raw, dict):
+        raise UsageError(f"{where} must be a mapping of resource name to quantity, got {type(raw).__name__}",
+                         "write e.g. {cpu: 2, memory: 1Gi}")
+    known: dict[str, Any] = {}
+    other: dict[str, str] = {}
+    for name, value in raw.items():
+        name = str(name)
+        what = f"{where}.{name}"
+        if name == CPU:
+            q = parse_quantity(value, what)
+            if q < 0:
+                raise UsageError(f"{what}: {value!r} is negative", "CPU quantities must be zero or more")
+            known[CPU] = q
+        elif name == MEMORY:
+            known[MEMORY] = _bytes(value, what)
+        elif name.startswith(HUGEPAGES_PREFIX):
+            hugepage_size_bytes(name)
+            known[name] = _bytes(value, what)
+        else:
+            other[name] = str(value)
+    return known, other
+
+
+def _container(raw: Any, where: str, init: bool) -> Container:
+    if not isinstance(raw, dict):
+        raise UsageError(f"{where} is not a mapping", "each container is a mapping with a name and resources")
+    name = raw.get("name")
+    if not name or not isinstance(name, str):
+        raise UsageError(f"{where} has no name", "give every container a name")
+    where = f"container {name}"
+    resources = raw.get("resources") or {}
+    if not isinstance(resources, dict):
+        raise UsageError(f"{where}: resources is not a mapping", "write resources: {requests: ..., limits: ...}")
+    requests, other_r = _resource_list(resources.get("requests"), f"{where}: requests")
+    limits, other_l = _resource_list(resources.get("limits"), f"{where}: limits")
+    # SetDefaults_Pod: a limit without a request sets the request.
+    for res, lim in limits.items():
+        requests.setdefault(res, lim)
+    for res, req in requests.items():
+        if res in limits and req > limits[res]:
+            raise UsageError(f"{where}: requests.{res} {req} is above limits.{res} {limits[res]}",
+                             "a request must be less than or equal to its limit")
+        if res.startswith(HUGEPAGES_PREFIX) and res in limits and req != limits[res]:
+            raise UsageError(f"{where}: {res} request {req} differs from its limit {limits[res]}",
+                             "hugepages requests must equal their limits")
+    restartable = init and raw.get("restartPolicy") == "Always"
+    return Container(name=name, requests=requests, limits=limits, init=init, restartable=restartable,
+                     other={**other_r, **{f"limits.{k}": v for k, v in other_l.items()}})
+
+
+def _pod_spec_of(doc: dict[str, Any], where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(metadata, pod spec) of a Pod or a workload's pod template."""
+    kind = doc.get("kind")
+    metadata = doc.get("metadata") or {}
+    spec = doc.get("spec")
+    if kind == "Pod":
+        template_spec = spec
+    elif kind in _WORKLOAD_KINDS:
+        template = (spec or {}).get("template") or {}
+        template_spec = template.get("spec")
+        metadata = {**metadata, **(template.get("metadata") or {}), "name": metadata.get("name")}
+    elif kind == "CronJob":
+        template = (((spec or {}).get("jobTemplate") or {}).get("spec") or {}).get("template") or {}
+        template_spec = template.get("spec")
+    elif kind == "PodTemplate":
+        template_spec = (doc.get("template") or {}).get("spec")
+    else:
+        raise UsageError(f"{where}: kind {kind!r} is not a Pod or a workload with a pod template",
+                         "give a Pod, Deployment, ReplicaSet, StatefulSet, DaemonSet, Job, CronJob or PodTemplate")
+    if not isinstance(template_spec, dict):
+        raise UsageError(f"{where}: the {kind} has no pod spec", "add spec.containers (or spec.template.spec)")
+    return metadata if isinstance(metadata, dict) else {}, template_spec
+
+
+def pod_from_dict(doc: Any, source: str = "<pod>") -> PodSpec:
+    """Build a PodSpec from a parsed manifest (see the module docstring for what is accepted).
+
+    A pod without ``metadata.uid`` gets a uid derived from its namespace and name (uuid5), so
+    that the same manifest always plans the same way.
+
+    Raises:
+        UsageError: not a pod, no containers, malformed resources, duplicate names, pod-level
+            resources; the message names the file and the field.
+    """
+    if not isinstance(doc, dict):
+        raise UsageError(f"{source}: not a Kubernetes object (a mapping with kind and spec)",
+                         "give a Pod manifest, e.g. the output of kubectl get pod NAME -o yaml")
+    if doc.get("apiVersion") not in (None, "v1") and doc.get("kind") in ("Pod", "PodTemplate"):
+        raise UsageError(f"{source}: apiVersion {doc.get('apiVersion')!r} for a {doc.get('kind')}",
+                         "Pods are apiVersion: v1")
+    metadata, spec = _pod_spec_of(doc, source)
+    if spec.get("resources"):
+        raise UsageError(f"{source}: pod-level resources (spec.resources) are not modelled",
+                         "give the resources per container; the kubelet's managers do not pin such pods")
+    raw_containers = spec.get("containers")
+    if not isinstance(raw_containers, list) or not raw_containers:
+        raise UsageError(f"{source}: the pod has no containers", "add spec.containers with at least one container")
+    raw_inits = spec.get("initContainers") or []
+    if not isinstance(raw_inits, list):
+        raise UsageError(f"{source}: spec.initContainers is not a list", "write initContainers as a list")
+    inits = tuple(_container(c, f"{source}: initContainers[{i}]", True) for i, c in enumerate(raw_inits))
+    apps = tuple(_container(c, f"{source}: containers[{i}]", False) for i, c in enumerate(raw_containers))
+    seen: set[str] = set()
+    for c in inits + apps:
+        if c.name in seen:
+            raise UsageError(f"{source}: two containers are named {c.name!r}", "container names must be unique")
+        seen.add(c.name)
+    name = str(metadata.get("name") or "pod")
+    namespace = str(metadata.get("namespace") or "default")
+    uid = str(metadata.get("uid") or uuid.uuid5(uuid.NAMESPACE_URL, f"numabench/{namespace}/{name}"))
+    return PodSpec(name=name, namespace=namespace, uid=uid, init_containers=inits, containers=apps, source=source)
+
+
+def load_pod(path: str) -> PodSpec:
+    """Read a pod manifest (YAML or JSON; one document) from ``path``.
+
+    Raises:
+        UsageError: the file cannot be read or parsed, holds several documents, or is not a pod
+            (see ``pod_from_dict``).
+    """
+    import yaml  # a dependency; imported here so the model's tests need it only for files
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read the pod file {path}: {exc.strerror}", "give the path of a Pod YAML") from None
+    try:
+        if path.endswith(".json"):
+            docs = [json.loads(text)]
+        else:
+            docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except (yaml.YAMLError, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"{path} is not valid YAML/JSON: {first}", "fix the manifest's syntax") from None
+    if len(docs) != 1:
+        raise UsageError(f"{path} holds {len(docs)} documents", "give a file with exactly one pod manifest")
+    return pod_from_dict(docs[0], source=os.path.basename(path))

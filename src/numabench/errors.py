@@ -43,6 +43,10 @@ class PlacementError(NumabenchError):
     """Pages did not land where they were asked to."""
 
 
+class CgroupError(NumabenchError):
+    """A cgroup could not be found, made, written, joined or removed; the message names the path."""
+
+
 class ResultError(NumabenchError):
     """A result file is malformed, of an unknown schema version, or would be overwritten."""
 

@@ -47,7 +47,7 @@ from typing import Any
 
 from numabench.cgroups import parse_mountinfo, parse_proc_cgroup
 from numabench.cpulist import format_cpulist
-from numabench.errors import NumabenchError, UsageError
+from numabench.errors import CgroupError, UsageError
 from numabench.kube.qos import BEST_EFFORT, BURSTABLE
 
 __all__ = ["CgroupError", "Hierarchy", "find_hierarchies", "container_cgroup_path", "PodCgroup", "run_in_cgroup",
@@ -56,10 +56,6 @@ __all__ = ["CgroupError", "Hierarchy", "find_hierarchies", "container_cgroup_pat
 TOP = "numabench/kubepods"
 CONTROLLERS = ("cpuset", "memory")
 _RMDIR_TRIES = 200  # x 0.05 s: the kernel may take a moment to let go of an exited task
-
-
-class CgroupError(NumabenchError):
-    """A cgroup could not be found, made, written, joined or removed; the message names the path."""
 
 
 @dataclass(frozen=True)

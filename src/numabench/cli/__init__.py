@@ -5,9 +5,15 @@ from __future__ import annotations
 import click
 
 from numabench import __version__
+from numabench.cli.baseline_cmd import baseline
+from numabench.cli.compare_cmd import compare
+from numabench.cli.kubelet_cmd import kubelet
 from numabench.cli.loaded_cmd import loaded
 from numabench.cli.matrix_cmd import matrix
+from numabench.cli.pod_cmd import pod
+from numabench.cli.qualify_cmd import qualify
 from numabench.cli.run_cmd import run
+from numabench.cli.system_cmd import system
 from numabench.cli.topology_cmd import topology
 
 
@@ -17,7 +23,5 @@ def main() -> None:
     """NUMA memory benchmarks with verified page placement."""
 
 
-main.add_command(topology)
-main.add_command(run)
-main.add_command(matrix)
-main.add_command(loaded)
+for command in (topology, run, matrix, loaded, compare, baseline, qualify, system, pod, kubelet):
+    main.add_command(command)

@@ -13,7 +13,7 @@ import click
 from numabench.cli.common import SYSFS_ENV, one_line_errors, progress, resolve_roots
 from numabench.cpulist import format_cpulist, parse_cpulist
 from numabench.errors import UsageError
-from numabench.kube.executor import PodCgroup, find_hierarchies, run_in_cgroup
+from numabench.kube.executor import PodCgroup, find_hierarchies, numabench_argv, run_in_cgroup
 from numabench.kube.model import (
     POLICIES,
     SCOPES,
@@ -149,15 +149,10 @@ def plan(pod_file, node_file, sysfs_root, reserved_cpus, reserved_memory, policy
         sys.exit(EXIT_REJECTED)
 
 
-def _numabench_argv() -> list[str]:
-    script = os.path.join(os.path.dirname(sys.executable), "numabench")
-    return [script] if os.path.exists(script) else [sys.executable, "-m", "numabench"]
-
-
 def default_command(memory_limit_bytes: int | None) -> list[str]:
     """``numabench run --json``, with a buffer of a quarter of the memory limit (at most 1 GiB, at
     least 1 MiB) so the benchmark fits the container."""
-    argv = _numabench_argv() + ["run", "--json"]
+    argv = numabench_argv() + ["run", "--json"]
     if memory_limit_bytes:
         size_mib = max(1, min(1024, memory_limit_bytes // 4 >> 20))
         argv += ["--size", f"{size_mib}M"]

@@ -41,6 +41,7 @@ import errno
 import os
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -308,6 +309,12 @@ class PodCgroup:
                     os.kill(int(pid), signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+
+
+def numabench_argv() -> list[str]:
+    """How to call this numabench: the console script beside this interpreter, else ``python -m numabench``."""
+    script = os.path.join(os.path.dirname(sys.executable), "numabench")
+    return [script] if os.path.exists(script) else [sys.executable, "-m", "numabench"]
 
 
 def run_in_cgroup(cgroup: PodCgroup, argv: list[str], env: dict[str, str] | None = None) -> int:

@@ -25,6 +25,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from numabench.fsread import read_text
+
 from .cpulist import parse_cpulist
 from .errors import TopologyError
 
@@ -128,16 +130,8 @@ def parse_proc_cgroup(text: str) -> tuple[dict[str, str], str | None]:
     return v1, v2
 
 
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except OSError:
-        return None
-
-
 def _read_list(path: str) -> tuple[int, ...] | None:
-    text = _read(path)
+    text = read_text(path)
     if text is None:
         return None
     try:
@@ -178,7 +172,7 @@ def read_process_cpuset(proc_root: str = "/proc", fs_root: str = "/", pid: int |
     """
     pid_dir = os.path.join(proc_root, str(pid))
     status_path = os.path.join(pid_dir, "status")
-    status = _read(status_path)
+    status = read_text(status_path)
     if status is None:
         raise TopologyError(
             f"cannot read {status_path}",
@@ -211,8 +205,8 @@ def read_process_cpuset(proc_root: str = "/proc", fs_root: str = "/", pid: int |
 
 
 def _find_cpuset(pid_dir: str, fs_root: str):
-    cgroup_text = _read(os.path.join(pid_dir, "cgroup"))
-    mountinfo_text = _read(os.path.join(pid_dir, "mountinfo"))
+    cgroup_text = read_text(os.path.join(pid_dir, "cgroup"))
+    mountinfo_text = read_text(os.path.join(pid_dir, "mountinfo"))
     if cgroup_text is None:
         return None, None, None, None, None
     v1, v2 = parse_proc_cgroup(cgroup_text)
@@ -240,7 +234,7 @@ def _find_cpuset(pid_dir: str, fs_root: str):
         for mount in mounts:
             if mount.fstype != "cgroup2":
                 continue
-            controllers = _read(os.path.join(_under(fs_root, mount.mount_point), "cgroup.controllers"))
+            controllers = read_text(os.path.join(_under(fs_root, mount.mount_point), "cgroup.controllers"))
             if controllers is None or "cpuset" not in controllers.split():
                 continue
             d = cgroup_dir(fs_root, mount, v2)

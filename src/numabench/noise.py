@@ -29,6 +29,7 @@ from typing import Any
 
 from numabench.cpulist import format_cpulist, parse_cpulist
 from numabench.errors import UsageError
+from numabench.fsread import read_text
 from numabench.system import bracketed_mode
 
 __all__ = ["BUSY_LIMIT", "LOAD_PER_CPU_LIMIT", "SAMPLE_SECONDS", "read_noise"]
@@ -38,20 +39,12 @@ BUSY_LIMIT = 0.10  # share of a CPU's time not idle during the sample
 LOAD_PER_CPU_LIMIT = 0.5
 
 
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except OSError:
-        return None
-
-
 def _finding(name: str, value: Any, ok: bool | None, advice: str) -> dict[str, Any]:
     return {"name": name, "value": value, "ok": ok, "advice": advice}
 
 
 def _online(sysfs_root: str) -> tuple[int, ...] | None:
-    text = _read(os.path.join(sysfs_root, "devices/system/cpu/online"))
+    text = read_text(os.path.join(sysfs_root, "devices/system/cpu/online"))
     try:
         return parse_cpulist(text) if text is not None else None
     except ValueError:
@@ -64,7 +57,7 @@ def _proc_stat(procfs_root: str) -> tuple[dict[int, tuple[int, int]], int | None
     Fields: user nice system idle iowait irq softirq steal guest guest_nice (proc(5)); guest time
     is already inside user, so only the first eight count; idle and iowait are not busy.
     """
-    text = _read(os.path.join(procfs_root, "stat"))
+    text = read_text(os.path.join(procfs_root, "stat"))
     cpus: dict[int, tuple[int, int]] = {}
     running = None
     if text is None:
@@ -110,7 +103,7 @@ def _busy_finding(name: str, busy: dict[str, float | None], what: str, fix: str)
 
 
 def _governor(sysfs_root: str, cpus: tuple[int, ...]) -> dict[str, Any]:
-    govs = {str(c): (_read(os.path.join(sysfs_root, f"devices/system/cpu/cpu{c}/cpufreq/scaling_governor"))
+    govs = {str(c): (read_text(os.path.join(sysfs_root, f"devices/system/cpu/cpu{c}/cpufreq/scaling_governor"))
                      or "").strip() or None for c in cpus}
     if all(g is None for g in govs.values()):
         return _finding("cpufreq_governor", govs, None,
@@ -128,13 +121,13 @@ def _governor(sysfs_root: str, cpus: tuple[int, ...]) -> dict[str, Any]:
 def _turbo(sysfs_root: str) -> dict[str, Any]:
     no_turbo_path = os.path.join(sysfs_root, "devices/system/cpu/intel_pstate/no_turbo")
     boost_path = os.path.join(sysfs_root, "devices/system/cpu/cpufreq/boost")
-    no_turbo = (_read(no_turbo_path) or "").strip()
+    no_turbo = (read_text(no_turbo_path) or "").strip()
     if no_turbo in ("0", "1"):
         if no_turbo == "1":
             return _finding("turbo", "disabled", True, "turbo boost disabled (intel_pstate/no_turbo = 1)")
         return _finding("turbo", "enabled", False,
                         f"turbo boost changes clocks with temperature and busy cores: echo 1 > {no_turbo_path}")
-    boost = (_read(boost_path) or "").strip()
+    boost = (read_text(boost_path) or "").strip()
     if boost in ("0", "1"):
         if boost == "0":
             return _finding("turbo", "disabled", True, "frequency boost disabled (cpufreq/boost = 0)")
@@ -145,7 +138,7 @@ def _turbo(sysfs_root: str) -> dict[str, Any]:
 
 def _thp(sysfs_root: str) -> dict[str, Any]:
     path = os.path.join(sysfs_root, "kernel/mm/transparent_hugepage/enabled")
-    mode = bracketed_mode(_read(path))
+    mode = bracketed_mode(read_text(path))
     if mode is None:
         return _finding("thp", None, None, "no transparent_hugepage/enabled: THP mode unknown")
     if mode == "always":
@@ -156,7 +149,7 @@ def _thp(sysfs_root: str) -> dict[str, Any]:
 
 
 def _load(procfs_root: str, n_online: int) -> dict[str, Any]:
-    text = _read(os.path.join(procfs_root, "loadavg"))
+    text = read_text(os.path.join(procfs_root, "loadavg"))
     try:
         one, five, fifteen = (float(v) for v in (text or "").split()[:3])
     except ValueError:
@@ -186,7 +179,7 @@ def _siblings(sysfs_root: str, cpus: tuple[int, ...]) -> tuple[int, ...] | None:
     found = False
     out: set[int] = set()
     for cpu in cpus:
-        text = _read(os.path.join(sysfs_root, f"devices/system/cpu/cpu{cpu}/topology/thread_siblings_list"))
+        text = read_text(os.path.join(sysfs_root, f"devices/system/cpu/cpu{cpu}/topology/thread_siblings_list"))
         if text is None:
             continue
         found = True

@@ -8,6 +8,8 @@ import re
 import socket
 from typing import Any
 
+from numabench.fsread import read_text
+
 from . import __version__
 from .cgroups import read_process_cpuset
 from .cpulist import parse_cpulist
@@ -15,14 +17,6 @@ from .cpulist import parse_cpulist
 __all__ = ["read_environment", "bracketed_mode", "CPU_FLAGS_OF_INTEREST"]
 
 CPU_FLAGS_OF_INTEREST = ("avx2", "avx512f", "pdpe1gb")
-
-
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except OSError:
-        return None
 
 
 def bracketed_mode(text: str | None) -> str | None:
@@ -34,7 +28,7 @@ def bracketed_mode(text: str | None) -> str | None:
 
 
 def _cpuinfo(procfs_root: str) -> tuple[str | None, dict[str, bool] | None]:
-    text = _read(os.path.join(procfs_root, "cpuinfo"))
+    text = read_text(os.path.join(procfs_root, "cpuinfo"))
     if text is None:
         return None, None
     model = None
@@ -57,14 +51,14 @@ def _cpuinfo(procfs_root: str) -> tuple[str | None, dict[str, bool] | None]:
 def _governors(sysfs_root: str, cpus: tuple[int, ...]) -> dict[str, str] | None:
     out: dict[str, str] = {}
     for cpu in cpus:
-        text = _read(os.path.join(sysfs_root, f"devices/system/cpu/cpu{cpu}/cpufreq/scaling_governor"))
+        text = read_text(os.path.join(sysfs_root, f"devices/system/cpu/cpu{cpu}/cpufreq/scaling_governor"))
         if text is not None:
             out[str(cpu)] = text.strip()
     return out or None
 
 
 def _loadavg(procfs_root: str) -> list[float] | None:
-    text = _read(os.path.join(procfs_root, "loadavg"))
+    text = read_text(os.path.join(procfs_root, "loadavg"))
     if text is None:
         return None
     try:
@@ -90,7 +84,7 @@ def read_environment(sysfs_root: str = "/sys", procfs_root: str = "/proc") -> di
     """
     uname = os.uname()
     model, flags = _cpuinfo(procfs_root)
-    online_text = _read(os.path.join(sysfs_root, "devices/system/cpu/online"))
+    online_text = read_text(os.path.join(sysfs_root, "devices/system/cpu/online"))
     try:
         online = parse_cpulist(online_text) if online_text is not None else ()
     except ValueError:
@@ -108,8 +102,8 @@ def read_environment(sysfs_root: str = "/sys", procfs_root: str = "/proc") -> di
         "machine": uname.machine,
         "cpu_model": model,
         "cpu_flags": flags,
-        "thp_enabled": bracketed_mode(_read(os.path.join(thp, "enabled"))),
-        "thp_defrag": bracketed_mode(_read(os.path.join(thp, "defrag"))),
+        "thp_enabled": bracketed_mode(read_text(os.path.join(thp, "enabled"))),
+        "thp_defrag": bracketed_mode(read_text(os.path.join(thp, "defrag"))),
         "cpufreq_governors": _governors(sysfs_root, online),
         "python_version": platform.python_version(),
         "numabench_version": __version__,

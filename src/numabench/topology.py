@@ -26,6 +26,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from numabench.fsread import read_text
+
 from .cpulist import format_cpulist, parse_cpulist
 from .errors import TopologyError, UsageError
 
@@ -272,24 +274,15 @@ class Topology:
 # --------------------------------------------------------------------------- reading
 
 
-def _read_text(path: str) -> str | None:
-    """The file's text, or None if it is missing or unreadable."""
-    try:
-        with open(path, encoding="ascii", errors="replace") as f:
-            return f.read()
-    except OSError:
-        return None
-
-
 def _require_text(path: str, what: str) -> str:
-    text = _read_text(path)
+    text = read_text(path)
     if text is None:
         raise TopologyError(f"cannot read {what} from {path}", fix=_FIX_ROOT)
     return text
 
 
 def _read_list(path: str) -> tuple[int, ...] | None:
-    text = _read_text(path)
+    text = read_text(path)
     if text is None:
         return None
     try:
@@ -299,7 +292,7 @@ def _read_list(path: str) -> tuple[int, ...] | None:
 
 
 def _read_int(path: str) -> int | None:
-    text = _read_text(path)
+    text = read_text(path)
     if text is None:
         return None
     try:
@@ -389,7 +382,7 @@ def read_topology(sysfs_root: str = "/sys", procfs_root: str = "/proc") -> Topol
     node_dir = os.path.join(sysfs_root, _NODE_DIR)
     cpu_online_path = os.path.join(sysfs_root, _CPU_DIR, "online")
     online_cpus = _read_list(cpu_online_path)
-    meminfo_text = _read_text(os.path.join(procfs_root, "meminfo"))
+    meminfo_text = read_text(os.path.join(procfs_root, "meminfo"))
     sysmem = parse_meminfo(meminfo_text) if meminfo_text is not None else None
 
     if not os.path.isdir(node_dir):
@@ -464,7 +457,7 @@ def _read_node(node_dir: str, nid: int, online_nodes: tuple[int, ...]) -> Node:
         raise TopologyError(f"{meminfo_path} has no MemTotal line", fix=_FIX_ROOT)
     distances: dict[int, int] = {}
     distance_path = os.path.join(d, "distance")
-    text = _read_text(distance_path)
+    text = read_text(distance_path)
     if text is not None and text.strip():
         # The kernel prints one figure per online node, in node order (node_read_distance).
         try:
@@ -548,7 +541,7 @@ def capture_tree(dest_dir: str, sysfs_root: str = "/sys", procfs_root: str = "/p
     for src, rel in sources:
         # Read then write (not copyfile): sysfs files report a size of 4096 and some are
         # unreadable (e.g. hugepage "demote" files); only readable text is kept.
-        text = _read_text(src)
+        text = read_text(src)
         if text is None:
             continue
         dst = os.path.join(dest_dir, rel)

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from numabench.errors import NumabenchError
+from numabench.errors import NumabenchError, UsageError
 
 # Exit codes: 0 ok; 2 bad input or missing resource; 3 measured, but some
 # configuration failed or its pages were not where asked; 130 interrupted.
@@ -62,3 +62,27 @@ def resolve_roots(sysfs_root: str | None) -> tuple[str, str, bool]:
     if os.path.isdir(os.path.join(sysfs_root, "sys")):
         return os.path.join(sysfs_root, "sys"), os.path.join(sysfs_root, "proc"), True
     return sysfs_root, os.path.join(os.path.dirname(os.path.abspath(sysfs_root)), "proc"), True
+
+
+def refuse_existing(paths, force: bool) -> None:
+    """Never overwrite a result file unless --force: checked before anything is measured."""
+    for path in paths:
+        if path and not force and os.path.exists(path):
+            raise UsageError(f"{path} already exists", "choose another file or pass --force")
+
+
+def write_outputs(result: dict, *, output: str | None = None, csv_path: str | None = None,
+                  prometheus_path: str | None = None) -> None:
+    """Write the result files asked for, before any verdict: nothing measured is lost."""
+    from numabench.prometheus import write_result
+    from numabench.results import save, save_csv
+
+    if output:
+        save(result, output, force=True)
+        progress(f"wrote {output}")
+    if csv_path:
+        save_csv(result, csv_path)
+        progress(f"wrote {csv_path}")
+    if prometheus_path:
+        write_result(prometheus_path, result)
+        progress(f"wrote {prometheus_path}")

@@ -9,8 +9,8 @@ import time
 import click
 
 from numabench.cgroups import read_process_cpuset
-from numabench.environment import collect_environment
 from numabench.cli.common import EXIT_PARTIAL, fail, one_line_errors, progress
+from numabench.environment import collect_environment
 from numabench.errors import UsageError
 from numabench.experiment import PAGE_KINDS
 from numabench.loaded import DEFAULT_DELAYS, INJECT_KINDS, measure_loaded, plan_loaded

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
 import click
 
 from numabench.cgroups import read_process_cpuset
+from numabench.cli.common import (
+    EXIT_INTERRUPTED,
+    EXIT_PARTIAL,
+    fail,
+    one_line_errors,
+    progress,
+    refuse_existing,
+    write_outputs,
+)
 from numabench.environment import collect_environment, sample_noise
-from numabench.cli.common import EXIT_INTERRUPTED, EXIT_PARTIAL, fail, one_line_errors, progress
 from numabench.errors import UsageError
 from numabench.experiment import DEFAULT_REPEAT, PAGE_KINDS
 from numabench.matrix import BANDWIDTH_KERNEL, LATENCY_KERNEL, build_matrix, plan_matrix
+from numabench.prometheus import check_textfile_path
 from numabench.report import format_matrix
-from numabench.prometheus import check_textfile_path, write_result
-from numabench.results import build_result, dumps, save, save_csv
+from numabench.results import build_result, dumps
 from numabench.runner import Runner
 from numabench.topology import read_topology
 from numabench.units import parse_size
@@ -37,9 +44,7 @@ from numabench.units import parse_size
 @one_line_errors
 def matrix(kind, pages, size, threads, repeat, output, csv_path, as_json, prometheus_path, force) -> None:
     """Latency/bandwidth matrix: CPU node (rows) x memory node (columns), with distances and ratios."""
-    for path in (output, csv_path):
-        if path and os.path.exists(path) and not force:
-            raise UsageError(f"{path} already exists", "choose another file or pass --force")
+    refuse_existing((output, csv_path), force)
     if prometheus_path:
         check_textfile_path(prometheus_path)
     kernels = {"latency": [LATENCY_KERNEL], "bandwidth": [BANDWIDTH_KERNEL],
@@ -59,15 +64,7 @@ def matrix(kind, pages, size, threads, repeat, output, csv_path, as_json, promet
                                    "threads": threads, "repeat": repeat},
                           notes=[], outcome=outcome, started=started, finished=time.time())
     result["matrix"] = build_matrix(topology, plan, outcome.measurements, outcome.errors)
-    if output:
-        save(result, output, force=True)
-        progress(f"wrote {output}")
-    if csv_path:
-        save_csv(result, csv_path)
-        progress(f"wrote {csv_path}")
-    if prometheus_path:
-        write_result(prometheus_path, result)
-        progress(f"wrote {prometheus_path}")
+    write_outputs(result, output=output, csv_path=csv_path, prometheus_path=prometheus_path)
     click.echo(dumps(result) if as_json else format_matrix(result["matrix"]), nl=not as_json)
     if outcome.interrupted:
         fail("interrupted; the measurements so far were kept", EXIT_INTERRUPTED)

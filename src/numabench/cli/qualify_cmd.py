@@ -14,8 +14,8 @@ import time
 import click
 
 from numabench.cgroups import read_process_cpuset
-from numabench.environment import collect_environment
 from numabench.cli.common import EXIT_INTERRUPTED, fail, one_line_errors, progress
+from numabench.environment import collect_environment
 from numabench.errors import NumabenchError, UsageError
 from numabench.experiment import RunOptions, plan_run
 from numabench.junit import write_junit

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
@@ -10,8 +9,16 @@ import click
 
 from numabench._native import isa_best, isa_supported
 from numabench.cgroups import read_process_cpuset
+from numabench.cli.common import (
+    EXIT_INTERRUPTED,
+    EXIT_PARTIAL,
+    fail,
+    one_line_errors,
+    progress,
+    refuse_existing,
+    write_outputs,
+)
 from numabench.environment import collect_environment, sample_noise
-from numabench.cli.common import EXIT_INTERRUPTED, EXIT_PARTIAL, fail, one_line_errors, progress
 from numabench.errors import UsageError
 from numabench.experiment import (
     DEFAULT_KERNELS,
@@ -22,9 +29,9 @@ from numabench.experiment import (
     parse_pages,
     plan_run,
 )
+from numabench.prometheus import check_textfile_path
 from numabench.report import format_run_table
-from numabench.prometheus import check_textfile_path, write_result
-from numabench.results import build_result, dumps, save, save_csv
+from numabench.results import build_result, dumps
 from numabench.runner import Runner
 from numabench.topology import read_topology
 from numabench.units import parse_int_list, parse_size, parse_size_range
@@ -75,9 +82,7 @@ def run(cpu_node, mem_node, pages, size, sizes, threads, kernels, repeat, policy
     )
     if not isa_supported(isa):
         raise UsageError(f"this CPU does not support the {isa} bandwidth kernels", f"use --isa {isa_best()} or auto")
-    for path in (output, csv_path):
-        if path and not force and os.path.exists(path):
-            raise UsageError(f"{path} already exists", "choose another file or pass --force")
+    refuse_existing((output, csv_path), force)
     if prometheus_path:
         check_textfile_path(prometheus_path)
     topology = read_topology()
@@ -102,15 +107,7 @@ def run(cpu_node, mem_node, pages, size, sizes, threads, kernels, repeat, policy
         finished=time.time(),
     )
     # Results first, verdicts after: nothing measured is lost to a later error.
-    if output:
-        save(result, output, force=True)
-        progress(f"wrote {output}")
-    if csv_path:
-        save_csv(result, csv_path)
-        progress(f"wrote {csv_path}")
-    if prometheus_path:
-        write_result(prometheus_path, result)
-        progress(f"wrote {prometheus_path}")
+    write_outputs(result, output=output, csv_path=csv_path, prometheus_path=prometheus_path)
     if as_json:
         click.echo(dumps(result), nl=False)
     else:

@@ -34,6 +34,7 @@ from typing import Any
 from numabench.cgroups import CpusetView, cgroup_dir, parse_mountinfo, parse_proc_cgroup, read_process_cpuset
 from numabench.cpulist import format_cpulist
 from numabench.errors import NumabenchError
+from numabench.fsread import read_text
 from numabench.topology import Topology, read_topology
 
 __all__ = [
@@ -56,14 +57,6 @@ _UID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _POD_MOUNT = re.compile(rf"/pods/({_UID})/(?:containers/([^/]+)/|etc-hosts$|volumes/)")
 
 
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except OSError:
-        return None
-
-
 def pod_from_mountinfo(mountinfo_text: str) -> tuple[str | None, str | None]:
     """(pod uid, container name) from the kubelet's bind mounts, or (None, None)."""
     uid = name = None
@@ -82,7 +75,7 @@ def read_hugetlb_limits(proc_root: str = "/proc", fs_root: str = "/", pid: int |
     is shown as ``"max"``). None when no hugetlb controller is visible. Never raises.
     """
     pid_dir = os.path.join(proc_root, str(pid))
-    cgroup_text, mountinfo_text = _read(os.path.join(pid_dir, "cgroup")), _read(os.path.join(pid_dir, "mountinfo"))
+    cgroup_text, mountinfo_text = read_text(os.path.join(pid_dir, "cgroup")), read_text(os.path.join(pid_dir, "mountinfo"))
     if cgroup_text is None or mountinfo_text is None:
         return None
     v1, v2 = parse_proc_cgroup(cgroup_text)
@@ -106,7 +99,7 @@ def read_hugetlb_limits(proc_root: str = "/proc", fs_root: str = "/", pid: int |
             m = re.fullmatch(r"hugetlb\.(\d+[KMG]B)" + re.escape(suffix), name)
             if not m:
                 continue
-            text = (_read(os.path.join(d, name)) or "").strip()
+            text = (read_text(os.path.join(d, name)) or "").strip()
             if text == "max" or (text.isdigit() and int(text) >= _V1_UNLIMITED):
                 limits[m.group(1)] = "max"
             elif text.isdigit():
@@ -213,7 +206,7 @@ def _pod_identity(view: CpusetView, proc_root: str, pid) -> dict[str, Any]:
                            "runtime": None, "driver": None, "source": None}
     if kube is not None:
         pod.update(kube.to_dict(), source="cgroup path")
-    mi = _read(os.path.join(proc_root, str(pid), "mountinfo"))
+    mi = read_text(os.path.join(proc_root, str(pid), "mountinfo"))
     if mi is not None:
         uid, name = pod_from_mountinfo(mi)
         if pod["pod_uid"] is None and uid is not None:

@@ -90,7 +90,8 @@ CHECKS: dict[str, CheckDef] = {c.key: c for c in (
     CheckDef("nodes", "count", frozenset(), "", "==", "nodes: 2", True, "number of NUMA nodes"),
     CheckDef("memory_only_nodes", "node_list", frozenset(), "", "==", "memory_only_nodes: [2, 3]", True,
              "ids of the nodes with memory and no CPUs (CXL, HBM)"),
-    CheckDef("placement", "true", frozenset(), "", "==", "placement: true", True,
+    # Asking for placement measures at least the latency matrix: every cell's pages get located.
+    CheckDef("placement", "true", frozenset({"latency"}), "", "==", "placement: true", True,
              "every measurement's pages were on the node(s) asked (move_pages or numa_maps)"),
 )}
 

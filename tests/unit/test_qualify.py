@@ -92,7 +92,8 @@ def test_example_spec_is_valid():
 
 
 @pytest.mark.parametrize("checks,needed", [
-    ({"nodes": 2, "hugepages_2m_min_per_node": 1, "distances": [[10]], "placement": True}, []),
+    ({"nodes": 2, "hugepages_2m_min_per_node": 1, "distances": [[10]], "memory_only_nodes": []}, []),
+    ({"nodes": 2, "placement": True}, ["latency"]),
     ({"local_latency_ns_max": 100}, ["latency"]),
     ({"remote_local_latency_ratio_max": 2}, ["latency"]),
     ({"node_read_bandwidth_gbps_min": 10}, ["read"]),

@@ -27,11 +27,12 @@ CHECKS: dict[str, list[str]] = {
         "preferred_lands_on_node", "misaligned_cgroup_v2_reports_remote", "misaligned_cgroup_v2_forbids_node0",
         "first_touch_in_cgroup_follows_cpuset_mems", "hugepages_drawn_from_node_pool",
         "empty_node_pool_clear_error", "loaded_latency_cross_node",
-        "pod_aligned_planned_and_executed", "pod_misaligned_planned_and_executed",
+        "pod_aligned_planned_and_executed", "pod_misaligned_planned_and_executed", "pod_experiment_local_backend",
     ],
     "four_node": [
         "topology_matches", "matrix_memory_only_columns", "memory_only_cpu_node_refused",
         "run_on_memory_only_node", "hugepages_on_memory_only_node", "interleave_spreads_evenly",
+        "qualify_placement_checks",
     ],
 }
 
@@ -308,6 +309,51 @@ def pod_misaligned_planned_and_executed(expected):
            f"{m['cpu_node']},{m['mem_node']}")
     assert_placed(m, 0)  # the verdict's inputs: CPUs on node 1, every page on node 0
     expect(any("outside this cgroup's cpuset.mems" in n for n in doc["notes"]), f"notes {doc['notes']}")
+
+
+def pod_experiment_local_backend(expected):
+    """The same experiment file as on a cluster, run by the local backend: the aligned variant's pod
+    gets node 1's CPU and memory; the misaligned one (Burstable: the shared pool, verdict unpinned)
+    runs on node 0 with its memory on node 1."""
+    experiment = os.path.join(REPO, "tests", "data", "experiments", "guest.yaml")
+    out = os.path.join(os.environ.get("TMPDIR", "/tmp"), "nb-pod-results.json")
+    rc, _, err = nb("pod", "run", experiment, "--backend", "local", "-o", out, "--force")
+    expect(rc == 0, f"pod run exited {rc}: {err.strip()[-800:]}")
+    with open(out) as f:
+        rs = json.load(f)
+    expect(rs["cleanup_errors"] == [], f"cleanup errors {rs['cleanup_errors']}")
+    runs = {r["variant"]: r for r in rs["runs"]}
+    aligned, misaligned = runs["aligned"], runs["misaligned"]
+    expect(aligned["planned"]["cpus"] == [1] and aligned["planned"]["mems"] == [1], f"plan {aligned['planned']}")
+    expect(aligned["verdict"] == "aligned", f"aligned verdict {aligned['verdict']}")
+    expect(misaligned["verdict"] == "unpinned", f"misaligned verdict {misaligned['verdict']}")
+    for m in aligned["result"]["measurements"]:
+        expect(m["cpus"] == [1], f"aligned cpus {m['cpus']}")
+        assert_placed(m, 1)
+    for m in misaligned["result"]["measurements"]:
+        expect(m["cpu_node"] == 0 and m["mem_node"] == 1, f"misaligned cells {m['cpu_node']},{m['mem_node']}")
+        assert_placed(m, 1)
+    rc, cmp_out, err = nb("pod", "compare", out, "--json", out + ".cmp.json")
+    expect(rc == 0, f"pod compare exited {rc}: {err.strip()[-500:]}")
+    with open(out + ".cmp.json") as f:
+        comparison = json.load(f)
+    text = json.dumps(comparison)
+    expect("aligned" in text and "misaligned" in text, "compare lacks a variant")
+
+
+def qualify_placement_checks(expected):
+    """numabench qualify in the guest: the placement-based checks (shape, distances, hugepage pools,
+    where pages landed) pass against the right spec and fail, named, against a wrong one."""
+    specs = os.path.join(REPO, "tests", "data", "qualify", "guest")
+    rc, out, err = nb("qualify", os.path.join(specs, "four-node.yaml"), "--json")
+    expect(rc == 0, f"qualify exited {rc}: {err.strip()[-800:]}")
+    verdicts = {v["check"]: v["status"] for v in json.loads(out)["qualification"]["checks"]}
+    expect(verdicts == {"nodes": "pass", "memory_only_nodes": "pass", "distances": "pass",
+                        "hugepages_2m_min_per_node": "pass", "placement": "pass"}, f"verdicts {verdicts}")
+    rc, out, err = nb("qualify", os.path.join(specs, "four-node-fail.yaml"), "--json")
+    expect(rc == 1, f"qualify of the wrong spec exited {rc}: {err.strip()[-500:]}")
+    verdicts = {v["check"]: v["status"] for v in json.loads(out)["qualification"]["checks"]}
+    expect(verdicts == {"distances": "fail", "hugepages_2m_min_per_node": "fail"}, f"verdicts {verdicts}")
 
 
 def main() -> int:

@@ -10,9 +10,8 @@ result lacks is replaced by a line saying it was not measured.
 from __future__ import annotations
 
 import html
-import os
-import tempfile
 
+from numabench.atomicfile import write_atomic
 from numabench.cpulist import format_cpulist
 from numabench.errors import ResultError
 from numabench.qualify import verdicts_from_section
@@ -185,17 +184,4 @@ def render_html(result: dict) -> str:
 
 def write_html(path: str, text: str) -> None:
     """Write atomically (temporary file in the same directory, then rename)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".numabench-", suffix=".html", dir=directory)
-    except OSError as exc:
-        raise ResultError(f"cannot write into {directory}: {exc.strerror}", "choose a writable --html path") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, text, fix="choose a writable --html path")

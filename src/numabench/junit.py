@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+
+from numabench.atomicfile import write_atomic
 
 
 @dataclass(frozen=True)
@@ -44,13 +44,4 @@ def junit_xml(suite: str, cases: list[Case]) -> str:
 
 def write_junit(path: str, suite: str, cases: list[Case]) -> None:
     """Write atomically (temporary file, then rename)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".numabench-", suffix=".xml", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(junit_xml(suite, cases))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, junit_xml(suite, cases), fix="choose a writable --junit path")

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 
+from numabench.atomicfile import write_atomic
 from numabench.errors import UsageError
 
 _FAMILIES = {
@@ -160,23 +160,7 @@ def write_textfile(path: str, text: str) -> None:
     the file is made world-readable (0644) since node_exporter often runs as another user.
     Raises UsageError when the directory cannot be written.
     """
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".numabench-", suffix=".prom.tmp", dir=directory)
-    except OSError as exc:
-        raise UsageError(f"cannot write into {directory}: {exc.strerror}", "choose a writable --prometheus path") \
-            from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, text, fix="choose a writable --prometheus path", error_type=UsageError, fsync=True)
 
 
 def write_result(path: str, result: dict) -> None:

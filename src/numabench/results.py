@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 from numabench import __version__
+from numabench.atomicfile import write_atomic
 from numabench.errors import ResultError
 from numabench.numastat import sum_deltas
 
@@ -55,19 +55,7 @@ def save(result: dict, path: str, force: bool = False) -> None:
     """Write atomically (temporary file, then rename). Never overwrites unless force."""
     if os.path.exists(path) and not force:
         raise ResultError(f"{path} already exists", "choose another -o file or pass --force to overwrite it")
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".numabench-", suffix=".json", dir=directory)
-    except OSError as exc:
-        raise ResultError(f"cannot write into {directory}: {exc.strerror}", "choose a writable -o path") from exc
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(dumps(result))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, dumps(result), fix="choose a writable -o path")
 
 
 def validate(result, name: str = "result") -> dict:

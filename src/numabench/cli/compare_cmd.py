@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 
 import click
 
 from numabench import results
+from numabench.atomicfile import write_atomic
 from numabench.baseline import describe_identity, find_baseline, fingerprint, machine_identity
 from numabench.cli.common import one_line_errors, progress
 from numabench.compare import DEFAULT_ALPHA, DEFAULT_THRESHOLDS, compare_results, exit_code, resolve_thresholds
@@ -20,20 +19,8 @@ EXIT_REGRESSION = 1
 
 
 def _write(path: str, text: str) -> None:
-    """Write a report atomically (temporary file, then rename); reports are replaced, as CI reruns do."""
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".numabench-", dir=directory)
-    except OSError as exc:
-        raise NumabenchError(f"cannot write {path}: {exc.strerror}", "choose a writable path") from None
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write a report atomically; reports are replaced, as CI reruns do."""
+    write_atomic(path, text, fix="choose a writable path", error_type=NumabenchError)
 
 
 @click.command("compare")

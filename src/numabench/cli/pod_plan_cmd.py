@@ -4,12 +4,11 @@ that runs a command in the cgroup the kubelet would make (see docs/pod-model.md)
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 
 import click
 
+from numabench.atomicfile import write_atomic
 from numabench.cli.common import SYSFS_ENV, one_line_errors, progress, resolve_roots
 from numabench.cpulist import format_cpulist, parse_cpulist
 from numabench.errors import UsageError
@@ -160,11 +159,7 @@ def default_command(memory_limit_bytes: int | None) -> list[str]:
 
 
 def _write_record(path: str, record: dict) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".numabench-", dir=directory)
-    with os.fdopen(fd, "w") as f:
-        json.dump(record, f, indent=1)
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(record, indent=1), fix="choose a writable --record path")
 
 
 @click.command("exec", context_settings={"ignore_unknown_options": True})

@@ -14,7 +14,7 @@ from numabench import _native
 from numabench.errors import UsageError
 from numabench.experiment import RunOptions, plan_run
 from numabench.placement import place
-from numabench.runner import CALIBRATION_LOADS, CHASE_STRIDE_BYTES, MIN_LOADS
+from numabench.runner import prepare_chase
 from numabench.stats import summarize
 
 DEFAULT_DELAYS = (0, 20, 50, 100, 200, 500, 1000, 2000, 5000, 20000)
@@ -75,10 +75,7 @@ def measure_loaded(spec: LoadedSpec, progress=lambda m: None, seed: int = 1,
         inject_arena, inject_place = place(spec.inject_size_bytes, spec.pages, [spec.inject_node], "bind",
                                            spec.inject_cpus[0] if spec.inject_cpus else spec.chase_cpu)
         try:
-            _native.chase_build(chase_arena, spec.size_bytes, CHASE_STRIDE_BYTES, seed)
-            seconds, cursor = _native.chase_run(chase_arena, 0, min(spec.size_bytes // CHASE_STRIDE_BYTES, 1 << 21),
-                                                CALIBRATION_LOADS, spec.chase_cpu)
-            loads = max(MIN_LOADS, int(sample_seconds / max(seconds / CALIBRATION_LOADS, 1e-10)))
+            loads, cursor = prepare_chase(chase_arena, spec.size_bytes, spec.chase_cpu, seed, sample_seconds)
             out = []
             for delay in spec.delays:
                 progress(f"loaded latency: delay {delay}, {len(spec.inject_cpus)} injector(s)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
@@ -108,20 +109,9 @@ def kubelet() -> None:
 def state(kubelet_dir: str, as_json: bool) -> None:
     """Memory and CPU Manager checkpoints: per NUMA node and per container, checksums verified."""
     mem_path, cpu_path = state_paths(kubelet_dir)
-    mem = cpu = None
-    missing = []
-    try:
-        mem = load_memory_manager_state(mem_path)
-    except CheckpointError as exc:
-        if "does not exist" not in exc.message:
-            raise
-        missing.append(mem_path)
-    try:
-        cpu = load_cpu_manager_state(cpu_path)
-    except CheckpointError as exc:
-        if "does not exist" not in exc.message:
-            raise
-        missing.append(cpu_path)
+    missing = [p for p in (mem_path, cpu_path) if not os.path.exists(p)]
+    mem = load_memory_manager_state(mem_path) if mem_path not in missing else None
+    cpu = load_cpu_manager_state(cpu_path) if cpu_path not in missing else None
     if mem is None and cpu is None:
         raise CheckpointError(f"neither {mem_path} nor {cpu_path} exists",
                               "pass the kubelet's --root-dir with --dir (default /var/lib/kubelet)")

@@ -11,8 +11,8 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 extension = Extension(
-    "numabench._native",
-    sources=["src/numabench/_native.pyx", *sorted(glob("csrc/*.c"))],
+    "numabench.native._native",
+    sources=["src/numabench/native/_native.pyx", *sorted(glob("csrc/*.c"))],
     include_dirs=["csrc"],
     # -fno-tree-loop-distribute-patterns: keep the copy kernel a loop, never memcpy.
     # No -march: vector kernels are chosen at run time from the CPU's flags.

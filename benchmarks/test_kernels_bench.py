@@ -1,4 +1,4 @@
-"""pytest-benchmark suites of numabench's native kernels, called directly through numabench._native.
+"""pytest-benchmark suites of numabench's native kernels, called directly through numabench.native._native.
 
 Run and keep a baseline, then gate a later build against it:
 
@@ -20,7 +20,7 @@ import os
 import pytest
 
 np = pytest.importorskip("numpy")
-_native = pytest.importorskip("numabench._native")
+_native = pytest.importorskip("numabench.native._native")
 
 pytestmark = pytest.mark.native
 

@@ -25,5 +25,5 @@ if ! .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
     exit 1
 fi
 rm -f "$log"
-.venv/bin/python -c "import numabench._native" \
+.venv/bin/python -c "import numabench.native._native" \
     || { echo "install.sh: the native extension did not build" >&2; exit 1; }

@@ -3,7 +3,7 @@
 Run from anywhere: ``python3 tests/data/make_trees.py``. The trees are committed; this script
 documents how they were made. Each expected.json is written from the same specification
 as the files, not by reading them back with numabench. ``trees/this-machine`` is a real
-capture (``numabench.topology.capture_tree``) and is not rewritten here.
+capture (``numabench.host.topology.capture_tree``) and is not rewritten here.
 """
 
 from __future__ import annotations

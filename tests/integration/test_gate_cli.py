@@ -11,8 +11,8 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from numabench.system import read_environment
-from numabench.topology import read_topology
+from numabench.host.system import read_environment
+from numabench.host.topology import read_topology
 
 TREE = os.path.join(os.path.dirname(__file__), "..", "data", "trees", "two-socket-smt")
 TREE_SYS, TREE_PROC = os.path.join(TREE, "sys"), os.path.join(TREE, "proc")

@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from numabench.cpulist import format_cpulist
+from numabench.util.cpulist import format_cpulist
 from numabench.kube.executor import TOP, CgroupError, find_hierarchies
-from numabench.topology import read_topology
+from numabench.host.topology import read_topology
 
 pytestmark = [pytest.mark.root, pytest.mark.native]
 

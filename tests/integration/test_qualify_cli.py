@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from numabench.topology import read_topology
+from numabench.host.topology import read_topology
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 QDATA_REL = os.path.join("tests", "data", "qualify")

@@ -8,9 +8,11 @@ import statistics
 import pandas as pd
 import pytest
 
-from numabench import _native, results
+from numabench.native import _native
+
+from numabench.results import schema as results
 from numabench.errors import ResultError
-from numabench.experiment import KERNELS
+from numabench.measure.spec import KERNELS
 
 MiB = 1 << 20
 SIZE = 64 * MiB

@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from numabench.cpulist import parse_cpulist
+from numabench.util.cpulist import parse_cpulist
 
 from conftest import TREES_DIR
 

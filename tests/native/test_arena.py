@@ -7,8 +7,8 @@ import gc
 import numpy as np
 import pytest
 
-from numabench import _native
-from numabench.placement import Placement, place
+from numabench.native import _native
+from numabench.native.placement import Placement, place
 
 pytestmark = pytest.mark.native
 
@@ -139,7 +139,7 @@ def test_numa_maps_agrees_with_move_pages(pages):
 
 
 def _locate_move_pages(arena):
-    from numabench.placement import locate
+    from numabench.native.placement import locate
 
     return locate(arena)
 

@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from numabench import _native
+from numabench.native import _native
 from numabench.errors import NativeError
 
 pytestmark = pytest.mark.native

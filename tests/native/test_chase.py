@@ -4,7 +4,7 @@ chase_run follows exactly the number of loads asked."""
 import numpy as np
 import pytest
 
-from numabench import _native
+from numabench.native import _native
 
 pytestmark = pytest.mark.native
 

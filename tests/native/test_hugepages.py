@@ -7,7 +7,7 @@ import os
 import pytest
 
 from numabench.errors import HugepageError
-from numabench.placement import place
+from numabench.native.placement import place
 
 from conftest import NR_HUGEPAGES_1G, NR_HUGEPAGES_2M, node_hugepage_file, read_int
 

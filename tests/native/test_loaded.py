@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from numabench import _native
+from numabench.native import _native
 from numabench.errors import NativeError
 
 pytestmark = pytest.mark.native

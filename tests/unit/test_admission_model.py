@@ -28,7 +28,7 @@ from numabench.kube.model import (
     plan_pod,
 )
 from numabench.kube.podspec import load_pod, parse_quantity, pod_from_dict
-from numabench.topology import read_topology_tree
+from numabench.host.topology import read_topology_tree
 
 PODS = os.path.join(TESTS_DIR, "data", "pods")
 GI = 1 << 30

@@ -1,4 +1,4 @@
-"""numabench.baseline: fingerprints, storing and finding baselines per machine."""
+"""numabench.results.baseline: fingerprints, storing and finding baselines per machine."""
 
 import copy
 import json
@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from numabench.baseline import (
+from numabench.results.baseline import (
     BASELINE_DIR_ENV,
     BaselineError,
     default_dir,
@@ -19,8 +19,8 @@ from numabench.baseline import (
     save_baseline,
 )
 from numabench.errors import ResultError
-from numabench.system import read_environment
-from numabench.topology import read_topology
+from numabench.host.system import read_environment
+from numabench.host.topology import read_topology
 
 TREES = os.path.join(os.path.dirname(__file__), "..", "data", "trees")
 

@@ -3,7 +3,7 @@ import shutil
 
 import pytest
 
-from numabench.cgroups import (
+from numabench.host.cgroups import (
     CpusetView,
     kube_cgroup,
     parse_mountinfo,

@@ -1,4 +1,4 @@
-"""numabench.compare and numabench.gate_render on synthetic results whose truth is known.
+"""numabench.analysis.compare and numabench.render.gate on synthetic results whose truth is known.
 
 Reference p-values were computed once with scipy 1.17.1 (scipy.stats.mannwhitneyu, method
 "exact" or "asymptotic", two-sided) on the same inputs; numabench itself never imports scipy.
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from numabench import __version__
-from numabench.compare import (
+from numabench.analysis.compare import (
     DEFAULT_THRESHOLDS,
     FEW_REPETITIONS,
     KERNEL_METRICS,
@@ -32,9 +32,9 @@ from numabench.compare import (
     threshold_for,
 )
 from numabench.errors import NumabenchError, ResultError
-from numabench.gate_render import JUNIT_SUITE, format_markdown, format_text, junit_cases, to_json
-from numabench.junit import junit_xml
-from numabench.results import validate
+from numabench.render.gate import JUNIT_SUITE, format_markdown, format_text, junit_cases, to_json
+from numabench.render.junit import junit_xml
+from numabench.results.schema import validate
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "..", "data", "golden")
 REGEN = os.environ.get("NUMABENCH_REGEN_GOLDEN") == "1"
@@ -213,7 +213,7 @@ def test_thresholds_default_and_override():
 
 
 def test_threshold_kernels_are_the_run_kernels():
-    from numabench.experiment import KERNELS
+    from numabench.measure.spec import KERNELS
 
     assert set(KERNEL_METRICS) == set(KERNELS) | {"loaded_latency"}
 

@@ -1,6 +1,6 @@
 import pytest
 
-from numabench.cpulist import format_cpulist, parse_cpulist, parse_cpumask
+from numabench.util.cpulist import format_cpulist, parse_cpulist, parse_cpumask
 
 
 @pytest.mark.parametrize(

@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from numabench.cgroups import CpusetView
+from numabench.host.cgroups import CpusetView
 from numabench.errors import CpusetError, HugepageError, InsufficientMemoryError, TopologyError, UsageError
-from numabench.experiment import RunOptions, parse_kernels, parse_pages, plan_run
-from numabench.topology import read_topology_tree
-from numabench.units import parse_size
+from numabench.measure.spec import RunOptions, parse_kernels, parse_pages, plan_run
+from numabench.host.topology import read_topology_tree
+from numabench.util.units import parse_size
 
 CXL = os.path.join(os.path.dirname(__file__), "..", "data", "trees", "four-node-cxl")
 MiB = 1 << 20

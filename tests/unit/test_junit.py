@@ -1,6 +1,6 @@
 import xml.etree.ElementTree as ET
 
-from numabench.junit import Case, junit_xml, write_junit
+from numabench.render.junit import Case, junit_xml, write_junit
 
 
 def test_junit_counts_and_failure_text(tmp_path):

@@ -4,10 +4,10 @@ import os
 
 import pytest
 
-from numabench.cgroups import CpusetView
+from numabench.host.cgroups import CpusetView
 from numabench.errors import CpusetError, UsageError
-from numabench.loaded import plan_loaded
-from numabench.topology import read_topology_tree
+from numabench.measure.loaded import plan_loaded
+from numabench.host.topology import read_topology_tree
 
 CXL = os.path.join(os.path.dirname(__file__), "..", "data", "trees", "four-node-cxl")
 

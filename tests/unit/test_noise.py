@@ -1,4 +1,4 @@
-"""numabench.noise on captured trees: every finding, each way it can go."""
+"""numabench.host.noise on captured trees: every finding, each way it can go."""
 
 import json
 import os
@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from numabench.errors import UsageError
-from numabench.noise import read_noise
+from numabench.host.noise import read_noise
 
 TREES = os.path.join(os.path.dirname(__file__), "..", "data", "trees")
 

@@ -4,9 +4,9 @@ import os
 
 import pytest
 
-from numabench.cpulist import parse_cpulist
+from numabench.util.cpulist import parse_cpulist
 from numabench.errors import TopologyError
-from numabench.numamaps import pages_by_node_in_range, parse_numa_maps, read_numa_maps
+from numabench.host.numamaps import pages_by_node_in_range, parse_numa_maps, read_numa_maps
 
 SAMPLE = """\
 55d0c8a00000 default file=/usr/bin/python3.11 mapped=120 mapmax=3 active=0 N0=120 kernelpagesize_kB=4
@@ -149,7 +149,7 @@ AnonHugePages:      2048 kB
 
 
 def test_anon_huge_bytes_counts_only_mappings_in_range():
-    from numabench.numamaps import anon_huge_bytes_in_range
+    from numabench.host.numamaps import anon_huge_bytes_in_range
 
     assert anon_huge_bytes_in_range(SMAPS, 0x7F0000000000, 0x7F0000400000) == 2 << 20
     assert anon_huge_bytes_in_range(SMAPS, 0x7F0000000000, 0x7F2000000000) == 4 << 20

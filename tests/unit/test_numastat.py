@@ -5,7 +5,7 @@ import os
 import pytest
 
 from numabench.errors import TopologyError
-from numabench.numastat import COUNTERS, delta, parse_numastat, read_numastat, sum_deltas
+from numabench.host.numastat import COUNTERS, delta, parse_numastat, read_numastat, sum_deltas
 
 CAPTURED = os.path.join(os.path.dirname(__file__), "..", "data", "qualify", "numastat", "sys")
 LIVE_NODE0 = "/sys/devices/system/node/node0/numastat"

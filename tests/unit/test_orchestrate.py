@@ -459,7 +459,7 @@ def test_fleet_discovers_nodes_and_compares_per_node():
 
 
 def test_result_set_file_round_trip(tmp_path):
-    from numabench.results import save
+    from numabench.results.schema import save
 
     result, _ = go(FakeCluster(OK_FATES))
     path = str(tmp_path / "r.json")

@@ -13,7 +13,7 @@ from numabench.kube.inspect import (
     pod_from_mountinfo,
     read_hugetlb_limits,
 )
-from numabench.topology import read_topology
+from numabench.host.topology import read_topology
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "data")
 TWO = os.path.join(DATA, "trees", "two-socket-smt", "sys")  # node 0: 0-15,32-47; node 1: 16-31,48-63

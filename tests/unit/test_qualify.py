@@ -11,8 +11,8 @@ import re
 import pytest
 
 from numabench.errors import NumabenchError, UsageError
-from numabench.html_report import render_html, write_html
-from numabench.qualify import (
+from numabench.render.html import render_html, write_html
+from numabench.analysis.qualify import (
     CHECKS,
     FAIL,
     NEEDS_TWO_NODES,
@@ -28,7 +28,7 @@ from numabench.qualify import (
     parse_spec,
     qualification_section,
 )
-from numabench.topology import read_topology_tree
+from numabench.host.topology import read_topology_tree
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "data")
 QDATA = os.path.join(DATA, "qualify")

@@ -4,7 +4,7 @@ import platform
 import shutil
 
 import numabench
-from numabench.system import bracketed_mode, read_environment
+from numabench.host.system import bracketed_mode, read_environment
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "data")
 

@@ -4,9 +4,9 @@ import shutil
 
 import pytest
 
-from numabench.cgroups import CpusetView
+from numabench.host.cgroups import CpusetView
 from numabench.errors import TopologyError, UsageError
-from numabench.topology import (
+from numabench.host.topology import (
     HugepagePool,
     Topology,
     capture_tree,

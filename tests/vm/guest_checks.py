@@ -199,7 +199,7 @@ def first_touch_in_cgroup_follows_cpuset_mems(expected):
 
 
 def hugepages_drawn_from_node_pool(expected):
-    from numabench.placement import place
+    from numabench.native.placement import place
 
     free = [read_int(HUGE_2M.format(n, "free_hugepages")) for n in (0, 1)]
     arena, placement = place(16 << 20, "2m", [1], "bind", 0)

@@ -7,8 +7,8 @@ import time
 
 import click
 
-from numabench import results
-from numabench.baseline import (
+from numabench.results import schema as results
+from numabench.results.baseline import (
     BASELINE_DIR_ENV,
     default_dir,
     describe_identity,

@@ -74,8 +74,8 @@ def refuse_existing(paths, force: bool) -> None:
 def write_outputs(result: dict, *, output: str | None = None, csv_path: str | None = None,
                   prometheus_path: str | None = None) -> None:
     """Write the result files asked for, before any verdict: nothing measured is lost."""
-    from numabench.prometheus import write_result
-    from numabench.results import save, save_csv
+    from numabench.render.prometheus import write_result
+    from numabench.results.schema import save, save_csv
 
     if output:
         save(result, output, force=True)

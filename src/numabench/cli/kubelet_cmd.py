@@ -9,7 +9,7 @@ import sys
 import click
 
 from numabench.cli.common import one_line_errors
-from numabench.cpulist import format_cpulist
+from numabench.util.cpulist import format_cpulist
 from numabench.kube.checkpoint import (
     CheckpointError,
     CpuManagerState,
@@ -19,7 +19,7 @@ from numabench.kube.checkpoint import (
     state_paths,
 )
 from numabench.kube.kubelet_config import lint_file
-from numabench.units import format_size
+from numabench.util.units import format_size
 
 _COLUMNS = ("total", "systemReserved", "allocatable", "reserved", "free")
 

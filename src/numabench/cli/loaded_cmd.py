@@ -8,17 +8,17 @@ import time
 
 import click
 
-from numabench.cgroups import read_process_cpuset
+from numabench.host.cgroups import read_process_cpuset
 from numabench.cli.common import EXIT_PARTIAL, fail, one_line_errors, progress
-from numabench.environment import collect_environment
+from numabench.host.environment import collect_environment
 from numabench.errors import UsageError
-from numabench.experiment import PAGE_KINDS
-from numabench.loaded import DEFAULT_DELAYS, INJECT_KINDS, measure_loaded, plan_loaded
-from numabench.report import format_loaded
-from numabench.results import build_result, dumps, save
-from numabench.runner import RunOutcome
-from numabench.topology import read_topology
-from numabench.units import parse_int_list, parse_size
+from numabench.measure.spec import PAGE_KINDS
+from numabench.measure.loaded import DEFAULT_DELAYS, INJECT_KINDS, measure_loaded, plan_loaded
+from numabench.render.text import format_loaded
+from numabench.results.schema import build_result, dumps, save
+from numabench.measure.runner import RunOutcome
+from numabench.host.topology import read_topology
+from numabench.util.units import parse_int_list, parse_size
 
 
 @click.command()

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from numabench.cgroups import read_process_cpuset
+from numabench.host.cgroups import read_process_cpuset
 from numabench.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_PARTIAL,
@@ -17,16 +17,16 @@ from numabench.cli.common import (
     refuse_existing,
     write_outputs,
 )
-from numabench.environment import collect_environment, sample_noise
+from numabench.host.environment import collect_environment, sample_noise
 from numabench.errors import UsageError
-from numabench.experiment import DEFAULT_REPEAT, PAGE_KINDS
-from numabench.matrix import BANDWIDTH_KERNEL, LATENCY_KERNEL, build_matrix, plan_matrix
-from numabench.prometheus import check_textfile_path
-from numabench.report import format_matrix
-from numabench.results import build_result, dumps
-from numabench.runner import Runner
-from numabench.topology import read_topology
-from numabench.units import parse_size
+from numabench.measure.spec import DEFAULT_REPEAT, PAGE_KINDS
+from numabench.measure.matrix import BANDWIDTH_KERNEL, LATENCY_KERNEL, build_matrix, plan_matrix
+from numabench.render.prometheus import check_textfile_path
+from numabench.render.text import format_matrix
+from numabench.results.schema import build_result, dumps
+from numabench.measure.runner import Runner
+from numabench.host.topology import read_topology
+from numabench.util.units import parse_size
 
 
 @click.command()

@@ -86,7 +86,7 @@ def run_cmd(experiment_file, backend, kubeconfig, context, timeout_s, nodes, out
     write one result set. Exit 0 when every pod gave a result, 3 when some failed (recorded with their
     reason), 130 when interrupted (what was collected is written)."""
     from numabench.kube.orchestrate import KubernetesBackend, LocalBackend, run_experiment
-    from numabench.results import save
+    from numabench.results.schema import save
 
     exp = _load(experiment_file)
     if os.path.exists(output) and not force:

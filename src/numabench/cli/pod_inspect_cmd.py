@@ -9,7 +9,7 @@ import click
 
 from numabench.cli.common import one_line_errors
 from numabench.kube.inspect import format_inspection, inspect_process
-from numabench.units import parse_size
+from numabench.util.units import parse_size
 
 
 @click.command("inspect")

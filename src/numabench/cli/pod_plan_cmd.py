@@ -8,9 +8,9 @@ import sys
 
 import click
 
-from numabench.atomicfile import write_atomic
+from numabench.util.atomicfile import write_atomic
 from numabench.cli.common import SYSFS_ENV, one_line_errors, progress, resolve_roots
-from numabench.cpulist import format_cpulist, parse_cpulist
+from numabench.util.cpulist import format_cpulist, parse_cpulist
 from numabench.errors import UsageError
 from numabench.kube.executor import PodCgroup, find_hierarchies, numabench_argv, run_in_cgroup
 from numabench.kube.model import (
@@ -24,8 +24,8 @@ from numabench.kube.model import (
     plan_pod,
 )
 from numabench.kube.podspec import HUGEPAGES_PREFIX, MEMORY, load_pod, parse_quantity
-from numabench.topology import read_topology
-from numabench.units import format_size
+from numabench.host.topology import read_topology
+from numabench.util.units import format_size
 
 EXIT_REJECTED = 1  # pod plan: the kubelet would reject the pod
 

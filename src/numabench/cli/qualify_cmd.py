@@ -13,16 +13,16 @@ import time
 
 import click
 
-from numabench.cgroups import read_process_cpuset
+from numabench.host.cgroups import read_process_cpuset
 from numabench.cli.common import EXIT_INTERRUPTED, fail, one_line_errors, progress
-from numabench.environment import collect_environment
+from numabench.host.environment import collect_environment
 from numabench.errors import NumabenchError, UsageError
-from numabench.experiment import RunOptions, plan_run
-from numabench.junit import write_junit
-from numabench.loaded import measure_loaded, plan_loaded
-from numabench.matrix import build_matrix, plan_matrix
-from numabench.numastat import delta, read_numastat
-from numabench.qualify import (
+from numabench.measure.spec import RunOptions, plan_run
+from numabench.render.junit import write_junit
+from numabench.measure.loaded import measure_loaded, plan_loaded
+from numabench.measure.matrix import build_matrix, plan_matrix
+from numabench.host.numastat import delta, read_numastat
+from numabench.analysis.qualify import (
     FAIL,
     QualifySpec,
     evaluate,
@@ -32,9 +32,9 @@ from numabench.qualify import (
     needs,
     qualification_section,
 )
-from numabench.results import build_result, dumps, load, save
-from numabench.runner import Runner, RunOutcome
-from numabench.topology import read_topology
+from numabench.results.schema import build_result, dumps, load, save
+from numabench.measure.runner import Runner, RunOutcome
+from numabench.host.topology import read_topology
 
 EXIT_CHECKS_FAILED = 1
 
@@ -160,7 +160,7 @@ def qualify(spec_path, output, junit_path, html_path, prometheus_path, as_json, 
         if path and os.path.exists(path) and not force:
             raise UsageError(f"{path} already exists", "choose another file or pass --force")
     if prometheus_path:
-        from numabench.prometheus import check_textfile_path
+        from numabench.render.prometheus import check_textfile_path
 
         check_textfile_path(prometheus_path)
     if from_path:
@@ -179,12 +179,12 @@ def qualify(spec_path, output, junit_path, html_path, prometheus_path, as_json, 
         write_junit(junit_path, f"numabench qualify {spec.name}", junit_cases(verdicts))
         progress(f"wrote {junit_path}")
     if html_path:
-        from numabench.html_report import render_html, write_html
+        from numabench.render.html import render_html, write_html
 
         write_html(html_path, render_html(result))
         progress(f"wrote {html_path}")
     if prometheus_path:
-        from numabench.prometheus import write_result
+        from numabench.render.prometheus import write_result
 
         write_result(prometheus_path, result)
         progress(f"wrote {prometheus_path}")

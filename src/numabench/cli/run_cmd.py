@@ -7,8 +7,8 @@ import time
 
 import click
 
-from numabench._native import isa_best, isa_supported
-from numabench.cgroups import read_process_cpuset
+from numabench.native._native import isa_best, isa_supported
+from numabench.host.cgroups import read_process_cpuset
 from numabench.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_PARTIAL,
@@ -18,9 +18,9 @@ from numabench.cli.common import (
     refuse_existing,
     write_outputs,
 )
-from numabench.environment import collect_environment, sample_noise
+from numabench.host.environment import collect_environment, sample_noise
 from numabench.errors import UsageError
-from numabench.experiment import (
+from numabench.measure.spec import (
     DEFAULT_KERNELS,
     DEFAULT_REPEAT,
     KERNELS,
@@ -29,12 +29,12 @@ from numabench.experiment import (
     parse_pages,
     plan_run,
 )
-from numabench.prometheus import check_textfile_path
-from numabench.report import format_run_table
-from numabench.results import build_result, dumps
-from numabench.runner import Runner
-from numabench.topology import read_topology
-from numabench.units import parse_int_list, parse_size, parse_size_range
+from numabench.render.prometheus import check_textfile_path
+from numabench.render.text import format_run_table
+from numabench.results.schema import build_result, dumps
+from numabench.measure.runner import Runner
+from numabench.host.topology import read_topology
+from numabench.util.units import parse_int_list, parse_size, parse_size_range
 
 
 @click.command()

@@ -7,10 +7,10 @@ import os
 
 import click
 
-from numabench.cgroups import read_process_cpuset
+from numabench.host.cgroups import read_process_cpuset
 from numabench.cli.common import one_line_errors, resolve_roots, sysfs_root_option
 from numabench.errors import TopologyError
-from numabench.topology import capture_tree, format_topology, read_topology
+from numabench.host.topology import capture_tree, format_topology, read_topology
 
 
 def _cpuset_for(procfs_root: str, captured: bool):

@@ -36,7 +36,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from numabench.cpulist import parse_cpulist
+from numabench.util.cpulist import parse_cpulist
 from numabench.errors import NumabenchError
 
 __all__ = [

@@ -3,7 +3,7 @@ kubelet would after admission (``cpuset.cpus``, ``cpuset.mems``, the memory limi
 inside it, waits, and removes the cgroup again, also when the command fails or is killed.
 
 Where the cgroup goes (the kubelet's cgroupfs-driver names, under our own top directory so that
-a real kubelet's ``/kubepods`` is never touched, while ``numabench.cgroups.kube_cgroup`` still
+a real kubelet's ``/kubepods`` is never touched, while ``numabench.host.cgroups.kube_cgroup`` still
 reads the QoS class and pod uid from the path inside the command)::
 
     numabench/kubepods/pod<uid>/<container>                (Guaranteed)
@@ -46,8 +46,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from numabench.cgroups import parse_mountinfo, parse_proc_cgroup
-from numabench.cpulist import format_cpulist
+from numabench.host.cgroups import parse_mountinfo, parse_proc_cgroup
+from numabench.util.cpulist import format_cpulist
 from numabench.errors import CgroupError, UsageError
 from numabench.kube.qos import BEST_EFFORT, BURSTABLE
 

@@ -1,6 +1,6 @@
 """What a pod (or any process) sees of its NUMA alignment, from the inside.
 
-Pod identity comes from the cgroup path (``numabench.cgroups.kube_cgroup``: cgroupfs and systemd
+Pod identity comes from the cgroup path (``numabench.host.cgroups.kube_cgroup``: cgroupfs and systemd
 drivers, every QoS class). Inside a container with a cgroup namespace the path is ``/`` and says
 nothing; the pod UID (and container name) can still be read from the kubelet's bind mounts in
 ``/proc/self/mountinfo`` (``/var/lib/kubelet/pods/<uid>/etc-hosts``,
@@ -31,11 +31,11 @@ import os
 import re
 from typing import Any
 
-from numabench.cgroups import CpusetView, cgroup_dir, parse_mountinfo, parse_proc_cgroup, read_process_cpuset
-from numabench.cpulist import format_cpulist
+from numabench.host.cgroups import CpusetView, cgroup_dir, parse_mountinfo, parse_proc_cgroup, read_process_cpuset
+from numabench.util.cpulist import format_cpulist
 from numabench.errors import NumabenchError
-from numabench.fsread import read_text
-from numabench.topology import Topology, read_topology
+from numabench.util.fsread import read_text
+from numabench.host.topology import Topology, read_topology
 
 __all__ = [
     "DEFAULT_PROBE_BYTES",
@@ -171,7 +171,7 @@ def alignment_verdict(topo: Topology, cpus, mems, pod: dict[str, Any] | None = N
 
 def _probe(topo: Topology, cpus, probe_bytes: int) -> dict[str, Any]:
     """Fault in ``probe_bytes`` by first touch from the first usable CPU and locate the pages."""
-    from numabench.placement import place  # the native extension: loaded only when probing
+    from numabench.native.placement import place  # the native extension: loaded only when probing
 
     live = set(os.sched_getaffinity(0))
     usable = [c for c in sorted(cpus) if c in live]

@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 
 from numabench.errors import UsageError
-from numabench.topology import Topology, read_topology, read_topology_tree
+from numabench.host.topology import Topology, read_topology, read_topology_tree
 
 __all__ = [
     "DEFAULT_EVICTION_MEMORY",

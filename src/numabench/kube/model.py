@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from numabench.cpulist import format_cpulist, parse_cpulist
+from numabench.util.cpulist import format_cpulist, parse_cpulist
 from numabench.errors import UsageError
 from numabench.kube.podspec import (
     CPU,
@@ -436,7 +436,7 @@ class NodeDescription:
 
     @classmethod
     def from_topology(cls, topology, reserved_memory=None, reserved_cpus=None) -> NodeDescription:
-        """From a ``numabench.topology.Topology`` (live sysfs or a captured tree): each node's MemTotal
+        """From a ``numabench.host.topology.Topology`` (live sysfs or a captured tree): each node's MemTotal
         and its hugepage pools (``nr_hugepages`` x page size), as cadvisor reports them."""
         nodes = []
         for n in topology.nodes:

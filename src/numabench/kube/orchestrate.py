@@ -322,9 +322,9 @@ class LocalBackend:
 
     def __init__(self, exp: Experiment, topology=None, hierarchies=None, numabench: list[str] | None = None,
                  workdir: str | None = None):
-        from numabench.cpulist import parse_cpulist
+        from numabench.util.cpulist import parse_cpulist
         from numabench.kube.model import NodeDescription
-        from numabench.topology import read_topology
+        from numabench.host.topology import read_topology
 
         if exp.fleet is not None:
             raise UsageError("fleet mode needs the kubernetes backend", "drop fleet: or use --backend kubernetes")
@@ -347,7 +347,7 @@ class LocalBackend:
         raise UsageError("fleet mode needs the kubernetes backend", "use --backend kubernetes")
 
     def create(self, run: PlannedRun, timeout_s: int) -> None:
-        from numabench.cpulist import format_cpulist
+        from numabench.util.cpulist import format_cpulist
         from numabench.kube.executor import PodCgroup, find_hierarchies, run_in_cgroup
         from numabench.kube.manifests import container_argv
         from numabench.kube.model import plan_pod
@@ -465,7 +465,7 @@ def _fill(rec: dict[str, Any], st: PodState) -> None:
 
 
 def _collect(backend, run: PlannedRun, st: PodState, rec: dict[str, Any]) -> None:
-    from numabench.results import validate
+    from numabench.results.schema import validate
 
     _fill(rec, st)
     rec["status"] = "ok" if st.succeeded else ("interrupted" if st.interrupted else "failed")

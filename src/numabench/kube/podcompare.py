@@ -86,7 +86,7 @@ def _evidence(r: dict[str, Any]) -> dict[str, Any]:
             methods.add(m["placement"]["method"])
     cpus = pod.get("cpus")
     mems = pod.get("mems")
-    from numabench.cpulist import format_cpulist
+    from numabench.util.cpulist import format_cpulist
 
     planned = r.get("planned") or {}
     return {

@@ -24,7 +24,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "src"))
 
-from numabench.topology import read_topology_tree
+from numabench.host.topology import read_topology_tree
 
 LATENCY_NS = {(0, 0): 90.0, (0, 1): 180.0, (1, 0): 190.0, (1, 1): 95.0}
 READ_BYTES_PER_S = {(0, 0): 100e9, (0, 1): 40e9, (1, 0): 38e9, (1, 1): 92e9}

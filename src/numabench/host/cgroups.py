@@ -25,10 +25,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from numabench.fsread import read_text
+from numabench.util.fsread import read_text
 
-from .cpulist import parse_cpulist
-from .errors import TopologyError
+from numabench.util.cpulist import parse_cpulist
+from numabench.errors import TopologyError
 
 __all__ = [
     "CpusetView",

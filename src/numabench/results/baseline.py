@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from numabench import results
+from numabench.results import schema as results
 from numabench.errors import NumabenchError, ResultError
 
 __all__ = [
@@ -96,8 +96,8 @@ def live_identity(sysfs_root: str = "/sys", procfs_root: str = "/proc") -> dict[
     """The identity of the running machine (the same fields as machine_identity of a result measured here).
 
     Raises TopologyError when sysfs cannot be read."""
-    from numabench.system import read_environment
-    from numabench.topology import read_topology
+    from numabench.host.system import read_environment
+    from numabench.host.topology import read_topology
 
     return machine_identity({"environment": read_environment(sysfs_root, procfs_root),
                              "topology": read_topology(sysfs_root, procfs_root).to_dict()})

@@ -26,13 +26,13 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from numabench.fsread import read_text
+from numabench.util.fsread import read_text
 
-from .cpulist import format_cpulist, parse_cpulist
-from .errors import TopologyError, UsageError
+from numabench.util.cpulist import format_cpulist, parse_cpulist
+from numabench.errors import TopologyError, UsageError
 
 if TYPE_CHECKING:  # only for the type of format_topology's argument
-    from .cgroups import CpusetView
+    from numabench.host.cgroups import CpusetView
 
 __all__ = [
     "HugepagePool",

@@ -15,9 +15,9 @@ import json
 import os
 
 from numabench import __version__
-from numabench.atomicfile import write_atomic
+from numabench.util.atomicfile import write_atomic
 from numabench.errors import ResultError
-from numabench.numastat import sum_deltas
+from numabench.host.numastat import sum_deltas
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = (1,)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from numabench.cpulist import format_cpulist
+from numabench.util.cpulist import format_cpulist
 from numabench.errors import CpusetError, HugepageError, InsufficientMemoryError, UsageError
-from numabench.placement import HUGETLB_PAGE_BYTES, POLICIES, hugepage_sysfs_file
-from numabench.units import format_size
+from numabench.native.placement import HUGETLB_PAGE_BYTES, POLICIES, hugepage_sysfs_file
+from numabench.util.units import format_size
 
 LATENCY_KERNELS = ("latency",)
 BANDWIDTH_KERNELS = ("read", "write", "write_nt", "copy", "copy_nt", "triad")

@@ -28,10 +28,10 @@ from typing import Any, Callable
 import yaml
 
 from numabench.errors import ResultError, UsageError
-from numabench.experiment import DEFAULT_REPEAT, PAGE_KINDS
-from numabench.loaded import DEFAULT_DELAYS, INJECT_KINDS
-from numabench.topology import Topology
-from numabench.units import format_size, parse_size, parse_size_range
+from numabench.measure.spec import DEFAULT_REPEAT, PAGE_KINDS
+from numabench.measure.loaded import DEFAULT_DELAYS, INJECT_KINDS
+from numabench.host.topology import Topology
+from numabench.util.units import format_size, parse_size, parse_size_range
 
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
 NEEDS_TWO_NODES = "needs 2+ NUMA nodes"
@@ -639,8 +639,8 @@ def verdicts_from_section(section: dict) -> list[Verdict]:
 
 
 def junit_cases(verdicts: list[Verdict]):
-    """numabench.junit Cases, one per check."""
-    from numabench.junit import Case
+    """numabench.render.junit Cases, one per check."""
+    from numabench.render.junit import Case
 
     cases = []
     for v in verdicts:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
-from numabench.atomicfile import write_atomic
+from numabench.util.atomicfile import write_atomic
 
 
 @dataclass(frozen=True)

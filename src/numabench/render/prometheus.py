@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import os
 
-from numabench.atomicfile import write_atomic
+from numabench.util.atomicfile import write_atomic
 from numabench.errors import UsageError
 
 _FAMILIES = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from numabench.units import format_size
+from numabench.util.units import format_size
 
 
 def _figure(m: dict) -> str:

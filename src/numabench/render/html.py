@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import html
 
-from numabench.atomicfile import write_atomic
-from numabench.cpulist import format_cpulist
+from numabench.util.atomicfile import write_atomic
+from numabench.util.cpulist import format_cpulist
 from numabench.errors import ResultError
-from numabench.qualify import verdicts_from_section
-from numabench.units import format_size
+from numabench.analysis.qualify import verdicts_from_section
+from numabench.util.units import format_size
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 72em; }
@@ -46,14 +46,14 @@ def _table(header: list[str], rows: list[list[str]], cls: str = "", cell_classes
 
 
 def _figure(png: bytes, alt: str, caption: str) -> str:
-    from numabench.plots import data_uri
+    from numabench.render.plots import data_uri
 
     return (f'<figure><img src="{data_uri(png)}" alt="{_e(alt)}">'
             f"<figcaption>{_e(caption)}</figcaption></figure>")
 
 
 def _verdict_section(section: dict) -> str:
-    from numabench.qualify import format_measured
+    from numabench.analysis.qualify import format_measured
 
     verdicts = verdicts_from_section(section)
     rows, classes = [], []
@@ -76,7 +76,7 @@ def _matrix_section(result: dict) -> str:
     matrix = result.get("matrix")
     if not matrix:
         return '<p class="note">No matrix in this result.</p>'
-    from numabench.plots import heatmap_png
+    from numabench.render.plots import heatmap_png
 
     parts = []
     if matrix.get("latency_ns"):
@@ -102,7 +102,7 @@ def _sweep_section(result: dict) -> str:
     sweep = result.get("latency_sweep")
     if not sweep or not sweep.get("points"):
         return '<p class="note">Latency vs size: not measured.</p>'
-    from numabench.plots import latency_sweep_png
+    from numabench.render.plots import latency_sweep_png
 
     caption = (f"CPU node {sweep['cpu_node']}, memory node {sweep['mem_node']}, {sweep['pages']} pages; "
                "x axis log2.")
@@ -114,7 +114,7 @@ def _loaded_section(result: dict) -> str:
     if not loaded or not loaded.get("points"):
         reason = (loaded or {}).get("skipped")
         return f'<p class="note">Loaded latency: {_e(reason) if reason else "not measured"}.</p>'
-    from numabench.plots import loaded_latency_png
+    from numabench.render.plots import loaded_latency_png
 
     caption = (f"Chase on CPU node {loaded['cpu_node']} -> memory node {loaded['mem_node']}; "
                f"{loaded['injectors']} injector(s), {loaded['kind']} traffic to node {loaded['inject_node']}.")

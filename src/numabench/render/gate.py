@@ -1,4 +1,4 @@
-"""Rendering of a comparison (numabench.compare) for people and CI: text, Markdown, JUnit, JSON.
+"""Rendering of a comparison (numabench.analysis.compare) for people and CI: text, Markdown, JUnit, JSON.
 
 No computing and no I/O here: every function takes the comparison document and returns text or
 JUnit cases. Status words only (no emoji), so PR comments read the same in every client.
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 
-from numabench.compare import INCONCLUSIVE, REGRESSION, STATUSES
-from numabench.junit import Case
+from numabench.analysis.compare import INCONCLUSIVE, REGRESSION, STATUSES
+from numabench.render.junit import Case
 
 __all__ = ["JUNIT_SUITE", "format_markdown", "format_text", "format_value", "junit_cases", "to_json"]
 

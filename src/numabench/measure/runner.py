@@ -11,12 +11,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from numabench import _native
+from numabench.native import _native
 from numabench.errors import NumabenchError
-from numabench.numastat import delta, read_numastat
-from numabench.placement import place
-from numabench.stats import summarize
-from numabench.units import format_size
+from numabench.host.numastat import delta, read_numastat
+from numabench.native.placement import place
+from numabench.util.stats import summarize
+from numabench.util.units import format_size
 
 CHASE_STRIDE_BYTES = 64  # one cache line per slot
 # Per latency sample: long enough that timer and thread start-up costs

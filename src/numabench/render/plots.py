@@ -14,7 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from numabench.units import format_size
+from numabench.util.units import format_size
 
 
 def _png(fig: Figure) -> bytes:

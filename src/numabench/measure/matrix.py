@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from numabench.errors import CpusetError, NumabenchError
-from numabench.experiment import RunOptions, Spec, plan_run
+from numabench.measure.spec import RunOptions, Spec, plan_run
 
 LATENCY_KERNEL = "latency"
 BANDWIDTH_KERNEL = "read"

@@ -13,7 +13,7 @@ from libc.stdint cimport uint64_t, uintptr_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memset
 
-from numabench._native cimport *
+from numabench.native._native cimport *
 
 PAGE_KINDS = {"4k": 0, "thp": 1, "2m": 2, "1g": 3}
 POLICIES = {"default": 0, "bind": 1, "interleave": 2, "preferred": 3}

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from numabench.errors import NumabenchError
 from numabench.kube.inspect import inspect_process
-from numabench.noise import read_noise
-from numabench.system import read_environment
+from numabench.host.noise import read_noise
+from numabench.host.system import read_environment
 
 
 def sample_noise(cpus, progress=None) -> dict | None:

@@ -1,7 +1,7 @@
 """Compare two result documents cell by cell: the CI regression gate, as data.
 
 Modelled on google/benchmark's ``tools/gbench/report.py``: :func:`compare_results` computes and
-returns plain JSON-ready data; :mod:`numabench.gate_render` renders it (text, Markdown, JUnit).
+returns plain JSON-ready data; :mod:`numabench.render.gate` renders it (text, Markdown, JUnit).
 Nothing here reads files or prints.
 
 A *cell* is one configuration (kernel, CPU node, memory node(s), page kind, buffer size, threads,
@@ -34,7 +34,7 @@ import numpy as np
 
 from numabench import __version__
 from numabench.errors import NumabenchError, ResultError, UsageError
-from numabench.units import format_size
+from numabench.util.units import format_size
 
 __all__ = [
     "COMPARISON_VERSION",

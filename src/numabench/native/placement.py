@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from numabench import _native
+from numabench.native import _native
 from numabench.errors import (
     CpusetError,
     HugepageError,
@@ -23,8 +23,8 @@ from numabench.errors import (
     NativeError,
     PlacementError,
 )
-from numabench.numamaps import pages_by_node_in_range, read_anon_huge_bytes, read_numa_maps
-from numabench.stats import fraction_on
+from numabench.host.numamaps import pages_by_node_in_range, read_anon_huge_bytes, read_numa_maps
+from numabench.util.stats import fraction_on
 
 POLICIES = ("bind", "interleave", "preferred", "local")
 HUGETLB_PAGE_BYTES = {"2m": 2 << 20, "1g": 1 << 30}

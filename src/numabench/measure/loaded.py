@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from numabench import _native
+from numabench.native import _native
 from numabench.errors import UsageError
-from numabench.experiment import RunOptions, plan_run
-from numabench.placement import place
-from numabench.runner import prepare_chase
-from numabench.stats import summarize
+from numabench.measure.spec import RunOptions, plan_run
+from numabench.native.placement import place
+from numabench.measure.runner import prepare_chase
+from numabench.util.stats import summarize
 
 DEFAULT_DELAYS = (0, 20, 50, 100, 200, 500, 1000, 2000, 5000, 20000)
 INJECT_KINDS = ("read", "rw")

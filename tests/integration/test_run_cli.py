@@ -115,7 +115,7 @@ def test_force_overwrites(cli, tmp_path):
                "--pages", "4k")
     assert proc.returncode == 0, proc.stderr
     loaded = results.load(str(existing))
-    assert [m["kernel"] for m in loaded["measurements"]] == ["latency"]
+    assert [m.kernel for m in loaded.measurements] == ["latency"]
     # The atomic write left no temporary file behind.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.json"]
 
@@ -197,7 +197,7 @@ def test_full_run_csv(full_run):
 def test_results_load_accepts_and_rejects(full_run, tmp_path):
     _, out, _ = full_run
     loaded = results.load(str(out))
-    assert len(loaded["measurements"]) == 7
+    assert len(loaded.measurements) == 7
     doc = json.loads(out.read_text())
 
     future = tmp_path / "future.json"

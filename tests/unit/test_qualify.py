@@ -20,14 +20,13 @@ from numabench.analysis.qualify import (
     SKIPPED,
     SpecError,
     evaluate,
-    format_verdicts,
-    junit_cases,
     load_spec,
     needs,
     overall,
     parse_spec,
     qualification_section,
 )
+from numabench.render.qualify import format_verdicts, junit_cases
 from numabench.host.topology import read_topology_tree
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "data")

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from numabench import __version__
+from numabench.constants import KERNEL_METRICS
 from numabench.errors import NumabenchError, ResultError, UsageError
 from numabench.util.units import format_size
 
@@ -81,13 +82,6 @@ STATUSES = (REGRESSION, INCONCLUSIVE, IMPROVED, OK)
 METRICS = {
     "latency": ("latency_ns", "ns", +1),
     "bandwidth": ("bandwidth_bytes_per_s", "bytes/s", -1),
-}
-# Kernels a threshold may name (experiment.KERNELS, which imports the native core, plus loaded
-# latency's); a test keeps them in step.
-KERNEL_METRICS = {
-    "latency": "latency", "loaded_latency": "latency",
-    "read": "bandwidth", "write": "bandwidth", "write_nt": "bandwidth", "copy": "bandwidth",
-    "copy_nt": "bandwidth", "triad": "bandwidth",
 }
 # Spec fields of loaded-latency measurements that are part of their cell.
 EXTRA_CELL_FIELDS = ("delay", "inject_kind", "inject_node", "inject_size_bytes")

@@ -28,12 +28,13 @@ from typing import Any, Callable
 import yaml
 
 from numabench.errors import ResultError, UsageError
-from numabench.measure.spec import DEFAULT_REPEAT, PAGE_KINDS
-from numabench.measure.loaded import DEFAULT_DELAYS, INJECT_KINDS
+from numabench.constants import DEFAULT_DELAYS, DEFAULT_REPEAT, INJECT_KINDS, PAGE_KINDS
 from numabench.host.topology import Topology
 from numabench.util.units import format_size, parse_size, parse_size_range
 
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
+# An overall verdict only: a qualification cut short by SIGINT/SIGTERM.
+INTERRUPTED = "interrupted"
 NEEDS_TWO_NODES = "needs 2+ NUMA nodes"
 HUGEPAGE_2M = 2 << 20
 HUGEPAGE_1G = 1 << 30
@@ -614,19 +615,27 @@ def evaluate(spec: QualifySpec, result: dict) -> list[Verdict]:
     return [_EVALUATORS[key](ctx, bound) for key, bound in spec.checks.items()]
 
 
-def overall(verdicts: list[Verdict]) -> str:
-    """"fail" when any check failed, else "pass" (skipped checks do not fail a qualification)."""
-    return FAIL if any(v.status == FAIL for v in verdicts) else PASS
+def overall(verdicts: list[Verdict], interrupted: bool = False) -> str:
+    """"fail" when any check failed, else "interrupted" for a run cut short (never a pass: its
+    checks saw only part of the machine), else "pass" (skipped checks do not fail a qualification)."""
+    if any(v.status == FAIL for v in verdicts):
+        return FAIL
+    return INTERRUPTED if interrupted else PASS
 
 
-def qualification_section(spec: QualifySpec, verdicts: list[Verdict], evaluated_from: str | None = None) -> dict:
+def counts_of(verdicts: list[Verdict]) -> dict[str, int]:
+    return {s: sum(1 for v in verdicts if v.status == s) for s in (PASS, FAIL, SKIPPED)}
+
+
+def qualification_section(spec: QualifySpec, verdicts: list[Verdict], evaluated_from: str | None = None,
+                          interrupted: bool = False) -> dict:
     """The `qualification` section of a result document."""
-    counts = {s: sum(1 for v in verdicts if v.status == s) for s in (PASS, FAIL, SKIPPED)}
+    counts = counts_of(verdicts)
     return {
         "spec_name": spec.name,
         "spec": spec.to_dict(),
         "evaluated_from": evaluated_from,
-        "verdict": overall(verdicts),
+        "verdict": overall(verdicts, interrupted),
         "counts": counts,
         "checks": [v.to_dict() for v in verdicts],
     }
@@ -636,32 +645,3 @@ def verdicts_from_section(section: dict) -> list[Verdict]:
     """Verdicts back from a `qualification` section (for rendering a stored result)."""
     return [Verdict(c["check"], c["status"], c["measured"], c["bound"], c["comparison"], c["unit"], c["detail"],
                     c["placement_based"]) for c in section["checks"]]
-
-
-def junit_cases(verdicts: list[Verdict]):
-    """numabench.render.junit Cases, one per check."""
-    from numabench.render.junit import Case
-
-    cases = []
-    for v in verdicts:
-        message = f"{v.check}: measured {format_measured(v)}, expected {v.expected}"
-        if v.status == SKIPPED:
-            message = f"{v.check}: skipped: {v.detail}"
-        cases.append(Case(name=v.check, classname="numabench.qualify", passed=v.status == PASS, message=message,
-                          details=v.detail, skipped=v.status == SKIPPED))
-    return cases
-
-
-def format_verdicts(verdicts: list[Verdict], title: str = "") -> str:
-    """A plain-text verdict table, one row per check, and the overall verdict."""
-    rows = [("check", "verdict", "measured", "expected", "detail")]
-    for v in verdicts:
-        rows.append((v.check, v.status.upper(), format_measured(v), v.expected, v.detail))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = [title] if title else []
-    for r in rows:
-        lines.append("  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4])
-    counts = {s: sum(1 for v in verdicts if v.status == s) for s in (PASS, FAIL, SKIPPED)}
-    lines.append(f"qualification: {overall(verdicts).upper()} ({counts[PASS]} passed, {counts[FAIL]} failed, "
-                 f"{counts[SKIPPED]} skipped)")
-    return "\n".join(lines) + "\n"

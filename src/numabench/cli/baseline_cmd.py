@@ -35,7 +35,7 @@ def baseline() -> None:
 def save(result_path: str, directory: str | None, force: bool) -> None:
     """Store RESULT.json as the baseline of the machine it was measured on."""
     directory = directory or default_dir()
-    result = results.load(result_path)
+    result = results.load(result_path).to_dict()
     stored = save_baseline(result, directory, force=force)
     click.echo(f"saved {result_path} as {stored.path} (fingerprint {stored.fingerprint}: "
                f"{describe_identity(stored.identity)}, {stored.measurements} measurement(s))")

@@ -52,21 +52,21 @@ def compare(files, baseline_dir, fail_on, alpha, allow_different_machine, markdo
             raise UsageError(f"with --baseline-dir give only CURRENT.json (got {len(files)} files)",
                              "drop BASELINE.json or --baseline-dir")
         current_path = files[0]
-        current = results.load(current_path)
+        current = results.load(current_path).to_dict()
         identity = machine_identity(current)
         fp = fingerprint(identity)
         stored = find_baseline(baseline_dir, fp, identity)
         progress(f"baseline: {stored.path} (fingerprint {fp}, the machine of {current_path}: "
                  f"{describe_identity(identity)})")
         baseline_path = stored.path
-        baseline = results.load(baseline_path)
+        baseline = results.load(baseline_path).to_dict()
     else:
         if len(files) != 2:
             raise UsageError(f"compare needs BASELINE.json and CURRENT.json (got {len(files)} file(s))",
                              "give both files, or CURRENT.json with --baseline-dir DIR")
         baseline_path, current_path = files
-        baseline = results.load(baseline_path)
-        current = results.load(current_path)
+        baseline = results.load(baseline_path).to_dict()
+        current = results.load(current_path).to_dict()
     comparison = compare_results(baseline, current, baseline_name=baseline_path, current_name=current_path,
                                  thresholds=thresholds, alpha=alpha,
                                  allow_different_machine=allow_different_machine)

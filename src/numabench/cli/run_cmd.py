@@ -2,37 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-import time
-
 import click
 
-from numabench.native._native import isa_best, isa_supported
 from numabench.host.cgroups import read_process_cpuset
-from numabench.cli.common import (
-    EXIT_INTERRUPTED,
-    EXIT_PARTIAL,
-    fail,
-    one_line_errors,
-    progress,
-    refuse_existing,
-    write_outputs,
-)
-from numabench.host.environment import collect_environment, sample_noise
+from numabench.cli.common import Outputs, conclude, one_line_errors, output_options, progress
 from numabench.errors import UsageError
-from numabench.measure.spec import (
-    DEFAULT_KERNELS,
-    DEFAULT_REPEAT,
-    KERNELS,
-    RunOptions,
-    parse_kernels,
-    parse_pages,
-    plan_run,
-)
-from numabench.render.prometheus import check_textfile_path
+from numabench.constants import DEFAULT_KERNELS, DEFAULT_REPEAT, KERNELS
+from numabench.measure.spec import RunOptions, parse_kernels, parse_pages, plan_run
 from numabench.render.text import format_run_table
-from numabench.results.schema import build_result, dumps
-from numabench.measure.runner import Runner
 from numabench.host.topology import read_topology
 from numabench.util.units import parse_int_list, parse_size, parse_size_range
 
@@ -59,12 +36,7 @@ from numabench.util.units import parse_int_list, parse_size, parse_size_range
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the chase permutation.")
 @click.option("--isa", default="auto", type=click.Choice(["auto", "avx512", "avx2", "scalar"]),
               show_default=True, help="Vector ISA of the bandwidth kernels.")
-@click.option("-o", "--output", metavar="FILE", help="Write the JSON result to FILE.")
-@click.option("--csv", "csv_path", metavar="FILE", help="Also write one CSV row per measurement.")
-@click.option("--json", "as_json", is_flag=True, help="Print the JSON result on stdout instead of the table.")
-@click.option("--prometheus", "prometheus_path", metavar="FILE.prom",
-              help="Also write the results for node_exporter's textfile collector (replaced on every run).")
-@click.option("--force", is_flag=True, help="Overwrite existing output files.")
+@output_options()
 @one_line_errors
 def run(cpu_node, mem_node, pages, size, sizes, threads, kernels, repeat, policy, first_touch, seed, isa,
         output, csv_path, as_json, prometheus_path, force) -> None:
@@ -80,45 +52,29 @@ def run(cpu_node, mem_node, pages, size, sizes, threads, kernels, repeat, policy
         repeat=repeat,
         policy=policy,
     )
+    # The native core only when measuring: `pod` validates run options through this module.
+    from numabench.measure.runner import Runner
+    from numabench.measure.session import Session
+    from numabench.native._native import isa_best, isa_supported
+
     if not isa_supported(isa):
         raise UsageError(f"this CPU does not support the {isa} bandwidth kernels", f"use --isa {isa_best()} or auto")
-    refuse_existing((output, csv_path), force)
-    if prometheus_path:
-        check_textfile_path(prometheus_path)
+    outputs = Outputs(output, csv_path, prometheus_path, as_json, force)
+    outputs.check()
     topology = read_topology()
-    cpuset = read_process_cpuset()
-    plan = plan_run(topology, cpuset, options)
+    plan = plan_run(topology, read_process_cpuset(), options)
     for note in plan.notes:
         progress(f"note: {note}")
     if not plan.specs:
         raise UsageError("nothing to measure with these options", "see the notes above")
 
-    noise = sample_noise((c for spec in plan.specs for c in spec.cpus), progress)
-    started = time.time()
-    outcome = Runner(progress=progress, seed=seed, isa=isa, force_first_touch=first_touch).run(plan.specs)
-    result = build_result(
-        environment=collect_environment(noise),
-        topology=topology.to_dict(),
-        command=sys.argv,
-        options={**options.__dict__, "seed": seed, "isa": isa, "first_touch": first_touch},
-        notes=plan.notes,
-        outcome=outcome,
-        started=started,
-        finished=time.time(),
-    )
+    runner = Runner(progress=progress, seed=seed, isa=isa, force_first_touch=first_touch)
+    with Session(topology=topology, options={**options.__dict__, "seed": seed, "isa": isa, "first_touch": first_touch},
+                 notes=plan.notes, progress=progress) as session:
+        session.sample_noise(c for spec in plan.specs for c in spec.cpus)
+        runner.run(session, plan.specs)
+    result = session.result()
     # Results first, verdicts after: nothing measured is lost to a later error.
-    write_outputs(result, output=output, csv_path=csv_path, prometheus_path=prometheus_path)
-    if as_json:
-        click.echo(dumps(result), nl=False)
-    else:
-        click.echo(format_run_table(result))
-    if outcome.interrupted:
-        fail("interrupted; the measurements so far were kept", EXIT_INTERRUPTED)
-    misplaced = [m for m in outcome.measurements if not m["placement"]["ok"]]
-    if outcome.errors or misplaced:
-        problems = [e["error"] for e in outcome.errors]
-        if misplaced:
-            problems.append(f"{len(misplaced)} measurement(s) ran on pages not where asked")
-        if not outcome.measurements:
-            fail(problems[0], 2)
-        fail("; ".join(problems), EXIT_PARTIAL)
+    outputs.write(result)
+    outputs.show(result, format_run_table(result.to_dict()))
+    conclude(session, result)

@@ -8,13 +8,15 @@ kernels refill their arrays before they are timed).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from numabench.native import _native
 from numabench.errors import NumabenchError
-from numabench.host.numastat import delta, read_numastat
 from numabench.native.placement import place
+from numabench.measure.session import Session
+from numabench.measure.spec import Spec
+from numabench.results.schema import Measurement
 from numabench.util.stats import summarize
 from numabench.util.units import format_size
 
@@ -28,17 +30,6 @@ MIN_LOADS = 1 << 16
 ELEMENT_QUANTUM = 512
 
 Progress = Callable[[str], None]
-
-
-@dataclass
-class RunOutcome:
-    """What a run produced: measurements, per-spec errors, and whether it was cut short."""
-
-    measurements: list[dict] = field(default_factory=list)
-    errors: list[dict] = field(default_factory=list)
-    interrupted: bool = False
-    # Per spec: change of the per-node numastat counters while it ran.
-    numastat_deltas: list[dict] = field(default_factory=list)
 
 
 def _spec_dict(spec) -> dict:
@@ -124,16 +115,8 @@ def measure_bandwidth(arena, kernel: str, size_bytes: int, cpus, repeat: int, is
     return out
 
 
-def _numastat():
-    """The per-node numastat counters, or None where they cannot be read."""
-    try:
-        return read_numastat()
-    except NumabenchError:
-        return None
-
-
 class Runner:
-    """Runs a plan's specs in order; a failing spec is recorded and the rest go on."""
+    """Measures specs: one buffer each, placed and verified once, then every kernel of the spec."""
 
     def __init__(self, progress: Progress | None = None, seed: int = 1, isa: str = "auto",
                  force_first_touch: bool = False, force_numa_maps: bool = False,
@@ -145,33 +128,23 @@ class Runner:
         self.force_numa_maps = force_numa_maps
         self.latency_sample_seconds = latency_sample_seconds
 
-    def run(self, specs) -> RunOutcome:
-        outcome = RunOutcome()
-        total = len(specs)
+    def run(self, session: Session, specs: Sequence[Spec]) -> list[Measurement]:
+        """Measure each spec in the session; a failing spec is recorded there and the rest go on.
+
+        Returns the measurements of these specs (the session keeps them too)."""
+        out: list[Measurement] = []
         for index, spec in enumerate(specs, 1):
-            label = (f"[{index}/{total}] {spec.pages} {format_size(spec.size_bytes)} "
+            label = (f"[{index}/{len(specs)}] {spec.pages} {format_size(spec.size_bytes)} "
                      f"cpu node {spec.cpu_node} -> mem node(s) {','.join(map(str, spec.mem_nodes))}")
-            try:
-                self._run_spec(spec, label, outcome)
-            except KeyboardInterrupt:
-                outcome.interrupted = True
-                self.progress(f"{label}: interrupted; keeping {len(outcome.measurements)} measurements")
+            out += session.measure(label, lambda spec=spec, label=label: self.measure_spec(spec, label),
+                                   failure=_spec_dict(spec))
+            if session.interrupted:
                 break
-            except NumabenchError as exc:
-                outcome.errors.append({**_spec_dict(spec), "error": str(exc), "type": type(exc).__name__})
-                self.progress(f"{label}: {exc}")
-        return outcome
+        return out
 
-    def _run_spec(self, spec, label: str, outcome: RunOutcome) -> None:
-        before = _numastat()
-        try:
-            self._measure_spec(spec, label, outcome)
-        finally:
-            after = _numastat() if before is not None else None
-            if after is not None:
-                outcome.numastat_deltas.append(delta(before, after))
-
-    def _measure_spec(self, spec, label: str, outcome: RunOutcome) -> None:
+    def measure_spec(self, spec: Spec, label: str = "") -> Iterator[Measurement]:
+        """Place and verify the spec's buffer, run each of its kernels on it (yielding each
+        measurement as it is done), free it."""
         self.progress(f"{label}: placing and faulting in")
         started = time.monotonic()
         arena, placement = place(spec.size_bytes, spec.pages, spec.mem_nodes, spec.policy, spec.cpus[0],
@@ -185,22 +158,27 @@ class Runner:
                 if kernel == "latency":
                     figures = measure_latency(arena, spec.size_bytes, spec.cpus[0], spec.repeat, self.seed,
                                               self.latency_sample_seconds)
-                    threads = 1
                     cpus = [spec.cpus[0]]
                 else:
                     figures = measure_bandwidth(arena, kernel, spec.size_bytes, spec.cpus, spec.repeat, self.isa)
-                    threads = spec.threads
                     cpus = list(spec.cpus)
-                outcome.measurements.append({
-                    "kernel": kernel,
-                    **_spec_dict(spec),
-                    "threads": threads,
-                    "cpus": cpus,
-                    **figures,
-                    "stats": summarize(figures["samples"]),
-                    "pages_by_node": placement.to_dict()["pages_by_node"],
-                    "placement": placement.to_dict(),
-                    "placement_seconds": placed_seconds,
-                })
+                yield measurement(kernel, spec, cpus, figures, placement.to_dict(), placement_seconds=placed_seconds)
         finally:
             arena.close()
+
+
+def measurement(kernel: str, spec: Spec, cpus: list[int], figures: dict[str, Any], placement: dict[str, Any],
+                **details: Any) -> Measurement:
+    """The one builder of a Measurement from a spec, the CPUs that ran it and a kernel's figures.
+
+    `figures` holds `samples`, `unit`, the median (`latency_ns` or `bandwidth_bytes_per_s`) and
+    kernel-specific fields, which become the measurement's details."""
+    known = ("samples", "unit", "latency_ns", "bandwidth_bytes_per_s")
+    return Measurement(
+        kernel=kernel, cpu_node=spec.cpu_node, mem_node=spec.mem_node, mem_nodes=list(spec.mem_nodes),
+        policy=spec.policy, pages=spec.pages, size_bytes=spec.size_bytes, threads=len(cpus), cpus=cpus,
+        samples=list(figures["samples"]), unit=figures["unit"],
+        latency_ns=figures.get("latency_ns"), bandwidth_bytes_per_s=figures.get("bandwidth_bytes_per_s"),
+        stats=summarize(figures["samples"]), pages_by_node=placement["pages_by_node"], placement=placement,
+        details={**{k: v for k, v in figures.items() if k not in known}, **details},
+    )

@@ -11,18 +11,19 @@ from dataclasses import dataclass, field
 
 from numabench.util.cpulist import format_cpulist
 from numabench.errors import CpusetError, HugepageError, InsufficientMemoryError, UsageError
-from numabench.native.placement import HUGETLB_PAGE_BYTES, POLICIES, hugepage_sysfs_file
+from numabench.constants import (
+    BANDWIDTH_KERNELS,
+    DEFAULT_KERNELS,
+    DEFAULT_REPEAT,
+    DEFAULT_SIZE_BYTES,
+    HUGETLB_PAGE_BYTES,
+    KERNELS,
+    PAGE_KINDS,
+    POLICIES,
+    hugepage_sysfs_file,
+)
 from numabench.util.units import format_size
 
-LATENCY_KERNELS = ("latency",)
-BANDWIDTH_KERNELS = ("read", "write", "write_nt", "copy", "copy_nt", "triad")
-KERNELS = LATENCY_KERNELS + BANDWIDTH_KERNELS
-PAGE_KINDS = ("4k", "thp", "2m", "1g")
-DEFAULT_KERNELS = ("latency", "read", "copy", "triad")
-# Much larger than any last-level cache we know of (sysfs may claim a huge
-# L3 on VMs, see shared/measuring.md): a fixed floor, not derived from it.
-DEFAULT_SIZE_BYTES = 1 << 30
-DEFAULT_REPEAT = 5
 
 
 @dataclass(frozen=True)

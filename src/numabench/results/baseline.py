@@ -146,7 +146,7 @@ def list_baselines(directory: str) -> list[Baseline]:
         path = os.path.join(directory, name)
         stem = name[: -len(".json")]
         try:
-            result = results.load(path)
+            result = results.load(path).to_dict()
         except ResultError as exc:
             out.append(Baseline(path, stem, {}, None, 0, error=exc.message))
             continue

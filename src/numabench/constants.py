@@ -1,0 +1,44 @@
+"""Names every layer shares: kernels, page kinds, memory policies, defaults.
+
+Pure data, no native import: the analysis, rendering and Kubernetes code read
+these without a compiled extension (the native boundary maps the same names to
+its C enums and a test keeps both in step).
+"""
+
+from __future__ import annotations
+
+LATENCY_KERNELS = ("latency",)
+BANDWIDTH_KERNELS = ("read", "write", "write_nt", "copy", "copy_nt", "triad")
+KERNELS = LATENCY_KERNELS + BANDWIDTH_KERNELS
+LOADED_KERNEL = "loaded_latency"
+DEFAULT_KERNELS = ("latency", "read", "copy", "triad")
+
+# Which figure each kernel produces: the metric a regression threshold names.
+KERNEL_METRICS = {
+    **{k: "latency" for k in LATENCY_KERNELS},
+    LOADED_KERNEL: "latency",
+    **{k: "bandwidth" for k in BANDWIDTH_KERNELS},
+}
+
+PAGE_KINDS = ("4k", "thp", "2m", "1g")
+HUGETLB_PAGE_BYTES = {"2m": 2 << 20, "1g": 1 << 30}
+POLICIES = ("bind", "interleave", "preferred", "local")
+
+# Much larger than any last-level cache we know of (sysfs may claim a huge
+# L3 on VMs, see shared/measuring.md): a fixed floor, not derived from it.
+DEFAULT_SIZE_BYTES = 1 << 30
+# Samples per measurement, the same for every measuring command.
+DEFAULT_REPEAT = 5
+
+
+def hugepage_sysfs_file(pages: str, node: int | None = None) -> str:
+    """The file to write to reserve hugepages of this kind (per node when given)."""
+    kb = HUGETLB_PAGE_BYTES[pages] // 1024
+    if node is None:
+        return f"/sys/kernel/mm/hugepages/hugepages-{kb}kB/nr_hugepages"
+    return f"/sys/devices/system/node/node{node}/hugepages/hugepages-{kb}kB/nr_hugepages"
+
+# Loaded latency (MLC --loaded_latency): injector throttle delays, from full load to almost idle,
+# and the kinds of injected traffic.
+DEFAULT_DELAYS = (0, 20, 50, 100, 200, 500, 1000, 2000, 5000, 20000)
+INJECT_KINDS = ("read", "rw")

@@ -8,11 +8,10 @@ import statistics
 import pandas as pd
 import pytest
 
-from numabench.native import _native
-
-from numabench.results import schema as results
 from numabench.errors import ResultError
 from numabench.measure.spec import KERNELS
+from numabench.native import _native
+from numabench.results import schema as results
 
 MiB = 1 << 20
 SIZE = 64 * MiB

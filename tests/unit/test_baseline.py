@@ -6,6 +6,9 @@ import os
 
 import pytest
 
+from numabench.errors import ResultError
+from numabench.host.system import read_environment
+from numabench.host.topology import read_topology
 from numabench.results.baseline import (
     BASELINE_DIR_ENV,
     BaselineError,
@@ -18,9 +21,6 @@ from numabench.results.baseline import (
     machine_identity,
     save_baseline,
 )
-from numabench.errors import ResultError
-from numabench.host.system import read_environment
-from numabench.host.topology import read_topology
 
 TREES = os.path.join(os.path.dirname(__file__), "..", "data", "trees")
 

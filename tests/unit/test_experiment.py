@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from numabench.host.cgroups import CpusetView
 from numabench.errors import CpusetError, HugepageError, InsufficientMemoryError, TopologyError, UsageError
-from numabench.measure.spec import RunOptions, parse_kernels, parse_pages, plan_run
+from numabench.host.cgroups import CpusetView
 from numabench.host.topology import read_topology_tree
+from numabench.measure.spec import RunOptions, parse_kernels, parse_pages, plan_run
 from numabench.util.units import parse_size
 
 CXL = os.path.join(os.path.dirname(__file__), "..", "data", "trees", "four-node-cxl")

@@ -4,10 +4,10 @@ import os
 
 import pytest
 
-from numabench.host.cgroups import CpusetView
 from numabench.errors import CpusetError, UsageError
-from numabench.measure.loaded import plan_loaded
+from numabench.host.cgroups import CpusetView
 from numabench.host.topology import read_topology_tree
+from numabench.measure.spec import plan_loaded
 
 CXL = os.path.join(os.path.dirname(__file__), "..", "data", "trees", "four-node-cxl")
 

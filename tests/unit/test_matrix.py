@@ -7,9 +7,9 @@ import os
 import pytest
 
 from numabench.host.cgroups import CpusetView
+from numabench.host.topology import read_topology_tree
 from numabench.measure.matrix import build_matrix, plan_matrix
 from numabench.render.text import format_matrix
-from numabench.host.topology import read_topology_tree
 
 CXL = os.path.join(os.path.dirname(__file__), "..", "data", "trees", "four-node-cxl")
 

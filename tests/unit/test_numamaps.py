@@ -4,9 +4,9 @@ import os
 
 import pytest
 
-from numabench.util.cpulist import parse_cpulist
 from numabench.errors import TopologyError
 from numabench.host.numamaps import pages_by_node_in_range, parse_numa_maps, read_numa_maps
+from numabench.util.cpulist import parse_cpulist
 
 SAMPLE = """\
 55d0c8a00000 default file=/usr/bin/python3.11 mapped=120 mapmax=3 active=0 N0=120 kernelpagesize_kB=4

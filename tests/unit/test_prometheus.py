@@ -8,9 +8,9 @@ import stat
 
 import pytest
 
+from numabench.analysis.qualify import evaluate, load_spec, qualification_section
 from numabench.errors import UsageError
 from numabench.render.prometheus import check_textfile_path, textfile, write_result, write_textfile
-from numabench.analysis.qualify import evaluate, load_spec, qualification_section
 
 QDATA = os.path.join(os.path.dirname(__file__), "..", "data", "qualify")
 SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)\{(.*)\} (\S+)$')

@@ -10,8 +10,6 @@ import re
 
 import pytest
 
-from numabench.errors import NumabenchError, UsageError
-from numabench.render.html import render_html, write_html
 from numabench.analysis.qualify import (
     CHECKS,
     FAIL,
@@ -26,8 +24,10 @@ from numabench.analysis.qualify import (
     parse_spec,
     qualification_section,
 )
-from numabench.render.qualify import format_verdicts, junit_cases
+from numabench.errors import NumabenchError, UsageError
 from numabench.host.topology import read_topology_tree
+from numabench.render.html import render_html, write_html
+from numabench.render.qualify import format_verdicts, junit_cases
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "data")
 QDATA = os.path.join(DATA, "qualify")

@@ -27,8 +27,8 @@ from typing import Any, Callable
 
 import yaml
 
-from numabench.errors import ResultError, UsageError
 from numabench.constants import DEFAULT_DELAYS, DEFAULT_REPEAT, INJECT_KINDS, PAGE_KINDS
+from numabench.errors import ResultError, UsageError
 from numabench.host.topology import Topology
 from numabench.util.units import format_size, parse_size, parse_size_range
 

@@ -7,6 +7,7 @@ import time
 
 import click
 
+from numabench.cli.common import one_line_errors, resolve_roots, sysfs_root_option
 from numabench.results import schema as results
 from numabench.results.baseline import (
     BASELINE_DIR_ENV,
@@ -17,7 +18,6 @@ from numabench.results.baseline import (
     live_identity,
     save_baseline,
 )
-from numabench.cli.common import one_line_errors, resolve_roots, sysfs_root_option
 
 _DIR_HELP = f"Baseline directory. Default: ${BASELINE_DIR_ENV}, else ~/.local/share/numabench/baselines."
 

@@ -6,14 +6,14 @@ import sys
 
 import click
 
-from numabench.results import schema as results
-from numabench.util.atomicfile import write_atomic
-from numabench.results.baseline import describe_identity, find_baseline, fingerprint, machine_identity
-from numabench.cli.common import one_line_errors, progress
 from numabench.analysis.compare import DEFAULT_ALPHA, DEFAULT_THRESHOLDS, compare_results, exit_code, resolve_thresholds
+from numabench.cli.common import one_line_errors, progress
 from numabench.errors import NumabenchError, UsageError
 from numabench.render.gate import JUNIT_SUITE, format_markdown, format_text, junit_cases, to_json
 from numabench.render.junit import junit_xml
+from numabench.results import schema as results
+from numabench.results.baseline import describe_identity, find_baseline, fingerprint, machine_identity
+from numabench.util.atomicfile import write_atomic
 
 EXIT_REGRESSION = 1
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import click
 
-from numabench.host.cgroups import read_process_cpuset
 from numabench.cli.common import Outputs, conclude, one_line_errors, output_options, progress
-from numabench.errors import UsageError
 from numabench.constants import DEFAULT_DELAYS, DEFAULT_REPEAT, INJECT_KINDS, PAGE_KINDS
-from numabench.measure.loaded import failure_fields, measure_loaded, plan_loaded
-from numabench.measure.session import Session
-from numabench.render.text import format_loaded
+from numabench.errors import UsageError
+from numabench.host.cgroups import read_process_cpuset
 from numabench.host.topology import read_topology
+from numabench.measure.loaded import failure_fields, measure_loaded
+from numabench.measure.session import Session
+from numabench.measure.spec import plan_loaded
+from numabench.render.text import format_loaded
 from numabench.util.units import parse_int_list, parse_size
 
 

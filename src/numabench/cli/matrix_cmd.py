@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import click
 
-from numabench.host.cgroups import read_process_cpuset
 from numabench.cli.common import Outputs, conclude, one_line_errors, output_options, progress
-from numabench.errors import UsageError
 from numabench.constants import DEFAULT_REPEAT, PAGE_KINDS
+from numabench.errors import UsageError
+from numabench.host.cgroups import read_process_cpuset
+from numabench.host.topology import read_topology
 from numabench.measure.matrix import BANDWIDTH_KERNEL, LATENCY_KERNEL, build_matrix, plan_matrix
 from numabench.measure.runner import Runner
 from numabench.measure.session import Session
 from numabench.render.text import format_matrix
-from numabench.host.topology import read_topology
 from numabench.util.units import parse_size
 
 

@@ -9,19 +9,10 @@ the verdict is never a pass).
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
-from numabench.host.cgroups import read_process_cpuset
-from numabench.cli.common import EXIT_INTERRUPTED, Outputs, conclude, fail, one_line_errors, output_options, progress
-from numabench.errors import UsageError
-from numabench.measure.spec import RunOptions, plan_run
-from numabench.render.junit import write_junit
-from numabench.render.qualify import format_verdicts, junit_cases
-from numabench.measure.loaded import failure_fields, measure_loaded, plan_loaded
-from numabench.measure.matrix import build_matrix, plan_matrix
-from numabench.measure.runner import Runner
-from numabench.measure.session import Session
 from numabench.analysis.qualify import (
     FAIL,
     QualifySpec,
@@ -30,7 +21,18 @@ from numabench.analysis.qualify import (
     needs,
     qualification_section,
 )
+from numabench.cli.common import EXIT_INTERRUPTED, Outputs, conclude, fail, one_line_errors, output_options, progress
+from numabench.errors import UsageError
+from numabench.host.cgroups import read_process_cpuset
+from numabench.measure.matrix import build_matrix, plan_matrix
+from numabench.measure.spec import RunOptions, plan_loaded, plan_run
+from numabench.render.junit import write_junit
+from numabench.render.qualify import format_verdicts, junit_cases
 from numabench.results.schema import Result, load
+
+if TYPE_CHECKING:
+    from numabench.measure.runner import Runner
+    from numabench.measure.session import Session
 from numabench.host.topology import read_topology
 
 EXIT_CHECKS_FAILED = 1
@@ -71,6 +73,10 @@ def _plan(spec: QualifySpec, topology, cpuset) -> dict:
 
 
 def _measure(spec: QualifySpec) -> tuple[Session, Result]:
+    # The native core only when measuring: `qualify --from` works without the compiled extension.
+    from numabench.measure.runner import Runner
+    from numabench.measure.session import Session
+
     topology = read_topology()
     plans = _plan(spec, topology, read_process_cpuset())
     runner = Runner(progress=progress)
@@ -103,6 +109,8 @@ def _measure_sweep(session: Session, runner: Runner, specs) -> None:
 
 
 def _measure_loaded(session: Session, ls) -> None:
+    from numabench.measure.loaded import failure_fields, measure_loaded
+
     points = session.measure("loaded latency", lambda: measure_loaded(ls, progress), failure=failure_fields(ls))
     if session.interrupted and not points:
         return

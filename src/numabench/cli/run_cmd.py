@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
-from numabench.host.cgroups import read_process_cpuset
 from numabench.cli.common import Outputs, conclude, one_line_errors, output_options, progress
-from numabench.errors import UsageError
 from numabench.constants import DEFAULT_KERNELS, DEFAULT_REPEAT, KERNELS
+from numabench.errors import UsageError
+from numabench.host.cgroups import read_process_cpuset
+from numabench.host.topology import read_topology
 from numabench.measure.spec import RunOptions, parse_kernels, parse_pages, plan_run
 from numabench.render.text import format_run_table
-from numabench.host.topology import read_topology
 from numabench.util.units import parse_int_list, parse_size, parse_size_range
 
 

@@ -8,9 +8,9 @@ import os
 import click
 
 from numabench.cli.common import one_line_errors, resolve_roots, sysfs_root_option
-from numabench.util.cpulist import format_cpulist, parse_cpulist
 from numabench.errors import UsageError
 from numabench.host.noise import read_noise
+from numabench.util.cpulist import format_cpulist, parse_cpulist
 
 _WORDS = {True: "ok", False: "WARNING", None: "unknown"}
 

@@ -27,10 +27,10 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from numabench.util.cpulist import format_cpulist, parse_cpulist
 from numabench.errors import UsageError
-from numabench.util.fsread import read_text
 from numabench.host.system import bracketed_mode
+from numabench.util.cpulist import format_cpulist, parse_cpulist
+from numabench.util.fsread import read_text
 
 __all__ = ["BUSY_LIMIT", "LOAD_PER_CPU_LIMIT", "SAMPLE_SECONDS", "read_noise"]
 

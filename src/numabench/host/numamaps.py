@@ -20,8 +20,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from numabench.util.cpulist import parse_cpulist
 from numabench.errors import TopologyError
+from numabench.util.cpulist import parse_cpulist
 
 __all__ = ["NumaMapsEntry", "parse_numa_maps", "pages_by_node_in_range", "read_numa_maps"]
 

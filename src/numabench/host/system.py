@@ -8,11 +8,10 @@ import re
 import socket
 from typing import Any
 
-from numabench.util.fsread import read_text
-
 from numabench import __version__
 from numabench.host.cgroups import read_process_cpuset
 from numabench.util.cpulist import parse_cpulist
+from numabench.util.fsread import read_text
 
 __all__ = ["read_environment", "bracketed_mode", "CPU_FLAGS_OF_INTEREST"]
 

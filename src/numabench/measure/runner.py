@@ -11,11 +11,11 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from numabench.native import _native
 from numabench.errors import NumabenchError
-from numabench.native.placement import place
 from numabench.measure.session import Session
 from numabench.measure.spec import Spec
+from numabench.native import _native
+from numabench.native.placement import place
 from numabench.results.schema import Measurement
 from numabench.util.stats import summarize
 from numabench.util.units import format_size

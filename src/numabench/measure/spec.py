@@ -9,21 +9,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from numabench.util.cpulist import format_cpulist
-from numabench.errors import CpusetError, HugepageError, InsufficientMemoryError, UsageError
 from numabench.constants import (
     BANDWIDTH_KERNELS,
     DEFAULT_KERNELS,
     DEFAULT_REPEAT,
     DEFAULT_SIZE_BYTES,
     HUGETLB_PAGE_BYTES,
+    INJECT_KINDS,
     KERNELS,
     PAGE_KINDS,
     POLICIES,
     hugepage_sysfs_file,
 )
+from numabench.errors import CpusetError, HugepageError, InsufficientMemoryError, UsageError
+from numabench.util.cpulist import format_cpulist
 from numabench.util.units import format_size
-
 
 
 @dataclass(frozen=True)
@@ -245,3 +245,52 @@ def plan_run(topology, cpuset, options: RunOptions) -> Plan:
                         continue
                     specs.append(spec)
     return Plan(specs=specs, notes=notes)
+
+
+# --------------------------------------------------------------------------- loaded latency
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    chase_cpu: int
+    chase_node: int
+    mem_node: int
+    inject_cpus: tuple[int, ...]
+    inject_node: int
+    pages: str
+    size_bytes: int
+    inject_size_bytes: int
+    kind: str
+    delays: tuple[int, ...]
+    repeat: int
+
+
+def plan_loaded(topology, cpuset, *, cpu_node, mem_node, inject_node, injectors, pages, size_bytes,
+                inject_size_bytes, kind, delays, repeat, inject_cpu_node=None) -> LoadedSpec:
+    """Check nodes, cpusets, hugepages and memory for both buffers; pick the CPUs."""
+    if kind not in INJECT_KINDS:
+        raise UsageError(f"unknown injection kind {kind!r}", f"choose from {','.join(INJECT_KINDS)}")
+    if not delays or any(d < 0 for d in delays):
+        raise UsageError("delays must be a non-empty list of non-negative numbers", "e.g. --delays 0,100,1000")
+    chase = plan_run(topology, cpuset, RunOptions(cpu_nodes=None if cpu_node is None else [cpu_node],
+                                                  mem_nodes=None if mem_node is None else [mem_node],
+                                                  pages=[pages], size_bytes=size_bytes, kernels=["latency", "read"],
+                                                  repeat=repeat)).specs[0]
+    inject_cpu_node = chase.cpu_node if inject_cpu_node is None else inject_cpu_node
+    inject_mem_node = chase.mem_nodes[0] if inject_node is None else inject_node
+    inject = plan_run(topology, cpuset, RunOptions(cpu_nodes=[inject_cpu_node], mem_nodes=[inject_mem_node],
+                                                   pages=[pages], size_bytes=inject_size_bytes, kernels=["read"],
+                                                   repeat=repeat)).specs[0]
+    others = [c for c in inject.cpus if c != chase.cpus[0]]
+    if injectors is None:
+        injectors = len(others)
+    if injectors > len(others):
+        raise UsageError(f"{injectors} injector(s) asked but CPU node {inject_cpu_node} has {len(others)} allowed "
+                         "CPU(s) besides the chase thread's", f"use --injectors {len(others)} or less")
+    if injectors < 1:
+        raise UsageError("loaded latency needs at least one injector CPU besides the chase CPU",
+                         "choose --inject-cpu-node with free CPUs, or use numabench run for idle latency")
+    return LoadedSpec(chase_cpu=chase.cpus[0], chase_node=chase.cpu_node, mem_node=chase.mem_nodes[0],
+                      inject_cpus=tuple(others[:injectors]), inject_node=inject.mem_nodes[0], pages=pages,
+                      size_bytes=size_bytes, inject_size_bytes=inject_size_bytes, kind=kind,
+                      delays=tuple(delays), repeat=repeat)

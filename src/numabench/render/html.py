@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import html
 
+from numabench.analysis.qualify import verdicts_from_section
+from numabench.errors import ResultError
 from numabench.util.atomicfile import write_atomic
 from numabench.util.cpulist import format_cpulist
-from numabench.errors import ResultError
-from numabench.analysis.qualify import verdicts_from_section
 from numabench.util.units import format_size
 
 _STYLE = """

@@ -24,8 +24,8 @@ from __future__ import annotations
 import math
 import os
 
-from numabench.util.atomicfile import write_atomic
 from numabench.errors import UsageError
+from numabench.util.atomicfile import write_atomic
 
 _FAMILIES = {
     "numabench_latency_seconds": "Idle memory latency (median of samples), seconds per dependent load.",

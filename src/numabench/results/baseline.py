@@ -18,8 +18,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from numabench.results import schema as results
 from numabench.errors import NumabenchError, ResultError
+from numabench.results import schema as results
 
 __all__ = [
     "BASELINE_DIR_ENV",

@@ -16,7 +16,6 @@ through `parse` (via `_LOADERS[version]`): no other module assembles or checks a
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field

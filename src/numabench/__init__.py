@@ -1,6 +1,6 @@
 """numabench: NUMA memory benchmarks with verified page placement.
 
-The public API (see `numabench.api` and the README): `topology()`, `plan(...)`, `measure(specs)`,
+The public API (see `numabench.api` and the README): `topology()`, `plan(...)`, `run_specs(specs)`,
 `run(...)`, `load(path)`, `compare(baseline, current)`, the `Result`/`Measurement` records and the
 `NumabenchError` tree. Every other module is private.
 """
@@ -13,7 +13,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _API = {
-    "topology": "numabench.api", "plan": "numabench.api", "measure": "numabench.api", "run": "numabench.api",
+    "topology": "numabench.api", "plan": "numabench.api", "run_specs": "numabench.api", "run": "numabench.api",
     "load": "numabench.api", "compare": "numabench.api",
     "Result": "numabench.results.schema", "Measurement": "numabench.results.schema",
     "NumabenchError": "numabench.errors",

@@ -7,6 +7,7 @@
     >>> numabench.compare(numabench.load("baseline.json"), result)["verdict"]
 
 Everything here is re-exported by `numabench`; every other module is private and may change.
+(`run_specs`, not `measure`: `numabench.measure` is the name of the private measuring package.)
 Errors are `numabench.NumabenchError` subclasses whose message names the fix.
 """
 
@@ -47,7 +48,7 @@ def plan(*, cpu_node: int | Sequence[int] | None = None, mem_node: int | Sequenc
     return plan_run(read_topology(), read_process_cpuset(), options).specs
 
 
-def measure(specs: Spec | Iterable[Spec], *, seed: int = 1, isa: str = "auto",
+def run_specs(specs: Spec | Iterable[Spec], *, seed: int = 1, isa: str = "auto",
             progress: Callable[[str], None] | None = None, sample_noise: bool = True) -> Result:
     """Measure specs (from `plan`) in one session: placement proven per buffer, environment and
     noise recorded. Ctrl-C or SIGTERM ends it early with `result.interrupted` set."""
@@ -65,8 +66,8 @@ def measure(specs: Spec | Iterable[Spec], *, seed: int = 1, isa: str = "auto",
 
 def run(*, seed: int = 1, isa: str = "auto", progress: Callable[[str], None] | None = None,
         **options: Any) -> Result:
-    """`plan(**options)` then `measure`: what `numabench run` does, as a typed Result."""
-    return measure(plan(**options), seed=seed, isa=isa, progress=progress)
+    """`plan(**options)` then `run_specs`: what `numabench run` does, as a typed Result."""
+    return run_specs(plan(**options), seed=seed, isa=isa, progress=progress)
 
 
 def load(path: str) -> Result:

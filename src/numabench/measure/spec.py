@@ -177,6 +177,9 @@ def plan_run(topology, cpuset, options: RunOptions) -> Plan:
     InsufficientMemoryError with a one-line message that names the fix.
     """
     notes: list[str] = []
+    parse_kernels(",".join(options.kernels))
+    if options.pages is not None:
+        parse_pages(",".join(options.pages))
     if options.repeat < 1:
         raise UsageError(f"--repeat {options.repeat} is not positive", "use --repeat 3 or more")
     if options.policy not in POLICIES:

@@ -59,3 +59,19 @@ class NativeError(NumabenchError, OSError):
         self.errno = err
         self.syscall = syscall
         self.strerror = message
+
+
+class BaselineError(NumabenchError):
+    """No baseline for a machine, or the baseline directory cannot be used."""
+
+
+class IncomparableError(NumabenchError):
+    """Two results come from different machines, or measured the same cell differently."""
+
+
+class ThresholdError(UsageError):
+    """A --fail-on threshold is malformed or points the wrong way."""
+
+
+class SpecError(UsageError):
+    """The qualification spec is malformed: the message names the key, the fix says what to write."""

@@ -17,23 +17,21 @@ from numabench.analysis.compare import (
     DEFAULT_THRESHOLDS,
     FEW_REPETITIONS,
     KERNEL_METRICS,
-    IncomparableError,
     Threshold,
-    ThresholdError,
     _exact_u_distribution,
     bootstrap_change_ci,
     cell_of,
     compare_results,
     exit_code,
-    machine_differences,
     mann_whitney_u,
     parse_threshold,
     resolve_thresholds,
     threshold_for,
 )
-from numabench.errors import NumabenchError, ResultError
+from numabench.errors import IncomparableError, NumabenchError, ResultError, ThresholdError
 from numabench.render.gate import JUNIT_SUITE, format_markdown, format_text, junit_cases, to_json
 from numabench.render.junit import junit_xml
+from numabench.results.identity import machine_differences
 from numabench.results.schema import validate
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "..", "data", "golden")
@@ -325,12 +323,12 @@ def test_different_machines_are_refused_naming_the_fields():
     msg = str(info.value)
     assert "a.json" in msg and "b.json" in msg
     assert "cpu_model 'AMD EPYC 9654' vs 'Intel Xeon 8480+'" in msg
-    assert "kernel_release '6.1.0-18-amd64' vs '6.8.0'" in msg and "node_count 1 vs 2" in msg
+    assert "kernel_release '6.1.0-18-amd64' vs '6.8.0'" in msg and "nodes 0:0-1 vs 0:0-1 1:2-3" in msg
     assert "thp_enabled" not in msg
     assert "--allow-different-machine" in info.value.fix
     assert isinstance(info.value, NumabenchError) and info.value.exit_code == 2
     c = compare_results(base, cur, allow_different_machine=True)
-    assert [d["field"] for d in c["machine_differences"]] == ["cpu_model", "kernel_release", "node_count"]
+    assert [d["field"] for d in c["machine_differences"]] == ["cpu_model", "kernel_release", "nodes"]
     assert any("different machines: cpu_model" in w for w in c["warnings"])
     assert c["verdict"] == "pass"
 

@@ -16,7 +16,6 @@ from numabench.analysis.qualify import (
     NEEDS_TWO_NODES,
     PASS,
     SKIPPED,
-    SpecError,
     evaluate,
     load_spec,
     needs,
@@ -24,7 +23,7 @@ from numabench.analysis.qualify import (
     parse_spec,
     qualification_section,
 )
-from numabench.errors import NumabenchError, UsageError
+from numabench.errors import NumabenchError, SpecError, UsageError
 from numabench.host.topology import read_topology_tree
 from numabench.render.html import render_html, write_html
 from numabench.render.qualify import format_verdicts, junit_cases

@@ -34,7 +34,8 @@ import numpy as np
 
 from numabench import __version__
 from numabench.constants import KERNEL_METRICS
-from numabench.errors import NumabenchError, ResultError, UsageError
+from numabench.errors import IncomparableError, ResultError, ThresholdError
+from numabench.results.identity import format_field, machine_differences, machine_identity
 from numabench.util.units import format_size
 
 __all__ = [
@@ -51,8 +52,6 @@ __all__ = [
     "cell_of",
     "compare_results",
     "exit_code",
-    "machine_differences",
-    "machine_of",
     "mann_whitney_u",
     "metric_of",
     "parse_threshold",
@@ -85,16 +84,6 @@ METRICS = {
 }
 # Spec fields of loaded-latency measurements that are part of their cell.
 EXTRA_CELL_FIELDS = ("delay", "inject_kind", "inject_node", "inject_size_bytes")
-# Fields of two results that must agree to compare them (unless allowed to differ).
-MACHINE_FIELDS = ("cpu_model", "kernel_release", "node_count", "thp_enabled")
-
-
-class IncomparableError(NumabenchError):
-    """Two results come from different machines, or measured the same cell differently."""
-
-
-class ThresholdError(UsageError):
-    """A --fail-on threshold is malformed or points the wrong way."""
 
 
 # --------------------------------------------------------------------------- thresholds
@@ -367,25 +356,6 @@ def bootstrap_change_ci(baseline: Sequence[float], current: Sequence[float], con
 # --------------------------------------------------------------------------- machines
 
 
-def machine_of(result: dict) -> dict[str, Any]:
-    """The fields two results must share to be compared: CPU model, kernel release, number of NUMA
-    nodes and THP mode (None where the result lacks one)."""
-    env = result.get("environment") or {}
-    nodes = (result.get("topology") or {}).get("nodes")
-    return {
-        "cpu_model": env.get("cpu_model"),
-        "kernel_release": env.get("kernel_release"),
-        "node_count": len(nodes) if isinstance(nodes, list) else None,
-        "thp_enabled": env.get("thp_enabled"),
-    }
-
-
-def machine_differences(baseline: dict, current: dict) -> list[dict[str, Any]]:
-    """[{field, baseline, current}] for each of MACHINE_FIELDS that differs, in that order."""
-    a, b = machine_of(baseline), machine_of(current)
-    return [{"field": f, "baseline": a[f], "current": b[f]} for f in MACHINE_FIELDS if a[f] != b[f]]
-
-
 def _shape_mismatches(only_base: list[Cell], only_cur: list[Cell]) -> list[dict[str, Any]]:
     """Groups of cells that agree on all but page kind / buffer size and exist on both sides only
     with different ones: the same measurement, taken differently."""
@@ -413,8 +383,9 @@ def _shape_mismatches(only_base: list[Cell], only_cur: list[Cell]) -> list[dict[
 def _refusal(differences: list[dict], mismatches: list[dict], baseline_name: str, current_name: str) -> str:
     parts = []
     if differences:
-        parts.append("machine differs: " + ", ".join(f"{d['field']} {d['baseline']!r} vs {d['current']!r}"
-                                                     for d in differences))
+        parts.append("machine differs: " + ", ".join(
+            f"{d['field']} {format_field(d['field'], d['baseline'])} vs {format_field(d['field'], d['current'])}"
+            for d in differences))
     if mismatches:
         parts.append("cells measured differently: " + "; ".join(
             f"{m['cell']}: {', '.join(f['text'] for f in m['fields'])}" for m in mismatches))
@@ -479,7 +450,8 @@ def compare_results(baseline: dict, current: dict, *, baseline_name: str = "base
                                 "compare results of one machine run with the same --pages and --size, "
                                 "or pass --allow-different-machine")
     for d in differences:
-        warnings.append(f"different machines: {d['field']} {d['baseline']!r} vs {d['current']!r} "
+        warnings.append(f"different machines: {d['field']} {format_field(d['field'], d['baseline'])} vs "
+                        f"{format_field(d['field'], d['current'])} "
                         "(allowed by --allow-different-machine)")
     for m in mismatches:
         warnings.append(f"{m['cell']} was measured differently ({', '.join(f['text'] for f in m['fields'])}): "
@@ -543,8 +515,8 @@ def compare_results(baseline: dict, current: dict, *, baseline_name: str = "base
     return {
         "comparison_version": COMPARISON_VERSION,
         "numabench_version": __version__,
-        "baseline": {"name": baseline_name, "machine": machine_of(baseline)},
-        "current": {"name": current_name, "machine": machine_of(current)},
+        "baseline": {"name": baseline_name, "machine": machine_identity(baseline)},
+        "current": {"name": current_name, "machine": machine_identity(current)},
         "alpha": alpha,
         "confidence": confidence,
         "resamples": resamples,

@@ -28,7 +28,7 @@ from typing import Any, Callable
 import yaml
 
 from numabench.constants import DEFAULT_DELAYS, DEFAULT_REPEAT, INJECT_KINDS, PAGE_KINDS
-from numabench.errors import ResultError, UsageError
+from numabench.errors import ResultError, SpecError, UsageError
 from numabench.host.topology import Topology
 from numabench.util.units import format_size, parse_size, parse_size_range
 
@@ -42,10 +42,6 @@ HUGEPAGE_1G = 1 << 30
 DEFAULT_SIZE = "1G"
 DEFAULT_SWEEP_SIZES = "16K..1G"
 DEFAULT_LOADED_SIZE = "256M"
-
-
-class SpecError(UsageError):
-    """The qualification spec is malformed: the message names the key, the fix says what to write."""
 
 
 # --------------------------------------------------------------------------- the checks, as data

@@ -12,14 +12,13 @@ The same function computes the fingerprint of a result file and of the running m
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from dataclasses import dataclass
 from typing import Any
 
-from numabench.errors import NumabenchError, ResultError
+from numabench.errors import BaselineError, ResultError
 from numabench.results import schema as results
+from numabench.results.identity import describe_identity, fingerprint, live_identity, machine_identity
 
 __all__ = [
     "BASELINE_DIR_ENV",
@@ -36,11 +35,6 @@ __all__ = [
 ]
 
 BASELINE_DIR_ENV = "NUMABENCH_BASELINE_DIR"
-FINGERPRINT_CHARS = 12
-
-
-class BaselineError(NumabenchError):
-    """No baseline for a machine, or the baseline directory cannot be used."""
 
 
 @dataclass(frozen=True)
@@ -66,50 +60,6 @@ def default_dir() -> str:
         return env
     data_home = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return os.path.join(data_home, "numabench", "baselines")
-
-
-def machine_identity(result: dict) -> dict[str, Any]:
-    """What the fingerprint hashes, from a result's (or a live) ``environment`` and ``topology``:
-    ``cpu_model``, ``kernel_release``, ``thp_enabled``, ``thp_defrag``, ``nodes`` (``[{id, cpus,
-    memory_only}]`` by id) and ``hugepage_sizes_bytes`` (sorted, over all nodes). Missing parts are None."""
-    env = result.get("environment") or {}
-    nodes = (result.get("topology") or {}).get("nodes") or []
-    sizes = sorted({int(p["page_size_bytes"]) for n in nodes for p in (n.get("hugepages") or [])})
-    return {
-        "cpu_model": env.get("cpu_model"),
-        "kernel_release": env.get("kernel_release"),
-        "thp_enabled": env.get("thp_enabled"),
-        "thp_defrag": env.get("thp_defrag"),
-        "nodes": sorted(({"id": int(n["id"]), "cpus": sorted(int(c) for c in n.get("cpus") or []),
-                          "memory_only": bool(n.get("memory_only"))} for n in nodes), key=lambda n: n["id"]),
-        "hugepage_sizes_bytes": sizes,
-    }
-
-
-def fingerprint(identity: dict[str, Any]) -> str:
-    """A short hex hash (12 characters of SHA-256) of the identity's canonical JSON."""
-    text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:FINGERPRINT_CHARS]
-
-
-def live_identity(sysfs_root: str = "/sys", procfs_root: str = "/proc") -> dict[str, Any]:
-    """The identity of the running machine (the same fields as machine_identity of a result measured here).
-
-    Raises TopologyError when sysfs cannot be read."""
-    from numabench.host.system import read_environment
-    from numabench.host.topology import read_topology
-
-    return machine_identity({"environment": read_environment(sysfs_root, procfs_root),
-                             "topology": read_topology(sysfs_root, procfs_root).to_dict()})
-
-
-def describe_identity(identity: dict[str, Any]) -> str:
-    """One line for people: ``AMD EPYC, kernel 6.1.0, 2 nodes (1 memory-only), THP madvise``."""
-    nodes = identity.get("nodes") or []
-    mem_only = sum(1 for n in nodes if n.get("memory_only"))
-    extra = f" ({mem_only} memory-only)" if mem_only else ""
-    return (f"{identity.get('cpu_model') or 'unknown CPU'}, kernel {identity.get('kernel_release') or '?'}, "
-            f"{len(nodes)} node{'s' if len(nodes) != 1 else ''}{extra}, THP {identity.get('thp_enabled') or '?'}")
 
 
 def save_baseline(result: dict, directory: str, force: bool = False) -> Baseline:

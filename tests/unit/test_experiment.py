@@ -159,3 +159,10 @@ def test_parsers():
     assert parse_pages("4K,2m") == ["4k", "2m"]
     with pytest.raises(UsageError, match="5m"):
         parse_pages("5m")
+
+
+@pytest.mark.parametrize("repeat", [0, -1, 10_001, 10**20])
+def test_repeat_is_bounded_before_anything_runs(topo, repeat):
+    # `run --repeat 99999999999999999999` was accepted and ran forever.
+    with pytest.raises(UsageError, match=f"--repeat {repeat} is not between 1 and 10000"):
+        plan_run(topo, cpuset(), opts(repeat=repeat))

@@ -445,71 +445,17 @@ def compare_results(baseline: dict, current: dict, *, baseline_name: str = "base
     only_cur = [c for c, _ in cur_cells if (c, _) not in base_cells]
     mismatches = _shape_mismatches(only_base, only_cur)
     differences = machine_differences(baseline, current)
-    if (differences or mismatches) and not allow_different_machine:
-        raise IncomparableError(_refusal(differences, mismatches, baseline_name, current_name),
-                                "compare results of one machine run with the same --pages and --size, "
-                                "or pass --allow-different-machine")
-    for d in differences:
-        warnings.append(f"different machines: {d['field']} {format_field(d['field'], d['baseline'])} vs "
-                        f"{format_field(d['field'], d['current'])} "
-                        "(allowed by --allow-different-machine)")
-    for m in mismatches:
-        warnings.append(f"{m['cell']} was measured differently ({', '.join(f['text'] for f in m['fields'])}): "
-                        "listed as removed and added, not compared")
-
+    warnings += _comparability(differences, mismatches, allow_different_machine, baseline_name, current_name)
     rows = []
     for (cell, metric), cur in cur_cells.items():
         base = base_cells.get((cell, metric))
-        if base is None:
-            continue
-        b, c = base["samples"], cur["samples"]
-        med_b, med_c = float(np.median(b)), float(np.median(c))
-        change = med_c / med_b - 1.0
-        low, high = bootstrap_change_ci(b, c, confidence, resamples, seed)
-        u, p, test = mann_whitney_u(c, b)
-        significant = p < alpha
-        threshold = threshold_for(thresholds, cell.kernel, metric)
-        row_warnings = []
-        if min(b.size, c.size) < MIN_REPETITIONS:
-            row_warnings.append(f"{FEW_REPETITIONS} ({b.size} vs {c.size} samples)")
-        for side, entry in ((baseline_name, base), (current_name, cur)):
-            if not entry["placement_ok"]:
-                row_warnings.append(f"{side}: pages were not where asked (placement not ok)")
-        rows.append({
-            "cell": cell.to_dict(),
-            "metric": metric,
-            "unit": METRICS[metric][1],
-            "higher_is_worse": METRICS[metric][2] > 0,
-            "baseline": _side(b, base["placement_ok"]),
-            "current": _side(c, cur["placement_ok"]),
-            "change": change,
-            "ci_low": low,
-            "ci_high": high,
-            "u": u,
-            "p_value": p,
-            "test": test,
-            "significant": significant,
-            "threshold": threshold.to_dict() if threshold else None,
-            "status": _status(change, significant, threshold, metric),
-            "warnings": row_warnings,
-        })
+        if base is not None:
+            rows.append(_row(cell, metric, base, cur, (baseline_name, current_name), thresholds, alpha,
+                             confidence, resamples, seed))
     if not rows:
         raise ResultError(f"no cell of {current_name} is in {baseline_name}: nothing to compare",
                           "compare results of the same numabench run options")
-    few = [r["cell"]["label"] for r in rows if min(r["baseline"]["n"], r["current"]["n"]) < MIN_REPETITIONS]
-    if few:
-        warnings.append(f"{FEW_REPETITIONS} (fewer than {MIN_REPETITIONS} samples: {', '.join(few)})")
-    for name, doc in ((baseline_name, baseline), (current_name, current)):
-        if doc.get("interrupted"):
-            warnings.append(f"{name} was interrupted: some cells may be missing")
-        for err in doc.get("errors") or []:
-            warnings.append(f"{name}: a configuration failed: {err.get('error', err)}")
-
-    def cell_list(cells: list[Cell], metric_of_cell: dict) -> list[dict]:
-        return [{**c.to_dict(), "metric": metric_of_cell[c]} for c in cells]
-
-    base_metric = {c: m for c, m in base_cells}
-    cur_metric = {c: m for c, m in cur_cells}
+    warnings += _run_warnings(rows, ((baseline_name, baseline), (current_name, current)))
     summary = {s: sum(1 for r in rows if r["status"] == s) for s in STATUSES}
     summary[ADDED], summary[REMOVED] = len(only_cur), len(only_base)
     return {
@@ -525,13 +471,82 @@ def compare_results(baseline: dict, current: dict, *, baseline_name: str = "base
         "allow_different_machine": allow_different_machine,
         "machine_differences": differences,
         "rows": rows,
-        "added": cell_list(only_cur, cur_metric),
-        "removed": cell_list(only_base, base_metric),
+        "added": _cell_list(only_cur, {c: m for c, m in cur_cells}),
+        "removed": _cell_list(only_base, {c: m for c, m in base_cells}),
         "mismatched": mismatches,
         "warnings": warnings,
         "summary": summary,
         "verdict": "fail" if summary[REGRESSION] else "pass",
     }
+
+
+def _comparability(differences: list[dict], mismatches: list[dict], allowed: bool, baseline_name: str,
+                   current_name: str) -> list[str]:
+    """Refuse results of different machines or cells measured differently, unless allowed; then
+    the warnings that say what was allowed."""
+    if (differences or mismatches) and not allowed:
+        raise IncomparableError(_refusal(differences, mismatches, baseline_name, current_name),
+                                "compare results of one machine run with the same --pages and --size, "
+                                "or pass --allow-different-machine")
+    warnings = [f"different machines: {d['field']} {format_field(d['field'], d['baseline'])} vs "
+                f"{format_field(d['field'], d['current'])} (allowed by --allow-different-machine)"
+                for d in differences]
+    warnings += [f"{m['cell']} was measured differently ({', '.join(f['text'] for f in m['fields'])}): "
+                 "listed as removed and added, not compared" for m in mismatches]
+    return warnings
+
+
+def _row(cell: Cell, metric: str, base: dict, cur: dict, names: tuple[str, str], thresholds: dict[str, Threshold],
+         alpha: float, confidence: float, resamples: int, seed: int) -> dict[str, Any]:
+    """One cell and metric in both files: the change, its CI, the U test, the threshold's status."""
+    b, c = base["samples"], cur["samples"]
+    change = float(np.median(c)) / float(np.median(b)) - 1.0
+    low, high = bootstrap_change_ci(b, c, confidence, resamples, seed)
+    u, p, test = mann_whitney_u(c, b)
+    significant = p < alpha
+    threshold = threshold_for(thresholds, cell.kernel, metric)
+    row_warnings = []
+    if min(b.size, c.size) < MIN_REPETITIONS:
+        row_warnings.append(f"{FEW_REPETITIONS} ({b.size} vs {c.size} samples)")
+    for side, entry in zip(names, (base, cur)):
+        if not entry["placement_ok"]:
+            row_warnings.append(f"{side}: pages were not where asked (placement not ok)")
+    return {
+        "cell": cell.to_dict(),
+        "metric": metric,
+        "unit": METRICS[metric][1],
+        "higher_is_worse": METRICS[metric][2] > 0,
+        "baseline": _side(b, base["placement_ok"]),
+        "current": _side(c, cur["placement_ok"]),
+        "change": change,
+        "ci_low": low,
+        "ci_high": high,
+        "u": u,
+        "p_value": p,
+        "test": test,
+        "significant": significant,
+        "threshold": threshold.to_dict() if threshold else None,
+        "status": _status(change, significant, threshold, metric),
+        "warnings": row_warnings,
+    }
+
+
+def _run_warnings(rows: list[dict], docs: Iterable[tuple[str, dict]]) -> list[str]:
+    """Warnings about the runs as a whole: too few samples, interruptions, failed configurations."""
+    warnings = []
+    few = [r["cell"]["label"] for r in rows if min(r["baseline"]["n"], r["current"]["n"]) < MIN_REPETITIONS]
+    if few:
+        warnings.append(f"{FEW_REPETITIONS} (fewer than {MIN_REPETITIONS} samples: {', '.join(few)})")
+    for name, doc in docs:
+        if doc.get("interrupted"):
+            warnings.append(f"{name} was interrupted: some cells may be missing")
+        for err in doc.get("errors") or []:
+            warnings.append(f"{name}: a configuration failed: {err.get('error', err)}")
+    return warnings
+
+
+def _cell_list(cells: list[Cell], metric_of_cell: dict[Cell, str]) -> list[dict[str, Any]]:
+    return [{**c.to_dict(), "metric": metric_of_cell[c]} for c in cells]
 
 
 def exit_code(comparison: dict) -> int:

@@ -6,7 +6,6 @@ import click
 
 from numabench.cli.common import Outputs, conclude, one_line_errors, output_options, progress
 from numabench.constants import DEFAULT_DELAYS, DEFAULT_REPEAT, INJECT_KINDS, PAGE_KINDS
-from numabench.errors import UsageError
 from numabench.host.cgroups import read_process_cpuset
 from numabench.host.topology import read_topology
 from numabench.measure.loaded import failure_fields, measure_loaded
@@ -37,8 +36,6 @@ def loaded(cpu_node, mem_node, inject_cpu_node, inject_node, injectors, kind, de
     """Loaded latency (MLC --loaded_latency): chase latency while injectors stream memory."""
     outputs = Outputs(output, csv_path, prometheus_path, as_json, force)
     outputs.check()
-    if repeat < 1:
-        raise UsageError(f"--repeat {repeat} is not positive", "use --repeat 1 or more")
     topology = read_topology()
     spec = plan_loaded(topology, read_process_cpuset(), cpu_node=cpu_node, mem_node=mem_node,
                        inject_node=inject_node, inject_cpu_node=inject_cpu_node, injectors=injectors, pages=pages,

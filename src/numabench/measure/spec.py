@@ -26,6 +26,10 @@ from numabench.util.cpulist import format_cpulist
 from numabench.util.units import format_size
 
 
+# Samples per measurement at most: a bound, so that a typo cannot run for days.
+MAX_REPEAT = 10_000
+
+
 @dataclass(frozen=True)
 class Spec:
     """One buffer and the kernels measured on it.
@@ -177,77 +181,84 @@ def plan_run(topology, cpuset, options: RunOptions) -> Plan:
     InsufficientMemoryError with a one-line message that names the fix.
     """
     notes: list[str] = []
-    parse_kernels(",".join(options.kernels))
-    if options.pages is not None:
-        parse_pages(",".join(options.pages))
-    if options.repeat < 1:
-        raise UsageError(f"--repeat {options.repeat} is not positive", "use --repeat 3 or more")
-    if options.policy not in POLICIES:
-        raise UsageError(f"unknown memory policy {options.policy!r}", f"choose from {','.join(POLICIES)}")
-    if options.threads is not None and options.threads < 1:
-        raise UsageError(f"--threads {options.threads} is not positive", "use --threads 1 or more")
+    _check_options(options)
     kernels = list(options.kernels)
     if options.sweep_sizes:
         if any(k != "latency" for k in kernels):
             notes.append("--sizes measures latency only; other kernels ignored")
         kernels = ["latency"]
-
-    if options.cpu_nodes is None:
-        usable = _usable_cpu_nodes(topology, cpuset)
-        if not usable:
-            raise CpusetError("no online CPU is allowed to this process",
-                              "check Cpus_allowed_list in /proc/self/status")
-        cpu_nodes = usable[:1]
-    else:
-        cpu_nodes = list(options.cpu_nodes)
-
     explicit_pages = options.pages is not None
-    page_kinds = list(options.pages) if explicit_pages else ["4k", "2m"]
+    page_kinds = list(options.pages) if options.pages is not None else ["4k", "2m"]
     sizes = list(options.sweep_sizes) if options.sweep_sizes else [options.size_bytes]
-
     specs: list[Spec] = []
-    for cpu_node in cpu_nodes:
+    for cpu_node in _cpu_nodes(topology, cpuset, options):
         cpus = _check_cpu_node(topology, cpuset, cpu_node)
-        if options.mem_nodes is None:
-            if cpu_node in cpuset.mems_allowed and topology.node(cpu_node).has_memory:
-                targets = [(cpu_node,)]
-            else:
-                first = min(cpuset.mems_allowed)
-                notes.append(
-                    f"node {cpu_node}'s memory is outside this cgroup's cpuset.mems; measuring memory on node {first}"
-                )
-                targets = [(first,)]
-        elif options.policy == "interleave":
-            targets = [tuple(options.mem_nodes)]
-        else:
-            targets = [(m,) for m in options.mem_nodes]
-        for mem_nodes in targets:
-            for m in mem_nodes:
-                _check_mem_node(topology, cpuset, m, cpu_node)
-            bandwidth = any(k in BANDWIDTH_KERNELS for k in kernels)
-            threads = options.threads if options.threads is not None else (len(cpus) if bandwidth else 1)
-            if threads > len(cpus):
-                raise UsageError(f"--threads {threads} but CPU node {cpu_node} has {len(cpus)} allowed CPUs "
-                                 f"({format_cpulist(cpus)})", f"use --threads {len(cpus)} or less")
+        for mem_nodes in _mem_targets(topology, cpuset, options, cpu_node, notes):
+            threads = _threads(options, kernels, cpus, cpu_node)
             for pages in page_kinds:
                 for size in sizes:
-                    spec = Spec(
-                        cpu_node=cpu_node,
-                        mem_nodes=tuple(mem_nodes),
-                        policy=options.policy,
-                        pages=pages,
-                        size_bytes=size,
-                        cpus=cpus[:threads],
-                        kernels=tuple(kernels),
-                        repeat=options.repeat,
-                    )
+                    spec = Spec(cpu_node=cpu_node, mem_nodes=mem_nodes, policy=options.policy, pages=pages,
+                                size_bytes=size, cpus=cpus[:threads], kernels=tuple(kernels), repeat=options.repeat)
                     skip = _check_memory(topology, spec, explicit_pages)
-                    if skip:
-                        if skip not in notes:
-                            notes.append(skip)
-                        continue
-                    specs.append(spec)
+                    if skip is None:
+                        specs.append(spec)
+                    elif skip not in notes:
+                        notes.append(skip)
     return Plan(specs=specs, notes=notes)
+
+
+def _check_options(options: RunOptions) -> None:
+    """What needs no machine to refuse: names, counts and their bounds."""
+    parse_kernels(",".join(options.kernels))
+    if options.pages is not None:
+        parse_pages(",".join(options.pages))
+    if not 1 <= options.repeat <= MAX_REPEAT:
+        raise UsageError(f"--repeat {options.repeat} is not between 1 and {MAX_REPEAT}", "use --repeat 3 or more")
+    if options.policy not in POLICIES:
+        raise UsageError(f"unknown memory policy {options.policy!r}", f"choose from {','.join(POLICIES)}")
+    if options.threads is not None and options.threads < 1:
+        raise UsageError(f"--threads {options.threads} is not positive", "use --threads 1 or more")
+
+
+def _cpu_nodes(topology, cpuset, options: RunOptions) -> list[int]:
+    """The nodes asked for, else the first node with a CPU this process may use."""
+    if options.cpu_nodes is not None:
+        return list(options.cpu_nodes)
+    usable = _usable_cpu_nodes(topology, cpuset)
+    if not usable:
+        raise CpusetError("no online CPU is allowed to this process", "check Cpus_allowed_list in /proc/self/status")
+    return usable[:1]
+
+
+def _mem_targets(topology, cpuset, options: RunOptions, cpu_node: int, notes: list[str]) -> list[tuple[int, ...]]:
+    """The memory node sets to measure from this CPU node, each checked: one per node asked, one
+    interleaved set, or by default the CPU's own node (else the cgroup's first allowed one)."""
+    if options.mem_nodes is None:
+        if cpu_node in cpuset.mems_allowed and topology.node(cpu_node).has_memory:
+            targets = [(cpu_node,)]
+        else:
+            first = min(cpuset.mems_allowed)
+            notes.append(f"node {cpu_node}'s memory is outside this cgroup's cpuset.mems; "
+                         f"measuring memory on node {first}")
+            targets = [(first,)]
+    elif options.policy == "interleave":
+        targets = [tuple(options.mem_nodes)]
+    else:
+        targets = [(m,) for m in options.mem_nodes]
+    for mem_nodes in targets:
+        for m in mem_nodes:
+            _check_mem_node(topology, cpuset, m, cpu_node)
+    return targets
+
+
+def _threads(options: RunOptions, kernels: list[str], cpus: tuple[int, ...], cpu_node: int) -> int:
+    """--threads, else every allowed CPU of the node for bandwidth kernels (one for latency only)."""
+    bandwidth = any(k in BANDWIDTH_KERNELS for k in kernels)
+    threads = options.threads if options.threads is not None else (len(cpus) if bandwidth else 1)
+    if threads > len(cpus):
+        raise UsageError(f"--threads {threads} but CPU node {cpu_node} has {len(cpus)} allowed CPUs "
+                         f"({format_cpulist(cpus)})", f"use --threads {len(cpus)} or less")
+    return threads
 
 
 # --------------------------------------------------------------------------- loaded latency

@@ -74,6 +74,9 @@ def resolve_roots(sysfs_root: str | None) -> tuple[str, str, bool]:
 def refuse_existing(paths, force: bool) -> None:
     """Never overwrite a result file unless --force, and never write two outputs to one path:
     checked before anything is measured."""
+    for path in paths:
+        if path is not None and not path.strip():
+            raise UsageError("an output file name is empty", "give a file name, or leave the option out")
     given = [p for p in paths if p]
     seen: dict[str, str] = {}
     for path in given:
@@ -81,8 +84,10 @@ def refuse_existing(paths, force: bool) -> None:
         if key in seen:
             raise UsageError(f"{path} is named for two outputs", "give each output its own file")
         seen[key] = path
-        if not force and os.path.exists(path):
+        if not force and os.path.isfile(path):
             raise UsageError(f"{path} already exists", "choose another file or pass --force")
+        if os.path.isdir(path):
+            raise UsageError(f"{path} is a directory", "give a file name inside it")
 
 
 @dataclass

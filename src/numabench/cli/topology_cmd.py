@@ -41,7 +41,8 @@ def topology(as_json: bool, sysfs_root: str | None, capture: str | None) -> None
     topo = read_topology(sys_root, proc_root)
     cpuset = _cpuset_for(proc_root, captured)
     if as_json:
-        doc = {"topology": topo.to_dict(), "cpuset": cpuset.to_dict() if cpuset else None}
+        doc = {"topology": topo.to_dict(), "cpuset": cpuset.to_dict() if cpuset else None,
+               "warnings": list(topo.warnings)}
         click.echo(json.dumps(doc, indent=2))
     else:
         click.echo(format_topology(topo, cpuset))

@@ -176,7 +176,7 @@ def read_process_cpuset(proc_root: str = "/proc", fs_root: str = "/", pid: int |
     if status is None:
         raise TopologyError(
             f"cannot read {status_path}",
-            fix="check that /proc is mounted (or pass --procfs-root to a captured tree)",
+            fix="check that /proc is mounted, or capture it with `numabench topology --capture DIR`",
         )
     fields: dict[str, str] = {}
     for line in status.splitlines():

@@ -21,11 +21,14 @@ Read it back with ``read_topology(sysfs_root=<dest>/sys, procfs_root=<dest>/proc
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
 import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from numabench.host.cgroups import process_capture_files
 from numabench.util.fsread import read_text
 
 from numabench.util.cpulist import clean_list_text, format_cpulist, parse_cpulist, parse_cpumask
@@ -763,45 +766,114 @@ def _capture_paths(sysfs_root: str) -> list[str]:
     if os.path.isdir(node_dir):
         for nid in _node_ids_in(node_dir):
             base = f"{_NODE_DIR}/node{nid}"
-            rel += [f"{base}/cpulist", f"{base}/meminfo", f"{base}/distance"]
+            rel += [f"{base}/{f}" for f in ("cpulist", "cpumap", "meminfo", "distance")]
             rel += pools(f"{base}/hugepages")
+            rel += _hmat_paths(sysfs_root, base)
+    tiers = _listdir(os.path.join(sysfs_root, _TIER_DIR))
+    rel += [f"{_TIER_DIR}/{t}/nodelist" for t in tiers if _TIER_RE.match(t)]
     return rel
 
 
-def capture_tree(dest_dir: str, sysfs_root: str = "/sys", procfs_root: str = "/proc") -> list[str]:
-    """Copy the files ``read_topology`` reads (and THP modes, global pools) into ``dest_dir``.
+def _hmat_paths(sysfs_root: str, base: str) -> list[str]:
+    """A node's HMAT access-class figures and memory-side cache files, relative to sysfs."""
+    rel = []
+    for access in (n for n in _listdir(os.path.join(sysfs_root, base)) if _ACCESS_RE.match(n)):
+        rel += [f"{base}/{access}/initiators/{f}" for f in _ACCESS_FILES]
+    msc = f"{base}/memory_side_cache"
+    for index in (n for n in _listdir(os.path.join(sysfs_root, msc)) if _INDEX_RE.match(n)):
+        rel += [f"{msc}/{index}/{f}" for f in ("size", "line_size", "indexing", "write_policy")]
+    return rel
 
-    Layout: ``<dest>/sys/<path under sysfs_root>`` and ``<dest>/proc/meminfo`` (see the module
-    docstring). Files missing on the machine are skipped. Returns the written paths, relative to
-    ``dest_dir``, sorted.
+
+# Only these lines of /proc/self/status: what the cpuset section shows, nothing personal.
+_STATUS_KEYS = ("Cpus_allowed", "Cpus_allowed_list", "Mems_allowed", "Mems_allowed_list")
+
+
+def _capture_sources(sysfs_root: str, procfs_root: str, fs_root: str) -> list[tuple[str, str]]:
+    """(source path, path relative to the capture) for everything ``numabench topology`` shows."""
+    sources = [(os.path.join(sysfs_root, r), f"sys/{r}") for r in _capture_paths(sysfs_root)]
+    sources += [(os.path.join(procfs_root, name), f"proc/{name}")
+                for name in ("meminfo", "version", "self/cgroup", "self/mountinfo")]
+    for path in process_capture_files(procfs_root, fs_root):
+        sources.append((path, os.path.relpath(path, fs_root)))
+    return sources
+
+
+def capture_tree(dest_dir: str, sysfs_root: str = "/sys", procfs_root: str = "/proc",
+                 fs_root: str = "/") -> list[str]:
+    """Copy everything ``numabench topology`` shows into ``dest_dir``: a support artefact.
+
+    Layout: ``<dest>/sys/<path under sysfs_root>`` (node, CPU, hugepage, HMAT, memory-tier
+    files; see ``_capture_paths``), ``<dest>/proc/{meminfo,version}``,
+    ``<dest>/proc/self/{status,cgroup,mountinfo}`` (status: the allowed CPU and memory lines
+    only), the process's cgroup cpuset and hugetlb files at their paths under ``fs_root``
+    (``<dest>/sys/fs/cgroup/...``), and ``<dest>/capture.json`` (kernel, date, numabench
+    version). Files missing on the machine are skipped; HMAT initiator links are kept as links.
+    ``numabench topology --sysfs-root <dest>`` reads it back, cpuset section included.
+    Returns the written paths, relative to ``dest_dir``, sorted.
 
     Raises:
         TopologyError: the sysfs root is missing.
-        UsageError: ``<dest>/sys`` or ``<dest>/proc`` already exists (nothing is overwritten).
+        UsageError: ``<dest>/sys``, ``<dest>/proc`` or ``<dest>/capture.json`` already exists.
     """
     if not os.path.isdir(sysfs_root):
         raise TopologyError(f"sysfs root {sysfs_root} is missing or not a directory", fix=_FIX_ROOT)
-    for sub in ("sys", "proc"):
+    for sub in ("sys", "proc", "capture.json"):
         if os.path.exists(os.path.join(dest_dir, sub)):
-            raise UsageError(
-                f"{os.path.join(dest_dir, sub)} already exists",
-                fix="capture into an empty directory",
-            )
+            raise UsageError(f"{os.path.join(dest_dir, sub)} already exists", fix="capture into an empty directory")
     written: list[str] = []
-    sources = [(os.path.join(sysfs_root, r), f"sys/{r}") for r in _capture_paths(sysfs_root)]
-    sources.append((os.path.join(procfs_root, "meminfo"), "proc/meminfo"))
-    for src, rel in sources:
+    for src, rel in _capture_sources(sysfs_root, procfs_root, fs_root):
         # Read then write (not copyfile): sysfs files report a size of 4096 and some are
         # unreadable (e.g. hugepage "demote" files); only readable text is kept.
         text = read_text(src)
-        if text is None:
-            continue
-        dst = os.path.join(dest_dir, rel)
-        os.makedirs(os.path.dirname(dst), exist_ok=True)
-        with open(dst, "w", encoding="ascii") as f:
-            f.write(text)
-        written.append(rel)
+        if text is not None:
+            written.append(_write_capture(dest_dir, rel, text))
+    status = read_text(os.path.join(procfs_root, "self", "status"))
+    if status is not None:
+        kept = [line for line in status.splitlines() if line.partition(":")[0] in _STATUS_KEYS]
+        written.append(_write_capture(dest_dir, "proc/self/status", "\n".join(kept) + "\n"))
+    written += _capture_initiator_links(dest_dir, sysfs_root)
+    written.append(_write_capture(dest_dir, "capture.json", json.dumps(_capture_info(sysfs_root, procfs_root), indent=2) + "\n"))
     return sorted(written)
+
+
+def _write_capture(dest_dir: str, rel: str, text: str) -> str:
+    dst = os.path.join(dest_dir, rel)
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    with open(dst, "w", encoding="utf-8") as f:
+        f.write(text)
+    return rel
+
+
+def _capture_initiator_links(dest_dir: str, sysfs_root: str) -> list[str]:
+    """HMAT ``access<A>/initiators/node<I>`` are links to the initiator's node directory."""
+    out = []
+    node_dir = os.path.join(sysfs_root, _NODE_DIR)
+    for nid in _node_ids_in(node_dir) if os.path.isdir(node_dir) else ():
+        base = f"{_NODE_DIR}/node{nid}"
+        for access in (n for n in _listdir(os.path.join(sysfs_root, base)) if _ACCESS_RE.match(n)):
+            rel_dir = f"{base}/{access}/initiators"
+            for name in (n for n in _listdir(os.path.join(sysfs_root, rel_dir)) if _NODE_NAME_RE.match(n)):
+                dst = os.path.join(dest_dir, "sys", rel_dir, name)
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                os.symlink(f"../../../{name}", dst)
+                out.append(f"sys/{rel_dir}/{name}")
+    return out
+
+
+def _capture_info(sysfs_root: str, procfs_root: str) -> dict[str, Any]:
+    from numabench import __version__
+
+    uname = os.uname()
+    return {
+        "numabench_version": __version__,
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "kernel_release": uname.release,
+        "kernel_version": uname.version,
+        "machine": uname.machine,
+        "sysfs_root": os.path.abspath(sysfs_root),
+        "procfs_root": os.path.abspath(procfs_root),
+    }
 
 
 # --------------------------------------------------------------------------- rendering

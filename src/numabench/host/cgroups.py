@@ -38,6 +38,7 @@ __all__ = [
     "parse_mountinfo",
     "MountInfo",
     "kube_cgroup",
+    "process_capture_files",
 ]
 
 
@@ -176,7 +177,7 @@ def read_process_cpuset(proc_root: str = "/proc", fs_root: str = "/", pid: int |
     if status is None:
         raise TopologyError(
             f"cannot read {status_path}",
-            fix="check that /proc is mounted (or pass --procfs-root to a captured tree)",
+            fix="check that /proc is mounted, or capture it with `numabench topology --capture DIR`",
         )
     fields: dict[str, str] = {}
     for line in status.splitlines():
@@ -245,6 +246,48 @@ def _find_cpuset(pid_dir: str, fs_root: str):
             return 2, v2, cpus, mems, d
     # No cpuset controller: keep the unified path as the process's cgroup, if any.
     return None, v2, None, None, None
+
+
+# --------------------------------------------------------------------------- capture
+
+_CPUSET_FILES_V1 = ("cpuset.cpus", "cpuset.mems", "cpuset.effective_cpus", "cpuset.effective_mems")
+_CPUSET_FILES_V2 = ("cpuset.cpus", "cpuset.mems", "cpuset.cpus.effective", "cpuset.mems.effective",
+                    "cgroup.controllers")
+# hugetlb limits: v1 hugetlb.<size>.limit_in_bytes (and rsvd), v2 hugetlb.<size>.max (and rsvd).
+_HUGETLB_LIMIT = re.compile(r"^hugetlb\.\w+\.(?:rsvd\.)?(?:limit_in_bytes|max)$")
+
+
+def process_capture_files(proc_root: str = "/proc", fs_root: str = "/", pid: int | str = "self") -> list[str]:
+    """The cgroup files behind process ``pid``'s cpuset view and hugetlb limits, for a capture.
+
+    Paths are absolute under ``fs_root`` (existing files only): for each v1 hierarchy with the
+    cpuset or hugetlb controller, and for the v2 hierarchy, the process's cgroup directory's
+    ``cpuset.*`` files (configured and effective) and ``hugetlb.*`` limits, plus each v2
+    mount's ``cgroup.controllers``, which ``read_process_cpuset`` checks. Never raises.
+    """
+    pid_dir = os.path.join(proc_root, str(pid))
+    cgroup_text = read_text(os.path.join(pid_dir, "cgroup"))
+    mountinfo_text = read_text(os.path.join(pid_dir, "mountinfo"))
+    if cgroup_text is None or mountinfo_text is None:
+        return []
+    v1, v2 = parse_proc_cgroup(cgroup_text)
+    out: list[str] = []
+    for mount in parse_mountinfo(mountinfo_text):
+        if mount.fstype == "cgroup":
+            ctrl = next((c for c in ("cpuset", "hugetlb") if c in mount.super_options and c in v1), None)
+            d = cgroup_dir(fs_root, mount, v1[ctrl]) if ctrl else None
+            names = _CPUSET_FILES_V1
+        elif mount.fstype == "cgroup2" and v2 is not None:
+            out.append(os.path.join(_under(fs_root, mount.mount_point), "cgroup.controllers"))
+            d = cgroup_dir(fs_root, mount, v2)
+            names = _CPUSET_FILES_V2
+        else:
+            continue
+        if d is None or not os.path.isdir(d):
+            continue
+        listed = sorted(os.listdir(d))
+        out += [os.path.join(d, n) for n in listed if n in names or _HUGETLB_LIMIT.match(n)]
+    return sorted(p for p in set(out) if os.path.isfile(p))
 
 
 # --------------------------------------------------------------------------- kubelet paths

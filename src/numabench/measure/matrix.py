@@ -49,6 +49,17 @@ def _grid(rows, columns, fill=None) -> dict[str, dict[str, object]]:
     return {str(r): {str(c): fill for c in columns} for r in rows}
 
 
+def claimed_grid(topology, rows, columns) -> dict[str, dict[str, dict | None]]:
+    """The firmware's claimed figures (ACPI HMAT) per cell, as ``AccessClass.to_dict()``, or None
+    where the memory node lists the row's node among none of its best initiators."""
+    grid: dict[str, dict[str, dict | None]] = _grid(rows, columns)
+    for r in rows:
+        for c in columns:
+            claim = topology.claimed(r, c)
+            grid[str(r)][str(c)] = None if claim is None else claim.to_dict()
+    return grid
+
+
 def build_matrix(topology, plan: MatrixPlan, measurements: list[dict], errors: list[dict]) -> dict:
     """The matrix document: values, local/remote ratios, distances and cell status.
 
@@ -60,6 +71,9 @@ def build_matrix(topology, plan: MatrixPlan, measurements: list[dict], errors: l
     doc = {"rows": rows, "columns": columns, "memory_only": [c for c in columns if c not in rows],
            "distances": {str(r): {str(c): topology.node(r).distances.get(c) for c in columns} for r in rows},
            "status": _grid(rows, columns, "measured")}
+    claimed = claimed_grid(topology, rows, columns)
+    if any(v is not None for row in claimed.values() for v in row.values()):
+        doc["claimed"] = claimed  # only where the firmware gives figures (HMAT)
     for (r, c), reason in plan.skipped.items():
         doc["status"][str(r)][str(c)] = reason
     for e in errors:

@@ -60,6 +60,18 @@ def _matrix_value(key: str, value) -> str:
     return f"{value / 1e9:.2f}"
 
 
+def _claimed_suffix(doc: dict, key: str, r, c) -> str:
+    """' (claimed 120)' beside a measured cell: the firmware's HMAT read figure, same unit."""
+    claim = (doc.get("claimed") or {}).get(str(r), {}).get(str(c))
+    if not claim:
+        return ""
+    if key == "latency_ns" and claim.get("read_latency_ns"):
+        return f" (claimed {claim['read_latency_ns']})"
+    if key != "latency_ns" and claim.get("read_bandwidth_mb_s"):
+        return f" (claimed {claim['read_bandwidth_mb_s'] * 1e6 / 1e9:.2f})"  # MB/s -> GB/s
+    return ""
+
+
 def format_matrix(doc: dict) -> str:
     """Latency and bandwidth matrices, rows = CPU nodes, columns = memory nodes,
     each cell with its SLIT distance and its ratio to the row's local cell."""
@@ -87,6 +99,7 @@ def format_matrix(doc: dict) -> str:
                 if ratio is not None and r != c:
                     cell += f" x{ratio:.2f}"
                 cell += f" [{dist}]" if dist is not None else ""
+                cell += _claimed_suffix(doc, key, r, c)
                 line.append(cell)
             table.append(line)
         widths = [max(len(t[i]) for t in table) for i in range(len(header))]

@@ -14,20 +14,37 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["parse_cpulist", "format_cpulist", "parse_cpumask"]
+__all__ = ["parse_cpulist", "format_cpulist", "parse_cpumask", "clean_list_text", "MAX_LIST_ID"]
+
+# The largest id a list may name. Linux's NR_CPUS tops out at 8192 (x86 MAXSMP) and node ids
+# at 1024 (NODES_SHIFT 10); 1 << 20 leaves room for the future while refusing "0-4294967295",
+# which would otherwise be materialised as four billion ints.
+MAX_LIST_ID = 1 << 20
 
 
-def parse_cpulist(text: str) -> tuple[int, ...]:
+def clean_list_text(text: str) -> str:
+    """``text`` without NUL bytes and surrounding whitespace.
+
+    Kernels from 2.6.23 to about 3.x (and some later arm64 ones) end sysfs lists with
+    ``"0-3\\n\\0"``; hwloc reads them, so do we.
+    """
+    return text.replace("\0", "").strip()
+
+
+def parse_cpulist(text: str, max_id: int = MAX_LIST_ID) -> tuple[int, ...]:
     """Parse a list such as ``"0-3,8,10-11"`` into sorted, distinct ids.
 
     Empty or whitespace-only text gives ``()`` (an empty cpuset, or a node without CPUs).
+    NUL bytes and surrounding whitespace are dropped first (see ``clean_list_text``).
     The kernel's stride form ``0-15:2/4`` (used, e.g., in ``isolcpus``) is accepted too.
+    This is numabench's one list parser: CLI options such as ``--cpu-node`` use it too.
 
     Raises:
-        ValueError: the text is not a list of non-negative integers and ranges; the message
-            quotes the text and the bad part.
+        ValueError: the text is not a list of non-negative integers and ranges, a range ends
+            before it starts (``3-1``), or an id exceeds ``max_id``; the message quotes the
+            text and the bad part.
     """
-    text = text.strip()
+    text = clean_list_text(text)
     if not text:
         return ()
     ids: set[int] = set()
@@ -36,13 +53,13 @@ def parse_cpulist(text: str) -> tuple[int, ...]:
         if not part:
             raise ValueError(f"malformed CPU/node list {text!r}: empty item between commas")
         try:
-            ids.update(_parse_item(part))
+            ids.update(_parse_item(part, max_id))
         except ValueError as exc:
             raise ValueError(f"malformed CPU/node list {text!r}: {exc}") from None
     return tuple(sorted(ids))
 
 
-def _parse_item(part: str) -> range:
+def _parse_item(part: str, max_id: int) -> range:
     stride_used = stride_group = None
     if ":" in part:  # "a-b:used/group"
         part, _, stride = part.partition(":")
@@ -57,6 +74,8 @@ def _parse_item(part: str) -> range:
     hi = _int(hi_s) if sep else lo
     if hi < lo:
         raise ValueError(f"range {part!r} ends before it starts")
+    if hi > max_id:
+        raise ValueError(f"id {hi} is above the largest possible id {max_id}")
     if stride_group is None:
         return range(lo, hi + 1)
     return [i for i in range(lo, hi + 1) if (i - lo) % stride_group < stride_used]  # type: ignore[return-value]
@@ -98,12 +117,15 @@ def parse_cpumask(text: str) -> tuple[int, ...]:
     bits. Empty text gives ``()``.
 
     Raises:
-        ValueError: a word is not hexadecimal, or a lower word is wider than 32 bits.
+        ValueError: a word is not hexadecimal, a lower word is wider than 32 bits, or the mask
+            is wider than ``MAX_LIST_ID`` bits.
     """
-    text = text.strip()
+    text = clean_list_text(text)
     if not text:
         return ()
     words = text.split(",")
+    if len(words) * 32 > MAX_LIST_ID:
+        raise ValueError(f"malformed CPU/node mask: {len(words)} words is above {MAX_LIST_ID} bits")
     ids: list[int] = []
     for index, word in enumerate(reversed(words)):
         word = word.strip()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from numabench.errors import UsageError
+from numabench.util.cpulist import parse_cpulist
 
 _SUFFIX = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?\s*$", re.IGNORECASE)
@@ -53,20 +54,16 @@ def format_size(size_bytes: int) -> str:
 
 
 def parse_int_list(text: str, what: str) -> list[int]:
-    """'0,1' or '0-3' -> list of ints; UsageError naming `what` otherwise."""
-    out: list[int] = []
-    for part in str(text).split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            if "-" in part:
-                lo, hi = part.split("-", 1)
-                out.extend(range(int(lo), int(hi) + 1))
-            else:
-                out.append(int(part))
-        except ValueError:
-            raise UsageError(f"invalid {what} {text!r}", f"give {what} ids like 0 or 0,1 or 0-3") from None
-    if not out or any(v < 0 for v in out):
+    """'0,1' or '0-3' -> sorted, distinct ints, parsed by ``cpulist.parse_cpulist`` (the one
+    list parser): a reversed range such as '3-1' is refused, not read as empty.
+
+    Raises:
+        UsageError: the text is empty or not a list of non-negative ids; names ``what``.
+    """
+    try:
+        out = list(parse_cpulist(str(text)))
+    except ValueError as exc:
+        raise UsageError(f"invalid {what} {text!r} ({exc})", f"give {what} ids like 0 or 0,1 or 0-3") from None
+    if not out:
         raise UsageError(f"invalid {what} {text!r}", f"give {what} ids like 0 or 0,1 or 0-3")
     return out

@@ -1,0 +1,94 @@
+"""`numabench topology --capture DIR` holds everything `topology` shows; read back with
+--sysfs-root it gives the same cpuset section: live, and from inside a restricted cgroup."""
+
+import errno
+import json
+import os
+import time
+
+import pytest
+
+CPUSET_V1 = "/sys/fs/cgroup/cpuset"
+SAME = ("cgroup_version", "cgroup_path", "cpuset_cpus", "cpuset_mems", "cpus_allowed", "mems_allowed", "kube")
+
+
+def capture_and_read_back(cli, dest, prefix=()):
+    live = cli("topology", "--json", "--capture", dest, prefix=prefix)
+    assert live.returncode == 0, live.stderr
+    back = cli("topology", "--json", "--sysfs-root", dest)
+    assert back.returncode == 0, back.stderr
+    return json.loads(live.stdout), json.loads(back.stdout)
+
+
+def assert_same_view(live, back, dest):
+    # --capture prints what it captured, so the two outputs are the same document.
+    for key in SAME:
+        assert back["cpuset"][key] == live["cpuset"][key], key
+    assert back == live
+
+
+def test_capture_holds_what_topology_shows(cli, tmp_path):
+    dest = str(tmp_path / "cap")
+    live, back = capture_and_read_back(cli, dest)
+    assert_same_view(live, back, dest)
+    # ... and the capture's cpuset view is the live one.
+    now = json.loads(cli("topology", "--json").stdout)["cpuset"]
+    for key in SAME:
+        assert back["cpuset"][key] == now[key], key
+    for rel in ("proc/self/status", "proc/self/cgroup", "proc/self/mountinfo", "proc/meminfo", "capture.json"):
+        assert os.path.isfile(os.path.join(dest, rel)), rel
+    with open(os.path.join(dest, "proc/self/status")) as f:
+        keys = {line.split(":")[0] for line in f}
+    assert keys == {"Cpus_allowed", "Cpus_allowed_list", "Mems_allowed", "Mems_allowed_list"}
+    with open(os.path.join(dest, "capture.json")) as f:
+        info = json.load(f)
+    assert info["kernel_release"] == os.uname().release
+    assert info["numabench_version"] and info["date_utc"].endswith("+00:00")
+    if now["cpuset_dir"] is not None:  # the cpuset files themselves are in the capture
+        assert back["cpuset"]["cpuset_dir"] == os.path.join(dest, now["cpuset_dir"].lstrip("/"))
+        assert os.path.isdir(back["cpuset"]["cpuset_dir"])
+
+
+def test_capture_refuses_an_existing_capture(cli, tmp_path):
+    dest = str(tmp_path / "cap")
+    assert cli("topology", "--capture", dest).returncode == 0
+    cli.one_line_error(cli("topology", "--capture", dest), "already exists", "empty directory")
+
+
+@pytest.fixture
+def restricted_cpuset():
+    """A cgroup v1 cpuset child with cpuset.cpus = the highest allowed CPU; removed at teardown."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to create a cgroup")
+    if not os.path.isdir(CPUSET_V1) or not os.access(CPUSET_V1, os.W_OK):
+        pytest.skip(f"{CPUSET_V1} is not a writable cgroup v1 cpuset hierarchy")
+    path = os.path.join(CPUSET_V1, f"numabench-capture-{os.getpid()}")
+    os.mkdir(path)
+    cpu = max(os.sched_getaffinity(0))
+    try:
+        for name, value in (("cpuset.cpus", str(cpu)), ("cpuset.mems", "0")):
+            with open(os.path.join(path, name), "w") as f:
+                f.write(value)
+        yield path, cpu
+    finally:
+        for _ in range(50):
+            try:
+                os.rmdir(path)
+                break
+            except OSError as exc:
+                if exc.errno != errno.EBUSY:
+                    raise
+                time.sleep(0.05)
+
+
+def test_capture_inside_a_restricted_cgroup_keeps_the_restriction(cli, tmp_path, restricted_cpuset):
+    path, cpu = restricted_cpuset
+    dest = str(tmp_path / "cap")
+    # The capture runs inside the cgroup; the read-back runs outside it, from the files alone.
+    join = ("sh", "-c", f'echo $$ > {path}/cgroup.procs && exec "$@"', "sh")
+    live, back = capture_and_read_back(cli, dest, prefix=join)
+    assert live["cpuset"]["cgroup_path"] == "/" + os.path.basename(path)
+    assert live["cpuset"]["cpuset_cpus"] == [cpu] and live["cpuset"]["cpus_allowed"] == [cpu]
+    assert_same_view(live, back, dest)
+    text = cli("topology", "--sysfs-root", dest).stdout
+    assert f"cpuset.cpus: {cpu}" in text and f"Cpus_allowed_list: {cpu}" in text

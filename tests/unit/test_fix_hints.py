@@ -25,10 +25,12 @@ _COMMAND_OPTION = re.compile(r"numabench ((?:[a-z][a-z-]* )+?)(--[a-z][a-z0-9-]*
 
 
 def commands(group=main, prefix=()):
-    """{('pod', 'plan'): click command, ...}, every command and group of the CLI."""
+    """{('pod', 'plan'): click command, ...}, every command and group of the CLI (loading the lazy ones)."""
     out = {prefix: group}
-    for name, cmd in getattr(group, "commands", {}).items():
-        out.update(commands(cmd, prefix + (name,)))
+    if isinstance(group, click.Group):
+        ctx = click.Context(group)
+        for name in group.list_commands(ctx):
+            out.update(commands(group.get_command(ctx, name), prefix + (name,)))
     return out
 
 

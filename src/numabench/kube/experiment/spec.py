@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from numabench.errors import UsageError
+from numabench.kube.resources import TOPOLOGY_MANAGER_POLICIES, TOPOLOGY_MANAGER_SCOPES
 
 __all__ = [
     "EXPECT_VERDICTS",
@@ -410,14 +411,13 @@ def experiment_from_dict(raw: Any, source: str = "<experiment>", check_run_args=
         fleet = Fleet(nodes, discover)
     local_raw = _mapping(raw.get("local") or {}, f"{source}: local", "{topologyManagerPolicy: single-numa-node}")
     _check_keys(local_raw, _LOCAL_KEYS, f"{source}: local")
-    from numabench.kube.model import POLICIES, SCOPES
 
     policy = local_raw.get("topologyManagerPolicy", "single-numa-node")
-    if policy not in POLICIES:
-        raise _err(f"{source}: local.topologyManagerPolicy", f"{policy!r}", f"write one of {', '.join(POLICIES)}")
+    if policy not in TOPOLOGY_MANAGER_POLICIES:
+        raise _err(f"{source}: local.topologyManagerPolicy", f"{policy!r}", f"write one of {', '.join(TOPOLOGY_MANAGER_POLICIES)}")
     scope = local_raw.get("topologyManagerScope", "container")
-    if scope not in SCOPES:
-        raise _err(f"{source}: local.topologyManagerScope", f"{scope!r}", f"write one of {', '.join(SCOPES)}")
+    if scope not in TOPOLOGY_MANAGER_SCOPES:
+        raise _err(f"{source}: local.topologyManagerScope", f"{scope!r}", f"write one of {', '.join(TOPOLOGY_MANAGER_SCOPES)}")
     reserved = local_raw.get("reservedSystemCPUs")
     local = LocalModel(policy, scope, None if reserved is None else str(reserved))
     backoff = _int(raw.get("backoffLimit", 0), f"{source}: backoffLimit", 0, 10)

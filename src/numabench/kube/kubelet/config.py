@@ -19,47 +19,40 @@ Besides those, for NUMA alignment: Static memory needs ``cpuManagerPolicy: stati
 pod's CPUs stay in the shared pool, on every node) and a Topology Manager policy that merges hints
 (``restricted`` or ``single-numa-node``).
 
-Quantities are parsed exactly like ``resource.Quantity`` (``k8s.io/apimachinery/pkg/api/resource``):
-``[+-]digits[.digits]`` then a binary suffix ``Ki Mi Gi Ti Pi Ei``, a decimal suffix ``n u m k M G
-T P E`` or an exponent ``e3``. Uppercase ``K`` is not a Kubernetes suffix. Sums are exact fractions.
+Quantities are parsed by ``numabench.kube.resources.parse_quantity`` (as ``resource.Quantity``;
+uppercase ``K`` is not a Kubernetes suffix). Sums are exact fractions.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 import yaml
 
-from numabench.errors import UsageError
+from numabench.errors import QuantityError, UsageError
 from numabench.host.topology import Topology, read_topology, read_topology_tree
+from numabench.kube.resources import (
+    CPU_MANAGER_POLICIES,
+    DEFAULT_EVICTION_HARD_MEMORY_BYTES,
+    HUGEPAGES_PREFIX,
+    MAX_NUMA_NODES,
+    MEMORY_MANAGER_POLICIES,
+    TOPOLOGY_MANAGER_POLICIES,
+    format_quantity,
+    parse_quantity,
+)
 
 __all__ = [
-    "DEFAULT_EVICTION_MEMORY",
     "Finding",
-    "format_quantity",
     "lint_config",
     "lint_file",
     "load_config",
     "load_topology",
-    "parse_quantity",
 ]
-
-_BINARY = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40, "Pi": 1 << 50, "Ei": 1 << 60}
-_DECIMAL = {"n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000), "": 1,
-            "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
-_QUANTITY_RE = re.compile(
-    r"^([+-]?)(\d+(?:\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$")
-DEFAULT_EVICTION_MEMORY = 100 << 20  # evictionHard memory.available default: 100Mi
-_MEMORY_POLICIES = ("None", "Static", "BestEffort")
-_CPU_POLICIES = ("none", "static")
-_TOPOLOGY_POLICIES = ("none", "best-effort", "restricted", "single-numa-node")
-_HUGEPAGES = "hugepages-"
-_MAX_NUMA_NODES = 8  # topologymanager's defaultMaxAllowableNUMANodes
 
 
 @dataclass(frozen=True)
@@ -77,49 +70,6 @@ class Finding:
 
     def to_dict(self) -> dict[str, str]:
         return {"severity": self.severity, "rule": self.rule, "message": self.message, "fix": self.fix}
-
-
-def parse_quantity(value: Any) -> Fraction:
-    """A Kubernetes quantity (``1.5Gi``, ``100Mi``, ``1e9``, ``1073741824``, ``500m``) as an exact number.
-
-    Raises:
-        ValueError: not a quantity; the message says why (e.g. ``K`` instead of ``k``/``Ki``).
-    """
-    if isinstance(value, bool) or value is None:
-        raise ValueError(f"{value!r} is not a quantity")
-    text = str(value).strip() if isinstance(value, (int, float)) else value
-    if not isinstance(text, str):
-        raise ValueError(f"{value!r} is not a quantity")  # noqa: TRY004 (callers catch ValueError)
-    m = _QUANTITY_RE.match(text)
-    if not m:
-        hint = ""
-        if re.match(r"^[+-]?[\d.]+K", text):
-            hint = " (Kubernetes has no K suffix: write k for 1000 or Ki for 1024)"
-        elif re.match(r"^[+-]?[\d.]+[A-Za-z]+$", text):
-            hint = " (suffixes: Ki Mi Gi Ti Pi Ei, or k M G T P E, or m)"
-        raise ValueError(f"{text!r} is not a Kubernetes quantity{hint}")
-    sign, number, suffix = m.group(1), m.group(2), m.group(3) or ""
-    if len(number) > 40 or (suffix[:1] in "eE" and suffix and len(suffix) > 6):
-        raise ValueError(f"{text!r} is out of range")
-    value_f = Fraction(number)
-    if suffix in _BINARY:
-        value_f *= _BINARY[suffix]
-    elif suffix in _DECIMAL:
-        value_f *= _DECIMAL[suffix]
-    else:
-        value_f *= Fraction(10) ** int(suffix[1:])
-    return -value_f if sign == "-" else value_f
-
-
-def format_quantity(value: Fraction) -> str:
-    """Bytes for humans, exact: ``1178599424 -> "1124Mi"``, ``1500 -> "1500"``."""
-    if value.denominator != 1:
-        return f"{float(value):g}"
-    n = int(value)
-    for suffix, scale in (("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)):
-        if n and n % scale == 0:
-            return f"{n // scale}{suffix}"
-    return str(n)
 
 
 def load_config(path: str) -> dict[str, Any]:
@@ -190,9 +140,9 @@ def _quantities(doc: dict, key: str, findings: list[Finding]) -> dict[str, Fract
         if key == "evictionHard" and isinstance(value, str) and value.strip().endswith("%"):
             continue  # percentages are resolved against capacity by the caller
         try:
-            out[str(name)] = parse_quantity(value)
-        except ValueError as exc:
-            findings.append(Finding("error", "quantity", f"{key}.{name}: {exc}",
+            out[str(name)] = parse_quantity(value, f"{key}.{name}")
+        except QuantityError as exc:
+            findings.append(Finding("error", "quantity", exc.message,
                                     "write a Kubernetes quantity such as 512Mi, 1Gi or 1.5Gi"))
     return out
 
@@ -201,12 +151,12 @@ def _eviction_memory(doc: dict, topo: Topology | None, findings: list[Finding]) 
     """The hard eviction reservation for memory, in bytes; None when it cannot be known."""
     hard = doc.get("evictionHard")
     if hard is None:
-        return Fraction(DEFAULT_EVICTION_MEMORY)
+        return Fraction(DEFAULT_EVICTION_HARD_MEMORY_BYTES)
     if not isinstance(hard, dict):
         return None  # reported by _quantities
     if "memory.available" not in hard:
         if doc.get("mergeDefaultEvictionSettings") is True:
-            return Fraction(DEFAULT_EVICTION_MEMORY)
+            return Fraction(DEFAULT_EVICTION_HARD_MEMORY_BYTES)
         findings.append(Finding(
             "info", "eviction-default",
             "evictionHard is set without memory.available: the 100Mi default is not inherited, the memory "
@@ -234,7 +184,7 @@ def _eviction_memory(doc: dict, topo: Topology | None, findings: list[Finding]) 
         return Fraction(int(float(capacity) * float(pct)))
     try:
         return parse_quantity(value)
-    except ValueError:
+    except QuantityError:
         return None  # reported by _quantities
 
 
@@ -245,15 +195,15 @@ def lint_config(doc: dict[str, Any], topo: Topology | None = None,
     mm = doc.get("memoryManagerPolicy", "None")
     cpu = doc.get("cpuManagerPolicy", "none")
     tm = doc.get("topologyManagerPolicy")
-    if mm not in _MEMORY_POLICIES:
+    if mm not in MEMORY_MANAGER_POLICIES:
         findings.append(Finding("error", "memory-manager-policy", f"memoryManagerPolicy {mm!r} is not a policy",
-                                f"use one of {', '.join(_MEMORY_POLICIES)} (case matters)"))
-    if cpu not in _CPU_POLICIES:
+                                f"use one of {', '.join(MEMORY_MANAGER_POLICIES)} (case matters)"))
+    if cpu not in CPU_MANAGER_POLICIES:
         findings.append(Finding("error", "cpu-manager-policy", f"cpuManagerPolicy {cpu!r} is not a policy",
                                 "use none or static"))
-    if tm is not None and tm not in _TOPOLOGY_POLICIES:
+    if tm is not None and tm not in TOPOLOGY_MANAGER_POLICIES:
         findings.append(Finding("error", "topology-manager-policy", f"topologyManagerPolicy {tm!r} is not a policy",
-                                f"use one of {', '.join(_TOPOLOGY_POLICIES)}"))
+                                f"use one of {', '.join(TOPOLOGY_MANAGER_POLICIES)}"))
     static = mm == "Static"
     if static and cpu != "static":
         findings.append(Finding(
@@ -300,16 +250,16 @@ def lint_config(doc: dict[str, Any], topo: Topology | None = None,
         nodes_named.append(node)
         for name, value in (entry.get("limits") or {}).items():
             name = str(name)
-            if name != "memory" and not name.startswith(_HUGEPAGES):
+            if name != "memory" and not name.startswith(HUGEPAGES_PREFIX):
                 findings.append(Finding(
                     "error", "reserved-memory-resource",
                     f"reservedMemory NUMA node {node}: limit type {name!r} is not supported",
                     "use memory or hugepages-<size> (e.g. hugepages-2Mi, hugepages-1Gi)"))
                 unparsed.add(name)
             try:
-                q = parse_quantity(value)
-            except ValueError as exc:
-                findings.append(Finding("error", "quantity", f"reservedMemory NUMA node {node} {name}: {exc}",
+                q = parse_quantity(value, f"reservedMemory NUMA node {node} {name}")
+            except QuantityError as exc:
+                findings.append(Finding("error", "quantity", exc.message,
                                         "write a Kubernetes quantity such as 1124Mi or 1.5Gi"))
                 unparsed.add(name)
                 continue
@@ -333,18 +283,18 @@ def lint_config(doc: dict[str, Any], topo: Topology | None = None,
                     f"(nodes: {', '.join(map(str, topo.node_ids))})",
                     "reserve memory only on existing nodes"))
         options = doc.get("topologyManagerPolicyOptions") or {}
-        if (len(topo.nodes) > _MAX_NUMA_NODES and tm not in (None, "none")
+        if (len(topo.nodes) > MAX_NUMA_NODES and tm not in (None, "none")
                 and "max-allowable-numa-nodes" not in options):
             findings.append(Finding(
                 "error", "topology-manager-numa-nodes",
                 f"this machine has {len(topo.nodes)} NUMA nodes; the Topology Manager refuses more than "
-                f"{_MAX_NUMA_NODES}", "set topologyManagerPolicyOptions max-allowable-numa-nodes"))
+                f"{MAX_NUMA_NODES}", "set topologyManagerPolicyOptions max-allowable-numa-nodes"))
 
     # Node-allocatable reservation per memory type: kubeReserved + systemReserved (+ eviction for memory).
     allocatable: dict[str, Fraction | None] = {}
     for source in (kube_reserved, system_reserved):
         for name, q in source.items():
-            if name == "memory" or name.startswith(_HUGEPAGES):
+            if name == "memory" or name.startswith(HUGEPAGES_PREFIX):
                 allocatable[name] = allocatable.get(name, Fraction(0)) + q
     allocatable["memory"] = (None if eviction_memory is None
                              else allocatable.get("memory", Fraction(0)) + eviction_memory)

@@ -188,10 +188,9 @@ def _eviction_memory(doc: dict, topo: Topology | None, findings: list[Finding]) 
         return None  # reported by _quantities
 
 
-def lint_config(doc: dict[str, Any], topo: Topology | None = None,
-                state_dir: str = "/var/lib/kubelet") -> list[Finding]:
-    """Check a KubeletConfiguration mapping; findings in rule order (errors, warnings, infos mixed)."""
-    findings: list[Finding] = []
+def _policies(doc: dict[str, Any], findings: list[Finding]) -> tuple[str, str, str | None]:
+    """The three policies (memory, CPU, topology manager), with findings on their names and on
+    combinations that cannot align."""
     mm = doc.get("memoryManagerPolicy", "None")
     cpu = doc.get("cpuManagerPolicy", "none")
     tm = doc.get("topologyManagerPolicy")
@@ -222,22 +221,51 @@ def lint_config(doc: dict[str, Any], topo: Topology | None = None,
             f"topologyManagerPolicy {tm} admits pods whose CPUs and memory land on different NUMA nodes",
             "use single-numa-node (or restricted) when alignment is the goal"))
 
-    kube_reserved = _quantities(doc, "kubeReserved", findings)
-    system_reserved = _quantities(doc, "systemReserved", findings)
-    _quantities(doc, "evictionHard", findings)
-    eviction_memory = _eviction_memory(doc, topo, findings)
+    return mm, cpu, tm
 
-    # reservedMemory: [{numaNode: 0, limits: {memory: 1124Mi, hugepages-2Mi: 2Gi}}]
+
+def _supported_type(node: int, name: str, findings: list[Finding]) -> bool:
+    if name == "memory" or name.startswith(HUGEPAGES_PREFIX):
+        return True
+    findings.append(Finding("error", "reserved-memory-resource",
+                            f"reservedMemory NUMA node {node}: limit type {name!r} is not supported",
+                            "use memory or hugepages-<size> (e.g. hugepages-2Mi, hugepages-1Gi)"))
+    return False
+
+
+def _limit_quantity(node: int, name: str, value: Any, findings: list[Finding]) -> Fraction | None:
+    """One ``reservedMemory`` limit's quantity, or None (reported) when it is not one."""
+    try:
+        q = parse_quantity(value, f"reservedMemory NUMA node {node} {name}")
+    except QuantityError as exc:
+        findings.append(Finding("error", "quantity", exc.message, "write a Kubernetes quantity such as 1124Mi or 1.5Gi"))
+        return None
+    if q == 0:
+        findings.append(Finding("error", "reserved-memory-zero", f"reservedMemory NUMA node {node} {name} is zero",
+                                "remove the entry or give it a positive size"))
+    return q
+
+
+@dataclass
+class _Reserved:
+    """``reservedMemory`` summed per type; the nodes it names; types that cannot be summed."""
+
+    sums: dict[str, Fraction]
+    nodes: list[int]
+    unparsed: set[str]
+    entries: list
+
+
+def _reserved_memory(doc: dict[str, Any], findings: list[Finding]) -> _Reserved:
+    """``reservedMemory: [{numaNode: 0, limits: {memory: 1124Mi, hugepages-2Mi: 2Gi}}]``, checked as
+    ``validation_reserved_memory.go`` does (types, zero values, duplicates)."""
     reserved = doc.get("reservedMemory") or []
-    sums: dict[str, Fraction] = {}
+    out = _Reserved({}, [], set(), reserved if isinstance(reserved, list) else [])
     seen: set[tuple[int, str]] = set()
-    nodes_named: list[int] = []
-    unparsed: set[str] = set()  # types with a bad quantity or an unsupported name: no sum for them
     if not isinstance(reserved, list):
         findings.append(Finding("error", "config-type", "reservedMemory is not a list",
                                 "write reservedMemory as a list of {numaNode: N, limits: {memory: ...}}"))
-        reserved = []
-    for i, entry in enumerate(reserved):
+    for i, entry in enumerate(out.entries):
         if not isinstance(entry, dict) or not isinstance(entry.get("limits", {}), dict):
             findings.append(Finding("error", "config-type", f"reservedMemory[{i}] is not {{numaNode, limits}}",
                                     "write {numaNode: 0, limits: {memory: 1124Mi}}"))
@@ -247,49 +275,65 @@ def lint_config(doc: dict[str, Any], topo: Topology | None = None,
             findings.append(Finding("error", "config-type", f"reservedMemory[{i}].numaNode {node!r} is not an int32",
                                     "write the NUMA node id, e.g. numaNode: 0"))
             continue
-        nodes_named.append(node)
+        out.nodes.append(node)
         for name, value in (entry.get("limits") or {}).items():
             name = str(name)
-            if name != "memory" and not name.startswith(HUGEPAGES_PREFIX):
-                findings.append(Finding(
-                    "error", "reserved-memory-resource",
-                    f"reservedMemory NUMA node {node}: limit type {name!r} is not supported",
-                    "use memory or hugepages-<size> (e.g. hugepages-2Mi, hugepages-1Gi)"))
-                unparsed.add(name)
-            try:
-                q = parse_quantity(value, f"reservedMemory NUMA node {node} {name}")
-            except QuantityError as exc:
-                findings.append(Finding("error", "quantity", exc.message,
-                                        "write a Kubernetes quantity such as 1124Mi or 1.5Gi"))
-                unparsed.add(name)
+            if not _supported_type(node, name, findings):
+                out.unparsed.add(name)  # reported; no sum for it
+            q = _limit_quantity(node, name, value, findings)
+            if q is None:
+                out.unparsed.add(name)
                 continue
-            if q == 0:
-                findings.append(Finding("error", "reserved-memory-zero",
-                                        f"reservedMemory NUMA node {node} {name} is zero",
-                                        "remove the entry or give it a positive size"))
             if (node, name) in seen:
                 findings.append(Finding("error", "reserved-memory-duplicate",
                                         f"reservedMemory has NUMA node {node} {name} twice",
                                         "merge the two entries into one"))
             seen.add((node, name))
-            sums[name] = sums.get(name, Fraction(0)) + q
+            out.sums[name] = out.sums.get(name, Fraction(0)) + q
+    return out
 
-    if topo is not None:
-        for node in sorted(set(nodes_named)):
-            if node not in topo.node_ids:
-                findings.append(Finding(
-                    "error", "reserved-memory-node",
-                    f"reservedMemory names NUMA node {node}, which this machine does not have "
-                    f"(nodes: {', '.join(map(str, topo.node_ids))})",
-                    "reserve memory only on existing nodes"))
-        options = doc.get("topologyManagerPolicyOptions") or {}
-        if (len(topo.nodes) > MAX_NUMA_NODES and tm not in (None, "none")
-                and "max-allowable-numa-nodes" not in options):
+
+def _topology_findings(doc: dict[str, Any], topo: Topology, nodes_named: list[int], tm: str | None,
+                       findings: list[Finding]) -> None:
+    """Rules that need the machine: nodes that exist, at most 8 NUMA nodes for the Topology Manager."""
+    for node in sorted(set(nodes_named)):
+        if node not in topo.node_ids:
             findings.append(Finding(
-                "error", "topology-manager-numa-nodes",
-                f"this machine has {len(topo.nodes)} NUMA nodes; the Topology Manager refuses more than "
-                f"{MAX_NUMA_NODES}", "set topologyManagerPolicyOptions max-allowable-numa-nodes"))
+                "error", "reserved-memory-node",
+                f"reservedMemory names NUMA node {node}, which this machine does not have "
+                f"(nodes: {', '.join(map(str, topo.node_ids))})",
+                "reserve memory only on existing nodes"))
+    options = doc.get("topologyManagerPolicyOptions") or {}
+    if (len(topo.nodes) > MAX_NUMA_NODES and tm not in (None, "none")
+            and "max-allowable-numa-nodes" not in options):
+        findings.append(Finding(
+            "error", "topology-manager-numa-nodes",
+            f"this machine has {len(topo.nodes)} NUMA nodes; the Topology Manager refuses more than "
+            f"{MAX_NUMA_NODES}", "set topologyManagerPolicyOptions max-allowable-numa-nodes"))
 
+
+@dataclass
+class _NodeAllocatable:
+    """The node-allocatable reservations: kubeReserved, systemReserved (per resource) and the hard
+    eviction threshold for memory (None: cannot be known)."""
+
+    kube: dict[str, Fraction]
+    system: dict[str, Fraction]
+    eviction_memory: Fraction | None
+
+
+def _node_allocatable(doc: dict[str, Any], topo: Topology | None, findings: list[Finding]) -> _NodeAllocatable:
+    kube_reserved = _quantities(doc, "kubeReserved", findings)
+    system_reserved = _quantities(doc, "systemReserved", findings)
+    _quantities(doc, "evictionHard", findings)
+    return _NodeAllocatable(kube_reserved, system_reserved, _eviction_memory(doc, topo, findings))
+
+
+def _sum_findings(mm: str, reserved: _Reserved, alloc: _NodeAllocatable, findings: list[Finding]) -> None:
+    """``validateReservedMemory``: per memory type, the sum over NUMA nodes must equal kubeReserved +
+    systemReserved (+ the hard eviction threshold, for memory)."""
+    kube_reserved, system_reserved, eviction_memory = alloc.kube, alloc.system, alloc.eviction_memory
+    static, sums, unparsed = mm == "Static", reserved.sums, reserved.unparsed
     # Node-allocatable reservation per memory type: kubeReserved + systemReserved (+ eviction for memory).
     allocatable: dict[str, Fraction | None] = {}
     for source in (kube_reserved, system_reserved):
@@ -316,10 +360,24 @@ def lint_config(doc: dict[str, Any], topo: Topology | None = None,
         if static:
             findings.append(Finding("error", "reserved-memory-sum", message + " (the kubelet refuses to start)",
                                     fix_sum))
-        elif reserved:
+        elif reserved.entries:
             findings.append(Finding("warning", "reserved-memory-sum",
                                     message + f" (ignored under memoryManagerPolicy {mm}; Static would refuse it)",
                                     fix_sum))
+
+
+def lint_config(doc: dict[str, Any], topo: Topology | None = None,
+                state_dir: str = "/var/lib/kubelet") -> list[Finding]:
+    """Check a KubeletConfiguration mapping; findings in rule order (errors, warnings, infos mixed)."""
+    findings: list[Finding] = []
+    mm, cpu, tm = _policies(doc, findings)
+    static = mm == "Static"
+    alloc = _node_allocatable(doc, topo, findings)
+    reserved = _reserved_memory(doc, findings)
+    if topo is not None:
+        _topology_findings(doc, topo, reserved.nodes, tm, findings)
+    _sum_findings(mm, reserved, alloc, findings)
+    unparsed, sums = reserved.unparsed, reserved.sums
     if static and "memory" not in unparsed and sums.get("memory", Fraction(0)) <= 0:
         findings.append(Finding("error", "static-needs-reserved-memory",
                                 "memoryManagerPolicy Static with no memory in reservedMemory: the Static policy "

@@ -1,4 +1,4 @@
-"""The local pod executor (kube/executor.py, `numabench pod exec`): real cgroups on this machine.
+"""The local pod executor (kube/experiment/executor.py, `numabench pod exec`): real cgroups on this machine.
 
 This host is hybrid: cgroup v1 cpuset at /sys/fs/cgroup/cpuset and memory at /sys/fs/cgroup/memory,
 v2 at /sys/fs/cgroup/unified without cpuset. The pod (tests/data/pods/host-cpu1.yaml on

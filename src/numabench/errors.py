@@ -75,3 +75,38 @@ class ThresholdError(UsageError):
 
 class SpecError(UsageError):
     """The qualification spec is malformed: the message names the key, the fix says what to write."""
+
+
+# --------------------------------------------------------------------------- Kubernetes (numabench.kube)
+# Kept together so that kube's errors are part of the one tree; kube modules import them from here.
+
+
+class QuantityError(UsageError):
+    """A Kubernetes quantity (``500m``, ``1Gi``) cannot be parsed; the message names the field."""
+
+
+class AdmissionRejected(NumabenchError):
+    """The kubelet model rejects a pod. Caught inside ``kube.admission.plan``, which returns it as a
+    ``PodPlan`` with ``admitted=False``; ``reason`` is the kubelet's (``TopologyAffinityError``,
+    ``UnexpectedAdmissionError``), ``detail`` says why, ``container`` where (None: the pod)."""
+
+    def __init__(self, reason: str, message: str, detail: str, container: str | None):
+        super().__init__(detail)
+        self.reason, self.kubelet_message, self.detail, self.container = reason, message, detail, container
+
+
+class CheckpointError(NumabenchError):
+    """A kubelet state file is missing, unreadable, or one the kubelet would refuse."""
+
+
+class GoDecodeError(CheckpointError):
+    """Go's ``json.Unmarshal`` would fail on a state file: the kubelet refuses it. Raised and caught
+    inside ``kube.kubelet.checkpoint``, which reports it as a CheckpointError with the path."""
+
+
+class FramingError(NumabenchError):
+    """A pod's log holds no complete, intact result block."""
+
+
+class BackendError(NumabenchError):
+    """A backend call failed (the API refused or could not be reached); the message names the call."""

@@ -1,4 +1,4 @@
-"""The local pod executor (kube/executor.py, `numabench pod exec`): real cgroups on this machine.
+"""The local pod executor (kube/experiment/executor.py, `numabench pod exec`): real cgroups on this machine.
 
 This host is hybrid: cgroup v1 cpuset at /sys/fs/cgroup/cpuset and memory at /sys/fs/cgroup/memory,
 v2 at /sys/fs/cgroup/unified without cpuset. The pod (tests/data/pods/host-cpu1.yaml on
@@ -16,8 +16,8 @@ import pytest
 from conftest import TESTS_DIR, numabench_command
 
 from numabench.errors import UsageError
-from numabench.kube.executor import CgroupError, PodCgroup, container_cgroup_path, find_hierarchies
-from numabench.kube.model import load_node, plan_pod
+from numabench.kube.experiment.executor import CgroupError, PodCgroup, container_cgroup_path, find_hierarchies
+from numabench.kube.admission import load_node, plan_pod
 from numabench.kube.podspec import load_pod
 
 PODS = os.path.join(TESTS_DIR, "data", "pods")

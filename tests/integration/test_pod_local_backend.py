@@ -7,7 +7,7 @@ import os
 import pytest
 
 from numabench.util.cpulist import format_cpulist
-from numabench.kube.executor import TOP, CgroupError, find_hierarchies
+from numabench.kube.experiment.executor import TOP, CgroupError, find_hierarchies
 from numabench.host.topology import read_topology
 
 pytestmark = [pytest.mark.root, pytest.mark.native]

@@ -1,4 +1,4 @@
-"""The kubelet admission model (kube/model.py), pod spec parsing (kube/podspec.py) and `numabench pod plan`.
+"""The kubelet admission model (kube/admission/), pod spec parsing (kube/podspec.py) and `numabench pod plan`.
 
 Cases come from the kubelet's own behaviour and tests: topologymanager policy_test.go merge cases,
 memorymanager policy_static.go rules (single NUMA node or cross-NUMA group, minimal masks preferred),
@@ -14,20 +14,20 @@ import pytest
 from conftest import TESTS_DIR, TREES_DIR
 
 from numabench.errors import UsageError
-from numabench.kube.model import (
+from numabench.kube.admission import (
     AdmittedState,
     Block,
     Hint,
     NodeDescription,
     NumaNode,
-    is_narrower,
-    iterate_masks,
     load_node,
     load_state,
     merge_hints,
     plan_pod,
 )
-from numabench.kube.podspec import load_pod, parse_quantity, pod_from_dict
+from numabench.kube.admission.bitmask import is_narrower, iterate_masks
+from numabench.kube.podspec import load_pod, pod_from_dict
+from numabench.kube.resources import parse_quantity
 from numabench.host.topology import read_topology_tree
 
 PODS = os.path.join(TESTS_DIR, "data", "pods")

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from numabench.cli import main
-from numabench.kube import checkpoint
-from numabench.kube.checkpoint import (
+from numabench.kube.kubelet import checkpoint
+from numabench.kube.kubelet.checkpoint import (
     _MEM_LAYOUTS,
     CheckpointError,
     _load_json,

@@ -7,7 +7,9 @@ import pytest
 from click.testing import CliRunner
 
 from numabench.cli import main
-from numabench.kube.kubelet_config import lint_config, load_config, parse_quantity
+from numabench.errors import QuantityError
+from numabench.kube.kubelet.config import lint_config, load_config
+from numabench.kube.resources import parse_quantity
 
 CONFIGS = os.path.join(os.path.dirname(__file__), "..", "data", "kubelet", "configs")
 TWO_NODES = os.path.join(os.path.dirname(__file__), "..", "data", "trees", "two-socket-smt")
@@ -31,7 +33,7 @@ def test_quantities_parse_like_kubernetes(text, value):
 
 @pytest.mark.parametrize("text", ["1K", "1KB", "1 Gi", "Gi", "", "1.2.3", "1Gb"])
 def test_bad_quantities(text):
-    with pytest.raises(ValueError):
+    with pytest.raises(QuantityError):
         parse_quantity(text)
 
 

@@ -9,8 +9,8 @@ import kubernetes_validate as kv
 from kubernetes_validate import utils as kv_utils
 
 from numabench.errors import UsageError
-from numabench.kube.experiment import experiment_from_dict, load_experiment
-from numabench.kube.manifests import (
+from numabench.kube.experiment.spec import experiment_from_dict, load_experiment
+from numabench.kube.experiment.manifests import (
     RUNNER_ROLE_RULES,
     FramingError,
     frame_result,

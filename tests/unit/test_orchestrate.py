@@ -28,16 +28,16 @@ from kubernetes.client import (
 )
 from kubernetes.client.exceptions import ApiException
 
-from numabench.kube.experiment import experiment_from_dict
-from numabench.kube.manifests import frame_result
-from numabench.kube.orchestrate import (
+from numabench.kube.experiment.spec import experiment_from_dict
+from numabench.kube.experiment.manifests import frame_result
+from numabench.kube.experiment.orchestrate import (
     KubernetesBackend,
     PodState,
     classify_pod,
-    load_result_set,
     run_experiment,
 )
-from numabench.kube.podcompare import compare_pods
+from numabench.results.podset import load_pod_results as load_result_set
+from numabench.kube.experiment.compare import compare_pods
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "data", "experiments")
 
@@ -258,7 +258,7 @@ def go(cluster, exp=None, **kw):
     lines = []
     result = run_experiment(exp, backend, run_id="abc123", clock=clock, sleep=kw.pop("sleep", clock.sleep),
                             progress=lines.append, **kw)
-    return result, lines
+    return result.to_dict(), lines  # what pod run writes: the tests check the file's content
 
 
 def by(result, variant, rep):
@@ -464,7 +464,9 @@ def test_result_set_file_round_trip(tmp_path):
     result, _ = go(FakeCluster(OK_FATES))
     path = str(tmp_path / "r.json")
     save(result, path)
-    assert load_result_set(path)["runs"][0]["job"] == "nb-exp-aligned-r0-abc123"
+    loaded = load_result_set(path)
+    assert loaded.runs[0].job == "nb-exp-aligned-r0-abc123"
+    assert loaded.to_dict() == json.loads(json.dumps(result))  # the typed record keeps every key
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"schema_version": 1, "measurements": []}))
     from numabench.errors import ResultError

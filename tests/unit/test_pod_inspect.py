@@ -7,12 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from numabench.cli import main
-from numabench.kube.inspect import (
-    alignment_verdict,
-    inspect_process,
-    pod_from_mountinfo,
-    read_hugetlb_limits,
-)
+from numabench.host.podview import alignment_verdict, pod_from_mountinfo, read_hugetlb_limits
+from numabench.kube.inspect import inspect_process
 from numabench.host.topology import read_topology
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "data")

@@ -10,7 +10,7 @@ import click
 
 from numabench.cli.common import one_line_errors
 from numabench.util.cpulist import format_cpulist
-from numabench.kube.checkpoint import (
+from numabench.kube.kubelet.checkpoint import (
     CheckpointError,
     CpuManagerState,
     MemoryManagerState,
@@ -18,7 +18,7 @@ from numabench.kube.checkpoint import (
     load_memory_manager_state,
     state_paths,
 )
-from numabench.kube.kubelet_config import lint_file
+from numabench.kube.kubelet.config import lint_file
 from numabench.util.units import format_size
 
 _COLUMNS = ("total", "systemReserved", "allocatable", "reserved", "free")

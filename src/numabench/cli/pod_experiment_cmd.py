@@ -13,7 +13,7 @@ import click
 
 from numabench.cli.common import EXIT_INTERRUPTED, EXIT_PARTIAL, fail, one_line_errors, progress
 from numabench.errors import UsageError
-from numabench.kube.experiment import Experiment, load_experiment
+from numabench.kube.experiment.spec import Experiment, load_experiment
 
 
 def check_run_args(args: list[str]) -> None:
@@ -48,7 +48,7 @@ def _load(path: str) -> Experiment:
 @one_line_errors
 def manifests(experiment_file, output_dir, nodes, run_id) -> None:
     """The Job manifests `pod run` would create, and a least-privilege Role for the runner."""
-    from numabench.kube.manifests import RBAC_NOTE, manifest_run_id, plan_runs, rbac_manifests, to_yaml
+    from numabench.kube.experiment.manifests import RBAC_NOTE, manifest_run_id, plan_runs, rbac_manifests, to_yaml
 
     exp = _load(experiment_file)
     if nodes and exp.fleet is None:
@@ -85,7 +85,7 @@ def run_cmd(experiment_file, backend, kubeconfig, context, timeout_s, nodes, out
     """Create the experiment's pods, wait, collect each framed result, delete everything created, and
     write one result set. Exit 0 when every pod gave a result, 3 when some failed (recorded with their
     reason), 130 when interrupted (what was collected is written)."""
-    from numabench.kube.orchestrate import KubernetesBackend, LocalBackend, run_experiment
+    from numabench.kube.experiment.orchestrate import KubernetesBackend, LocalBackend, run_experiment
     from numabench.results.schema import save
 
     exp = _load(experiment_file)
@@ -98,17 +98,17 @@ def run_cmd(experiment_file, backend, kubeconfig, context, timeout_s, nodes, out
     else:
         be = KubernetesBackend.from_config(exp.namespace, kubeconfig, context)
     result = run_experiment(exp, be, timeout_s=timeout_s, nodes=list(nodes) or None, progress=progress)
-    save(result, output, force=True)
-    runs = result["runs"]
-    good = sum(1 for r in runs if r["status"] == "ok")
+    save(result.to_dict(), output, force=True)
+    runs = result.runs
+    good = sum(1 for r in runs if r.status == "ok")
     progress(f"wrote {output}: {good} of {len(runs)} pod(s) gave a result")
-    if result["cleanup_errors"]:
-        fail("could not delete: " + "; ".join(result["cleanup_errors"]) + ": delete them with kubectl delete job "
-             f"-n {exp.namespace} -l numabench.io/run={result['run_id']}", EXIT_PARTIAL)
-    if result["interrupted"]:
+    if result.cleanup_errors:
+        fail("could not delete: " + "; ".join(result.cleanup_errors) + ": delete them with kubectl delete job "
+             f"-n {exp.namespace} -l numabench.io/run={result.run_id}", EXIT_PARTIAL)
+    if result.interrupted:
         fail("interrupted; the results so far were written", EXIT_INTERRUPTED)
     if good < len(runs):
-        bad = [f"{r['variant']} r{r['repetition']}: {r['reason']}" for r in runs if r["status"] != "ok"]
+        bad = [f"{r.variant} r{r.repetition}: {r.reason}" for r in runs if r.status != "ok"]
         fail(f"{len(bad)} pod(s) gave no usable result ({'; '.join(bad[:5])}{'...' if len(bad) > 5 else ''})",
              EXIT_PARTIAL)
 
@@ -123,10 +123,10 @@ def run_cmd(experiment_file, backend, kubeconfig, context, timeout_s, nodes, out
 def compare_cmd(results_file, markdown_path, json_path, rounds, seed) -> None:
     """Aligned vs misaligned side by side: latency and bandwidth per kernel and cell, their ratio with a
     bootstrap 95% interval, and the alignment evidence of every pod."""
-    from numabench.kube.orchestrate import load_result_set
-    from numabench.kube.podcompare import compare_pods, format_markdown, format_text
+    from numabench.kube.experiment.compare import compare_pods, format_markdown, format_text
+    from numabench.results.podset import load_pod_results
 
-    cmp = compare_pods(load_result_set(results_file), rounds=rounds, seed=seed)
+    cmp = compare_pods(load_pod_results(results_file), rounds=rounds, seed=seed)
     if json_path == "-":
         click.echo(json.dumps(cmp, indent=1))
         return
@@ -147,7 +147,7 @@ def emit(command) -> None:
     """Run COMMAND (in a pod: numabench run --json ...), keep its stdout, and print it framed between
     NUMABENCH-RESULT-BEGIN and NUMABENCH-RESULT-END (gzip + base64, with its sha256), so that nothing
     else in the pod's log can corrupt it. stderr passes through. Exits with COMMAND's status."""
-    from numabench.kube.manifests import frame_result
+    from numabench.kube.experiment.manifests import frame_result
 
     try:
         proc = subprocess.Popen(list(command), stdout=subprocess.PIPE)

@@ -12,10 +12,8 @@ from numabench.util.atomicfile import write_atomic
 from numabench.cli.common import SYSFS_ENV, one_line_errors, progress, resolve_roots
 from numabench.util.cpulist import format_cpulist, parse_cpulist
 from numabench.errors import UsageError
-from numabench.kube.executor import PodCgroup, find_hierarchies, numabench_argv, run_in_cgroup
-from numabench.kube.model import (
-    POLICIES,
-    SCOPES,
+from numabench.kube.experiment.executor import PodCgroup, find_hierarchies, numabench_argv, run_in_cgroup
+from numabench.kube.admission import (
     AdmittedState,
     NodeDescription,
     PodPlan,
@@ -23,7 +21,14 @@ from numabench.kube.model import (
     load_state,
     plan_pod,
 )
-from numabench.kube.podspec import HUGEPAGES_PREFIX, MEMORY, load_pod, parse_quantity
+from numabench.kube.podspec import load_pod
+from numabench.kube.resources import (
+    HUGEPAGES_PREFIX,
+    MEMORY,
+    TOPOLOGY_MANAGER_POLICIES,
+    TOPOLOGY_MANAGER_SCOPES,
+    parse_quantity,
+)
 from numabench.host.topology import read_topology
 from numabench.util.units import format_size
 
@@ -43,9 +48,9 @@ def _node_options(func):
         click.option("--reserved-memory", metavar="NODE:TYPE=QTY[,..]", multiple=True,
                      help="reservedMemory, e.g. 0:memory=1100Mi or 1:hugepages-2Mi=64Mi (repeatable; default: the "
                           "file's, else 100Mi of memory on the first node)."),
-        click.option("--policy", type=click.Choice(POLICIES), default="none", show_default=True,
+        click.option("--policy", type=click.Choice(TOPOLOGY_MANAGER_POLICIES), default="none", show_default=True,
                      help="Topology Manager policy."),
-        click.option("--scope", type=click.Choice(SCOPES), default="container", show_default=True,
+        click.option("--scope", type=click.Choice(TOPOLOGY_MANAGER_SCOPES), default="container", show_default=True,
                      help="Topology Manager scope."),
         click.option("--admitted", "state_file", metavar="FILE",
                      help="Pods already admitted on the node (a previous `pod plan --json` output, or its state)."),

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from numabench.errors import NumabenchError
-from numabench.kube.inspect import inspect_process
+from numabench.host.podview import inspect_process
 from numabench.host.noise import read_noise
 from numabench.host.system import read_environment
 

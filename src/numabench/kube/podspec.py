@@ -2,9 +2,7 @@
 requests and limits, in the units numabench computes with.
 
 Units: CPU in cores as an exact ``Fraction`` (``"250m"`` is 1/4), memory and hugepages in bytes.
-Kubernetes quantities (``k8s.io/apimachinery/pkg/api/resource/quantity.go``) are parsed exactly:
-decimal suffixes ``n u m k M G T P E``, binary suffixes ``Ki Mi Gi Ti Pi Ei``, and decimal
-exponents (``1e3``, ``5E-1``). Byte counts round up to a whole byte, as ``Quantity.Value()`` does.
+Quantities are parsed by ``numabench.kube.resources.parse_quantity``.
 
 API defaulting applied here, as the API server would before the kubelet sees the pod
 (``pkg/apis/core/v1/defaults.go``, ``SetDefaults_Pod``): a resource with a limit and no request
@@ -21,103 +19,23 @@ cover them.
 from __future__ import annotations
 
 import json
-import math
 import os
-import re
 import uuid
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
 from numabench.errors import UsageError
+from numabench.kube.resources import CPU, HUGEPAGES_PREFIX, MEMORY, hugepage_size_bytes, parse_quantity, quantity_bytes
 
 __all__ = [
     "Container",
     "PodSpec",
-    "parse_quantity",
-    "format_bytes_quantity",
-    "hugepage_resource_name",
-    "hugepage_size_bytes",
     "load_pod",
     "pod_from_dict",
 ]
 
-CPU = "cpu"
-MEMORY = "memory"
-HUGEPAGES_PREFIX = "hugepages-"
-
-_BINARY = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40, "Pi": 1 << 50, "Ei": 1 << 60}
-_DECIMAL = {"n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000), "": Fraction(1),
-            "k": Fraction(10**3), "M": Fraction(10**6), "G": Fraction(10**9), "T": Fraction(10**12),
-            "P": Fraction(10**15), "E": Fraction(10**18)}
-_QUANTITY_RE = re.compile(
-    r"^(?P<sign>[+-]?)(?P<num>\d+(?:\.\d*)?|\.\d+)"
-    r"(?:(?P<bin>Ki|Mi|Gi|Ti|Pi|Ei)|(?P<exp>[eE][+-]?\d+)|(?P<dec>[numkMGTPE]?))$"
-)
 _WORKLOAD_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "ReplicationController")
-_FIX_QUANTITY = "write a Kubernetes quantity such as 2, 500m, 1.5, 512Mi or 1Gi"
-
-
-def parse_quantity(value: Any, what: str = "quantity") -> Fraction:
-    """A Kubernetes quantity (``"500m"``, ``"1Gi"``, ``"1e3"``, ``2``, ``0.5``) as an exact Fraction.
-
-    Raises:
-        UsageError: not a quantity; the message names ``what`` (e.g. ``container app: limits.cpu``).
-    """
-    if isinstance(value, bool) or value is None:
-        raise UsageError(f"{what}: {value!r} is not a quantity", _FIX_QUANTITY)
-    if isinstance(value, int):
-        return Fraction(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise UsageError(f"{what}: {value!r} is not a quantity", _FIX_QUANTITY)
-        return Fraction(str(value))
-    text = str(value).strip()
-    m = _QUANTITY_RE.match(text)
-    if not m:
-        raise UsageError(f"{what}: {text!r} is not a quantity", _FIX_QUANTITY)
-    number = Fraction(m.group("num"))
-    if m.group("bin"):
-        number *= _BINARY[m.group("bin")]
-    elif m.group("exp"):
-        number *= Fraction(10) ** int(m.group("exp")[1:])
-    else:
-        number *= _DECIMAL[m.group("dec") or ""]
-    return -number if m.group("sign") == "-" else number
-
-
-def _bytes(value: Any, what: str) -> int:
-    q = parse_quantity(value, what)
-    if q < 0:
-        raise UsageError(f"{what}: {value!r} is negative", "sizes must be zero or more")
-    return math.ceil(q)  # Quantity.Value() rounds up
-
-
-def hugepage_size_bytes(resource: str) -> int:
-    """``"hugepages-2Mi"`` -> 2097152.
-
-    Raises:
-        UsageError: not a hugepages resource name with a page size.
-    """
-    if not resource.startswith(HUGEPAGES_PREFIX):
-        raise UsageError(f"{resource!r} is not a hugepages resource", "write e.g. hugepages-2Mi or hugepages-1Gi")
-    size = _bytes(resource[len(HUGEPAGES_PREFIX):], f"page size of {resource}")
-    if size <= 0:
-        raise UsageError(f"{resource!r} has no page size", "write e.g. hugepages-2Mi or hugepages-1Gi")
-    return size
-
-
-def format_bytes_quantity(size_bytes: int) -> str:
-    """Bytes as the API prints them: the largest binary suffix that divides exactly (``2Mi``, ``1Gi``)."""
-    for suffix, factor in sorted(_BINARY.items(), key=lambda kv: -kv[1]):
-        if size_bytes >= factor and size_bytes % factor == 0:
-            return f"{size_bytes // factor}{suffix}"
-    return str(size_bytes)
-
-
-def hugepage_resource_name(page_size_bytes: int) -> str:
-    """2097152 -> ``"hugepages-2Mi"`` (``corehelper.HugePageResourceName``)."""
-    return HUGEPAGES_PREFIX + format_bytes_quantity(page_size_bytes)
 
 
 @dataclass(frozen=True)
@@ -200,10 +118,10 @@ def _resource_list(raw: Any, where: str) -> tuple[dict[str, Any], dict[str, str]
                 raise UsageError(f"{what}: {value!r} is negative", "CPU quantities must be zero or more")
             known[CPU] = q
         elif name == MEMORY:
-            known[MEMORY] = _bytes(value, what)
+            known[MEMORY] = quantity_bytes(value, what)
         elif name.startswith(HUGEPAGES_PREFIX):
             hugepage_size_bytes(name)
-            known[name] = _bytes(value, what)
+            known[name] = quantity_bytes(value, what)
         else:
             other[name] = str(value)
     return known, other

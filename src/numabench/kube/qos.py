@@ -21,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from fractions import Fraction
 
-from numabench.kube.podspec import CPU, MEMORY, Container, PodSpec
+from numabench.kube.podspec import Container, PodSpec
+from numabench.kube.resources import CPU, MEMORY
 
 __all__ = ["GUARANTEED", "BURSTABLE", "BEST_EFFORT", "qos_class", "pod_qos"]
 

@@ -50,7 +50,7 @@ def two_node_state() -> tuple[str, str]:
     sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "src"))
     import json
 
-    from numabench.kube.checkpoint import _CPU_LAYOUTS, _MEM_LAYOUTS, _load_json, _Obj, fnv32a, spew_for_hash
+    from numabench.kube.kubelet.checkpoint import _CPU_LAYOUTS, _MEM_LAYOUTS, _load_json, _Obj, fnv32a, spew_for_hash
 
     gi, mi = 1 << 30, 1 << 20
     def table(total, sysres, reserved):

@@ -46,8 +46,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from numabench.errors import NumabenchError, UsageError
-from numabench.kube.experiment import Experiment, Variant
+from numabench.errors import FramingError, UsageError
+from numabench.kube.experiment.spec import Experiment, Variant
 
 __all__ = [
     "CONTAINER_NAME",
@@ -87,10 +87,6 @@ RUNNER_ROLE_RULES = [
     {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
 ]
 FLEET_DISCOVERY_RULES = [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}]
-
-
-class FramingError(NumabenchError):
-    """A pod's log holds no complete, intact result block."""
 
 
 # --------------------------------------------------------------------------- framing

@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from numabench.errors import UsageError
+from numabench.kube.resources import TOPOLOGY_MANAGER_POLICIES, TOPOLOGY_MANAGER_SCOPES
 
 __all__ = [
     "EXPECT_VERDICTS",
@@ -249,17 +250,8 @@ def _check_run_args(args: tuple[str, ...], where: str, checker) -> None:
             raise _err(where, exc.message, exc.fix or "see numabench run --help") from None
 
 
-def _variant(raw: Any, i: int, common: tuple[str, ...], warnings: list[str], checker, source: str) -> Variant:
-    from numabench.kube.podspec import pod_from_dict
-    from numabench.kube.qos import pod_qos
-
-    where = f"{source}: variants[{i}]"
-    raw = _mapping(raw, where, "{name: aligned, qos: Guaranteed, resources: {limits: {cpu: 2, memory: 4Gi}}}")
-    _check_keys(raw, _VARIANT_KEYS, where)
-    if "name" not in raw:
-        raise _err(where, "has no name", "give every variant a name, e.g. aligned")
-    name = _name(raw["name"], f"{where}.name", MAX_VARIANT_NAME)
-    where = f"{source}: variant {name}"
+def _variant_resources(raw: dict, where: str) -> dict[str, Any]:
+    """The variant's container resources, quantities as strings."""
     resources = raw.get("resources") or {}
     _mapping(resources, f"{where}: resources", "{requests: {cpu: 2}, limits: {cpu: 2, memory: 4Gi}}")
     _check_keys(resources, ("requests", "limits"), f"{where}: resources")
@@ -270,6 +262,14 @@ def _variant(raw: Any, i: int, common: tuple[str, ...], warnings: list[str], che
         lst = _mapping(resources[part], f"{where}: resources.{part}", "{cpu: 2, memory: 4Gi}")
         # Quantities as strings, as the API prints them (and kubernetes-validate's schema wants).
         clean[part] = {str(k): (str(v) if not isinstance(v, bool) else v) for k, v in lst.items()}
+    return clean
+
+
+def _variant_qos(raw: dict, name: str, clean: dict[str, Any], where: str) -> str:
+    """The QoS class the resources give, which must be the one the variant promises."""
+    from numabench.kube.podspec import pod_from_dict
+    from numabench.kube.qos import pod_qos
+
     try:
         pod = pod_from_dict({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
                              "spec": {"containers": [{"name": "numabench", "resources": clean}]}}, source=where)
@@ -285,6 +285,34 @@ def _variant(raw: Any, i: int, common: tuple[str, ...], warnings: list[str], che
                    {"Guaranteed": "give cpu and memory limits, with requests equal to limits (or no requests)",
                     "Burstable": "give some request or limit, but not equal cpu and memory limits",
                     "BestEffort": "give no cpu or memory requests or limits"}[qos])
+    return qos
+
+
+def _hugepage_warnings(variant: Variant, common: tuple[str, ...], warnings: list[str]) -> None:
+    """Hugepage limits and ``--pages`` must go together."""
+    name = variant.name
+    pages = _option_value(variant.run_args(common), "--pages")
+    for res in variant.hugepage_resources:
+        kind = {"hugepages-2Mi": "2m", "hugepages-1Gi": "1g"}.get(res)
+        if kind and (pages is None or kind not in pages.split(",")):
+            warnings.append(f"variant {name} asks for {res} but numabench runs without --pages {kind}: "
+                            "the hugepages stay unused")
+    for kind, res in (("2m", "hugepages-2Mi"), ("1g", "hugepages-1Gi")):
+        if pages and kind in pages.split(",") and res not in variant.hugepage_resources:
+            warnings.append(f"variant {name} runs --pages {kind} without a {res} limit: a container gets no "
+                            "hugepages it did not ask for, so that measurement will fail")
+
+
+def _variant(raw: Any, i: int, common: tuple[str, ...], warnings: list[str], checker, source: str) -> Variant:
+    where = f"{source}: variants[{i}]"
+    raw = _mapping(raw, where, "{name: aligned, qos: Guaranteed, resources: {limits: {cpu: 2, memory: 4Gi}}}")
+    _check_keys(raw, _VARIANT_KEYS, where)
+    if "name" not in raw:
+        raise _err(where, "has no name", "give every variant a name, e.g. aligned")
+    name = _name(raw["name"], f"{where}.name", MAX_VARIANT_NAME)
+    where = f"{source}: variant {name}"
+    clean = _variant_resources(raw, where)
+    qos = _variant_qos(raw, name, clean, where)
     expect = raw.get("expect", "any")
     if expect not in EXPECT_VERDICTS:
         raise _err(f"{where}: expect", f"{expect!r} is not a verdict", f"write one of {', '.join(EXPECT_VERDICTS)}")
@@ -302,16 +330,7 @@ def _variant(raw: Any, i: int, common: tuple[str, ...], warnings: list[str], che
             raise _err(where, f"{key} and {opt} in args both set the node", f"give {key} only")
     variant = Variant(name, qos, expect, clean, nodes.get("memNode"), nodes.get("cpuNode"), args)
     _check_run_args(tuple(variant.run_args(common)), f"{where}: numabench options", checker)
-    pages = _option_value(variant.run_args(common), "--pages")
-    for res in variant.hugepage_resources:
-        kind = {"hugepages-2Mi": "2m", "hugepages-1Gi": "1g"}.get(res)
-        if kind and (pages is None or kind not in pages.split(",")):
-            warnings.append(f"variant {name} asks for {res} but numabench runs without --pages {kind}: "
-                            "the hugepages stay unused")
-    for kind, res in (("2m", "hugepages-2Mi"), ("1g", "hugepages-1Gi")):
-        if pages and kind in pages.split(",") and res not in variant.hugepage_resources:
-            warnings.append(f"variant {name} runs --pages {kind} without a {res} limit: a container gets no "
-                            "hugepages it did not ask for, so that measurement will fail")
+    _hugepage_warnings(variant, common, warnings)
     return variant
 
 
@@ -338,15 +357,8 @@ def _labels(raw: Any, where: str) -> dict[str, str]:
     return out
 
 
-def experiment_from_dict(raw: Any, source: str = "<experiment>", check_run_args=None) -> Experiment:
-    """Check a parsed experiment document (see the module docstring). ``check_run_args(list)``, when
-    given, judges each variant's ``numabench run`` options (raising UsageError).
-
-    Raises:
-        UsageError: the first problem found, naming ``source`` and the field.
-    """
-    if not isinstance(raw, dict):
-        raise _err(source, "not a mapping", "write the experiment as YAML keys (name, image, variants, ...)")
+def _header(raw: dict, source: str) -> tuple[str, str, str, str | None, tuple[str, ...]]:
+    """(name, namespace, image, imagePullPolicy, the common numabench args)."""
     _check_keys(raw, _TOP_KEYS, source)
     if raw.get("version", FILE_VERSION) != FILE_VERSION:
         raise _err(source, f"version {raw.get('version')!r} is not supported", f"write version: {FILE_VERSION}")
@@ -364,11 +376,16 @@ def experiment_from_dict(raw: Any, source: str = "<experiment>", check_run_args=
     numabench = _mapping(raw.get("numabench") or {}, f"{source}: numabench", "{args: [--size, 1G]}")
     _check_keys(numabench, ("args",), f"{source}: numabench")
     common = _string_list(numabench.get("args") or [], f"{source}: numabench.args")
+    return name, namespace, image.strip(), pull, common
+
+
+def _variants(raw: dict, source: str, common: tuple[str, ...], warnings: list[str],
+              checker) -> tuple[tuple[Variant, ...], str]:
+    """(the variants, the baseline's name)."""
     variants_raw = raw["variants"]
     if not isinstance(variants_raw, list) or not variants_raw:
         raise _err(f"{source}: variants", "must be a non-empty list", "list at least one variant (aligned)")
-    warnings: list[str] = []
-    variants = tuple(_variant(v, i, common, warnings, check_run_args, source) for i, v in enumerate(variants_raw))
+    variants = tuple(_variant(v, i, common, warnings, checker, source) for i, v in enumerate(variants_raw))
     names = [v.name for v in variants]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
@@ -378,6 +395,11 @@ def experiment_from_dict(raw: Any, source: str = "<experiment>", check_run_args=
         baseline = "aligned" if "aligned" in names else names[0]
     elif baseline not in names:
         raise _err(f"{source}: baseline", f"{baseline!r} is not a variant", f"pick one of: {', '.join(names)}")
+    return variants, baseline
+
+
+def _scheduling(raw: dict, source: str) -> tuple[dict[str, str], Any, tuple]:
+    """(nodeSelector, affinity, tolerations), as the pod template takes them."""
     selector = _labels(raw.get("nodeSelector") or {}, f"{source}: nodeSelector")
     affinity = raw.get("affinity")
     if affinity is not None:
@@ -389,47 +411,71 @@ def experiment_from_dict(raw: Any, source: str = "<experiment>", check_run_args=
                    "write e.g. [{key: numa-zone, operator: Exists, effect: NoSchedule}]")
     for i, t in enumerate(tolerations):
         _check_keys(t, ("key", "operator", "value", "effect", "tolerationSeconds"), f"{source}: tolerations[{i}]")
-    fleet = None
-    if raw.get("fleet") is not None:
-        f = _mapping(raw["fleet"], f"{source}: fleet", "{nodes: [worker-1, worker-2]}")
-        _check_keys(f, _FLEET_KEYS, f"{source}: fleet")
-        nodes = _string_list(f.get("nodes") or [], f"{source}: fleet.nodes")
-        for n in nodes:
-            if len(n) > 63 or not _LABEL_VALUE_RE.match(n) or not n:
-                raise _err(f"{source}: fleet.nodes", f"{n!r} is not a node name usable as a label value",
-                           "give the nodes' kubernetes.io/hostname values")
-        if len(set(nodes)) != len(nodes):
-            raise _err(f"{source}: fleet.nodes", "a node is named twice", "name each node once")
-        discover = f.get("discover", False)
-        if not isinstance(discover, bool):
-            raise _err(f"{source}: fleet.discover", f"{discover!r}", "write true or false")
-        if bool(nodes) == discover:
-            raise _err(f"{source}: fleet", "give either nodes or discover: true", "one of the two, not both or none")
-        if discover and not selector:
-            warnings.append("fleet discover without a nodeSelector: every node of the cluster gets a pod")
-        fleet = Fleet(nodes, discover)
-    local_raw = _mapping(raw.get("local") or {}, f"{source}: local", "{topologyManagerPolicy: single-numa-node}")
-    _check_keys(local_raw, _LOCAL_KEYS, f"{source}: local")
-    from numabench.kube.model import POLICIES, SCOPES
+    return selector, affinity, tuple(tolerations)
 
+
+def _fleet(raw: Any, source: str, selector: dict[str, str], warnings: list[str]) -> Fleet | None:
+    if raw is None:
+        return None
+    f = _mapping(raw, f"{source}: fleet", "{nodes: [worker-1, worker-2]}")
+    _check_keys(f, _FLEET_KEYS, f"{source}: fleet")
+    nodes = _string_list(f.get("nodes") or [], f"{source}: fleet.nodes")
+    for n in nodes:
+        if len(n) > 63 or not _LABEL_VALUE_RE.match(n) or not n:
+            raise _err(f"{source}: fleet.nodes", f"{n!r} is not a node name usable as a label value",
+                       "give the nodes' kubernetes.io/hostname values")
+    if len(set(nodes)) != len(nodes):
+        raise _err(f"{source}: fleet.nodes", "a node is named twice", "name each node once")
+    discover = f.get("discover", False)
+    if not isinstance(discover, bool):
+        raise _err(f"{source}: fleet.discover", f"{discover!r}", "write true or false")
+    if bool(nodes) == discover:
+        raise _err(f"{source}: fleet", "give either nodes or discover: true", "one of the two, not both or none")
+    if discover and not selector:
+        warnings.append("fleet discover without a nodeSelector: every node of the cluster gets a pod")
+    return Fleet(nodes, discover)
+
+
+def _local(raw: Any, source: str) -> LocalModel:
+    local_raw = _mapping(raw or {}, f"{source}: local", "{topologyManagerPolicy: single-numa-node}")
+    _check_keys(local_raw, _LOCAL_KEYS, f"{source}: local")
     policy = local_raw.get("topologyManagerPolicy", "single-numa-node")
-    if policy not in POLICIES:
-        raise _err(f"{source}: local.topologyManagerPolicy", f"{policy!r}", f"write one of {', '.join(POLICIES)}")
+    if policy not in TOPOLOGY_MANAGER_POLICIES:
+        raise _err(f"{source}: local.topologyManagerPolicy", f"{policy!r}",
+                   f"write one of {', '.join(TOPOLOGY_MANAGER_POLICIES)}")
     scope = local_raw.get("topologyManagerScope", "container")
-    if scope not in SCOPES:
-        raise _err(f"{source}: local.topologyManagerScope", f"{scope!r}", f"write one of {', '.join(SCOPES)}")
+    if scope not in TOPOLOGY_MANAGER_SCOPES:
+        raise _err(f"{source}: local.topologyManagerScope", f"{scope!r}",
+                   f"write one of {', '.join(TOPOLOGY_MANAGER_SCOPES)}")
     reserved = local_raw.get("reservedSystemCPUs")
-    local = LocalModel(policy, scope, None if reserved is None else str(reserved))
+    return LocalModel(policy, scope, None if reserved is None else str(reserved))
+
+
+def experiment_from_dict(raw: Any, source: str = "<experiment>", check_run_args=None) -> Experiment:
+    """Check a parsed experiment document (see the module docstring). ``check_run_args(list)``, when
+    given, judges each variant's ``numabench run`` options (raising UsageError).
+
+    Raises:
+        UsageError: the first problem found, naming ``source`` and the field.
+    """
+    if not isinstance(raw, dict):
+        raise _err(source, "not a mapping", "write the experiment as YAML keys (name, image, variants, ...)")
+    name, namespace, image, pull, common = _header(raw, source)
+    warnings: list[str] = []
+    variants, baseline = _variants(raw, source, common, warnings, check_run_args)
+    selector, affinity, tolerations = _scheduling(raw, source)
+    fleet = _fleet(raw.get("fleet"), source, selector, warnings)
+    local = _local(raw.get("local"), source)
     backoff = _int(raw.get("backoffLimit", 0), f"{source}: backoffLimit", 0, 10)
     if backoff > 0:
         warnings.append(f"backoffLimit {backoff}: a failed pod is retried; only the last attempt's result is kept")
     return Experiment(
-        name=name, namespace=namespace, image=image.strip(), variants=variants, run_args=common,
+        name=name, namespace=namespace, image=image, variants=variants, run_args=common,
         repetitions=_int(raw.get("repetitions", 1), f"{source}: repetitions", 1, MAX_REPETITIONS),
         timeout_s=_int(raw.get("timeoutSeconds", 1800), f"{source}: timeoutSeconds", 1, 7 * 86400),
         backoff_limit=backoff,
         ttl_s=_int(raw.get("ttlSecondsAfterFinished", 3600), f"{source}: ttlSecondsAfterFinished", 0, 30 * 86400),
-        image_pull_policy=pull, node_selector=selector, affinity=affinity, tolerations=tuple(tolerations),
+        image_pull_policy=pull, node_selector=selector, affinity=affinity, tolerations=tolerations,
         baseline=baseline, fleet=fleet, local=local, source=source, warnings=tuple(warnings),
     )
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from numabench.util.cpulist import parse_cpulist
-from numabench.errors import NumabenchError
+from numabench.errors import CheckpointError, GoDecodeError
 
 __all__ = [
     "CPU_STATE_FILE",
@@ -61,10 +61,6 @@ CPU_STATE_FILE = "cpu_manager_state"
 MAX_STATE_BYTES = 64 << 20
 
 
-class CheckpointError(NumabenchError):
-    """A kubelet state file is missing, unreadable, or one the kubelet would refuse."""
-
-
 def recovery_steps(path: str) -> str:
     """The documented recovery for a checkpoint the kubelet refuses (one line)."""
     return (
@@ -86,10 +82,6 @@ def fnv32a(data: bytes) -> int:
     return h
 
 
-class _DecodeError(Exception):
-    """Go's json.Unmarshal would fail: the kubelet refuses the file."""
-
-
 class _Num:
     """A JSON number kept as its literal, so integer fields can reject 1.0 and 1e3 as Go does."""
 
@@ -97,10 +89,6 @@ class _Num:
 
     def __init__(self, lit: str):
         self.lit = lit
-
-    @property
-    def is_integer_literal(self) -> bool:
-        return not any(c in self.lit for c in ".eE")
 
 
 def _go_str(s: str) -> str:
@@ -159,8 +147,8 @@ class _GoType:
     def spew(self, value, out: list[str], ignore_type: bool) -> None:
         raise NotImplementedError
 
-    def _mismatch(self, raw, where: str) -> _DecodeError:
-        return _DecodeError(f"cannot unmarshal {_kind(raw)} into {where} of Go type {self.go}")
+    def _mismatch(self, raw, where: str) -> GoDecodeError:
+        return GoDecodeError(f"cannot unmarshal {_kind(raw)} into {where} of Go type {self.go}")
 
 
 class _Str(_GoType):
@@ -195,12 +183,12 @@ class _Int(_GoType):
 
     def _parse(self, lit: str, what: str):
         if not re.fullmatch(r"-?[0-9]+", lit) or (self.lo == 0 and lit.startswith("-")):
-            raise _DecodeError(f"cannot unmarshal {what} into Go type {self.go}")
+            raise GoDecodeError(f"cannot unmarshal {what} into Go type {self.go}")
         if len(lit.lstrip("-")) > 20:
-            raise _DecodeError(f"{what} overflows Go type {self.go}")
+            raise GoDecodeError(f"{what} overflows Go type {self.go}")
         v = int(lit)
         if not self.lo <= v <= self.hi:
-            raise _DecodeError(f"{what} overflows Go type {self.go}")
+            raise GoDecodeError(f"{what} overflows Go type {self.go}")
         return v
 
     def decode(self, raw, cur, where):
@@ -362,7 +350,7 @@ class _CpuSetEntry(_GoType):
         try:
             return _parse_kubelet_cpuset(text)
         except ValueError as exc:
-            raise _DecodeError(f"{where}: cpuSet {text[:40]!r}: {exc}") from None
+            raise GoDecodeError(f"{where}: cpuSet {text[:40]!r}: {exc}") from None
 
     def spew(self, value, out, ignore_type):
         if not ignore_type:
@@ -578,7 +566,7 @@ def _has_key(raw: _Obj, *names: str) -> bool:
 def _decode(struct: _Struct, raw, initial: dict, path: str) -> dict:
     try:
         return struct.decode(raw, dict(initial), "")
-    except _DecodeError as exc:
+    except GoDecodeError as exc:
         raise CheckpointError(f"{path} is corrupt: {exc}", recovery_steps(path)) from None
     except RecursionError:
         raise CheckpointError(f"{path} is corrupt: nested too deeply", recovery_steps(path)) from None
@@ -587,11 +575,11 @@ def _decode(struct: _Struct, raw, initial: dict, path: str) -> dict:
 def _verify_legacy(raw: _Obj, layouts: tuple[_Layout, ...], path: str) -> tuple[_Layout, dict, ChecksumCheck]:
     """Decode with each layout the JSON fits, and find the one whose checksum matches."""
     decoded: list[tuple[_Layout, dict]] = []
-    first_error: _DecodeError | None = None
+    first_error: GoDecodeError | None = None
     for lay in layouts:
         try:
             decoded.append((lay, lay.struct.decode(raw, dict(lay.initial), "")))
-        except _DecodeError as exc:
+        except GoDecodeError as exc:
             first_error = first_error or exc
         except RecursionError:
             raise CheckpointError(f"{path} is corrupt: nested too deeply", recovery_steps(path)) from None

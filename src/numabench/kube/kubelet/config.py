@@ -19,47 +19,40 @@ Besides those, for NUMA alignment: Static memory needs ``cpuManagerPolicy: stati
 pod's CPUs stay in the shared pool, on every node) and a Topology Manager policy that merges hints
 (``restricted`` or ``single-numa-node``).
 
-Quantities are parsed exactly like ``resource.Quantity`` (``k8s.io/apimachinery/pkg/api/resource``):
-``[+-]digits[.digits]`` then a binary suffix ``Ki Mi Gi Ti Pi Ei``, a decimal suffix ``n u m k M G
-T P E`` or an exponent ``e3``. Uppercase ``K`` is not a Kubernetes suffix. Sums are exact fractions.
+Quantities are parsed by ``numabench.kube.resources.parse_quantity`` (as ``resource.Quantity``;
+uppercase ``K`` is not a Kubernetes suffix). Sums are exact fractions.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 import yaml
 
-from numabench.errors import UsageError
+from numabench.errors import QuantityError, UsageError
 from numabench.host.topology import Topology, read_topology, read_topology_tree
+from numabench.kube.resources import (
+    CPU_MANAGER_POLICIES,
+    DEFAULT_EVICTION_HARD_MEMORY_BYTES,
+    HUGEPAGES_PREFIX,
+    MAX_NUMA_NODES,
+    MEMORY_MANAGER_POLICIES,
+    TOPOLOGY_MANAGER_POLICIES,
+    format_quantity,
+    parse_quantity,
+)
 
 __all__ = [
-    "DEFAULT_EVICTION_MEMORY",
     "Finding",
-    "format_quantity",
     "lint_config",
     "lint_file",
     "load_config",
     "load_topology",
-    "parse_quantity",
 ]
-
-_BINARY = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40, "Pi": 1 << 50, "Ei": 1 << 60}
-_DECIMAL = {"n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000), "": 1,
-            "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
-_QUANTITY_RE = re.compile(
-    r"^([+-]?)(\d+(?:\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$")
-DEFAULT_EVICTION_MEMORY = 100 << 20  # evictionHard memory.available default: 100Mi
-_MEMORY_POLICIES = ("None", "Static", "BestEffort")
-_CPU_POLICIES = ("none", "static")
-_TOPOLOGY_POLICIES = ("none", "best-effort", "restricted", "single-numa-node")
-_HUGEPAGES = "hugepages-"
-_MAX_NUMA_NODES = 8  # topologymanager's defaultMaxAllowableNUMANodes
 
 
 @dataclass(frozen=True)
@@ -77,49 +70,6 @@ class Finding:
 
     def to_dict(self) -> dict[str, str]:
         return {"severity": self.severity, "rule": self.rule, "message": self.message, "fix": self.fix}
-
-
-def parse_quantity(value: Any) -> Fraction:
-    """A Kubernetes quantity (``1.5Gi``, ``100Mi``, ``1e9``, ``1073741824``, ``500m``) as an exact number.
-
-    Raises:
-        ValueError: not a quantity; the message says why (e.g. ``K`` instead of ``k``/``Ki``).
-    """
-    if isinstance(value, bool) or value is None:
-        raise ValueError(f"{value!r} is not a quantity")
-    text = str(value).strip() if isinstance(value, (int, float)) else value
-    if not isinstance(text, str):
-        raise ValueError(f"{value!r} is not a quantity")  # noqa: TRY004 (callers catch ValueError)
-    m = _QUANTITY_RE.match(text)
-    if not m:
-        hint = ""
-        if re.match(r"^[+-]?[\d.]+K", text):
-            hint = " (Kubernetes has no K suffix: write k for 1000 or Ki for 1024)"
-        elif re.match(r"^[+-]?[\d.]+[A-Za-z]+$", text):
-            hint = " (suffixes: Ki Mi Gi Ti Pi Ei, or k M G T P E, or m)"
-        raise ValueError(f"{text!r} is not a Kubernetes quantity{hint}")
-    sign, number, suffix = m.group(1), m.group(2), m.group(3) or ""
-    if len(number) > 40 or (suffix[:1] in "eE" and suffix and len(suffix) > 6):
-        raise ValueError(f"{text!r} is out of range")
-    value_f = Fraction(number)
-    if suffix in _BINARY:
-        value_f *= _BINARY[suffix]
-    elif suffix in _DECIMAL:
-        value_f *= _DECIMAL[suffix]
-    else:
-        value_f *= Fraction(10) ** int(suffix[1:])
-    return -value_f if sign == "-" else value_f
-
-
-def format_quantity(value: Fraction) -> str:
-    """Bytes for humans, exact: ``1178599424 -> "1124Mi"``, ``1500 -> "1500"``."""
-    if value.denominator != 1:
-        return f"{float(value):g}"
-    n = int(value)
-    for suffix, scale in (("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)):
-        if n and n % scale == 0:
-            return f"{n // scale}{suffix}"
-    return str(n)
 
 
 def load_config(path: str) -> dict[str, Any]:
@@ -190,9 +140,9 @@ def _quantities(doc: dict, key: str, findings: list[Finding]) -> dict[str, Fract
         if key == "evictionHard" and isinstance(value, str) and value.strip().endswith("%"):
             continue  # percentages are resolved against capacity by the caller
         try:
-            out[str(name)] = parse_quantity(value)
-        except ValueError as exc:
-            findings.append(Finding("error", "quantity", f"{key}.{name}: {exc}",
+            out[str(name)] = parse_quantity(value, f"{key}.{name}")
+        except QuantityError as exc:
+            findings.append(Finding("error", "quantity", exc.message,
                                     "write a Kubernetes quantity such as 512Mi, 1Gi or 1.5Gi"))
     return out
 
@@ -201,12 +151,12 @@ def _eviction_memory(doc: dict, topo: Topology | None, findings: list[Finding]) 
     """The hard eviction reservation for memory, in bytes; None when it cannot be known."""
     hard = doc.get("evictionHard")
     if hard is None:
-        return Fraction(DEFAULT_EVICTION_MEMORY)
+        return Fraction(DEFAULT_EVICTION_HARD_MEMORY_BYTES)
     if not isinstance(hard, dict):
         return None  # reported by _quantities
     if "memory.available" not in hard:
         if doc.get("mergeDefaultEvictionSettings") is True:
-            return Fraction(DEFAULT_EVICTION_MEMORY)
+            return Fraction(DEFAULT_EVICTION_HARD_MEMORY_BYTES)
         findings.append(Finding(
             "info", "eviction-default",
             "evictionHard is set without memory.available: the 100Mi default is not inherited, the memory "
@@ -234,26 +184,25 @@ def _eviction_memory(doc: dict, topo: Topology | None, findings: list[Finding]) 
         return Fraction(int(float(capacity) * float(pct)))
     try:
         return parse_quantity(value)
-    except ValueError:
+    except QuantityError:
         return None  # reported by _quantities
 
 
-def lint_config(doc: dict[str, Any], topo: Topology | None = None,
-                state_dir: str = "/var/lib/kubelet") -> list[Finding]:
-    """Check a KubeletConfiguration mapping; findings in rule order (errors, warnings, infos mixed)."""
-    findings: list[Finding] = []
+def _policies(doc: dict[str, Any], findings: list[Finding]) -> tuple[str, str, str | None]:
+    """The three policies (memory, CPU, topology manager), with findings on their names and on
+    combinations that cannot align."""
     mm = doc.get("memoryManagerPolicy", "None")
     cpu = doc.get("cpuManagerPolicy", "none")
     tm = doc.get("topologyManagerPolicy")
-    if mm not in _MEMORY_POLICIES:
+    if mm not in MEMORY_MANAGER_POLICIES:
         findings.append(Finding("error", "memory-manager-policy", f"memoryManagerPolicy {mm!r} is not a policy",
-                                f"use one of {', '.join(_MEMORY_POLICIES)} (case matters)"))
-    if cpu not in _CPU_POLICIES:
+                                f"use one of {', '.join(MEMORY_MANAGER_POLICIES)} (case matters)"))
+    if cpu not in CPU_MANAGER_POLICIES:
         findings.append(Finding("error", "cpu-manager-policy", f"cpuManagerPolicy {cpu!r} is not a policy",
                                 "use none or static"))
-    if tm is not None and tm not in _TOPOLOGY_POLICIES:
+    if tm is not None and tm not in TOPOLOGY_MANAGER_POLICIES:
         findings.append(Finding("error", "topology-manager-policy", f"topologyManagerPolicy {tm!r} is not a policy",
-                                f"use one of {', '.join(_TOPOLOGY_POLICIES)}"))
+                                f"use one of {', '.join(TOPOLOGY_MANAGER_POLICIES)}"))
     static = mm == "Static"
     if static and cpu != "static":
         findings.append(Finding(
@@ -272,22 +221,51 @@ def lint_config(doc: dict[str, Any], topo: Topology | None = None,
             f"topologyManagerPolicy {tm} admits pods whose CPUs and memory land on different NUMA nodes",
             "use single-numa-node (or restricted) when alignment is the goal"))
 
-    kube_reserved = _quantities(doc, "kubeReserved", findings)
-    system_reserved = _quantities(doc, "systemReserved", findings)
-    _quantities(doc, "evictionHard", findings)
-    eviction_memory = _eviction_memory(doc, topo, findings)
+    return mm, cpu, tm
 
-    # reservedMemory: [{numaNode: 0, limits: {memory: 1124Mi, hugepages-2Mi: 2Gi}}]
+
+def _supported_type(node: int, name: str, findings: list[Finding]) -> bool:
+    if name == "memory" or name.startswith(HUGEPAGES_PREFIX):
+        return True
+    findings.append(Finding("error", "reserved-memory-resource",
+                            f"reservedMemory NUMA node {node}: limit type {name!r} is not supported",
+                            "use memory or hugepages-<size> (e.g. hugepages-2Mi, hugepages-1Gi)"))
+    return False
+
+
+def _limit_quantity(node: int, name: str, value: Any, findings: list[Finding]) -> Fraction | None:
+    """One ``reservedMemory`` limit's quantity, or None (reported) when it is not one."""
+    try:
+        q = parse_quantity(value, f"reservedMemory NUMA node {node} {name}")
+    except QuantityError as exc:
+        findings.append(Finding("error", "quantity", exc.message, "write a Kubernetes quantity such as 1124Mi or 1.5Gi"))
+        return None
+    if q == 0:
+        findings.append(Finding("error", "reserved-memory-zero", f"reservedMemory NUMA node {node} {name} is zero",
+                                "remove the entry or give it a positive size"))
+    return q
+
+
+@dataclass
+class _Reserved:
+    """``reservedMemory`` summed per type; the nodes it names; types that cannot be summed."""
+
+    sums: dict[str, Fraction]
+    nodes: list[int]
+    unparsed: set[str]
+    entries: list
+
+
+def _reserved_memory(doc: dict[str, Any], findings: list[Finding]) -> _Reserved:
+    """``reservedMemory: [{numaNode: 0, limits: {memory: 1124Mi, hugepages-2Mi: 2Gi}}]``, checked as
+    ``validation_reserved_memory.go`` does (types, zero values, duplicates)."""
     reserved = doc.get("reservedMemory") or []
-    sums: dict[str, Fraction] = {}
+    out = _Reserved({}, [], set(), reserved if isinstance(reserved, list) else [])
     seen: set[tuple[int, str]] = set()
-    nodes_named: list[int] = []
-    unparsed: set[str] = set()  # types with a bad quantity or an unsupported name: no sum for them
     if not isinstance(reserved, list):
         findings.append(Finding("error", "config-type", "reservedMemory is not a list",
                                 "write reservedMemory as a list of {numaNode: N, limits: {memory: ...}}"))
-        reserved = []
-    for i, entry in enumerate(reserved):
+    for i, entry in enumerate(out.entries):
         if not isinstance(entry, dict) or not isinstance(entry.get("limits", {}), dict):
             findings.append(Finding("error", "config-type", f"reservedMemory[{i}] is not {{numaNode, limits}}",
                                     "write {numaNode: 0, limits: {memory: 1124Mi}}"))
@@ -297,54 +275,70 @@ def lint_config(doc: dict[str, Any], topo: Topology | None = None,
             findings.append(Finding("error", "config-type", f"reservedMemory[{i}].numaNode {node!r} is not an int32",
                                     "write the NUMA node id, e.g. numaNode: 0"))
             continue
-        nodes_named.append(node)
+        out.nodes.append(node)
         for name, value in (entry.get("limits") or {}).items():
             name = str(name)
-            if name != "memory" and not name.startswith(_HUGEPAGES):
-                findings.append(Finding(
-                    "error", "reserved-memory-resource",
-                    f"reservedMemory NUMA node {node}: limit type {name!r} is not supported",
-                    "use memory or hugepages-<size> (e.g. hugepages-2Mi, hugepages-1Gi)"))
-                unparsed.add(name)
-            try:
-                q = parse_quantity(value)
-            except ValueError as exc:
-                findings.append(Finding("error", "quantity", f"reservedMemory NUMA node {node} {name}: {exc}",
-                                        "write a Kubernetes quantity such as 1124Mi or 1.5Gi"))
-                unparsed.add(name)
+            if not _supported_type(node, name, findings):
+                out.unparsed.add(name)  # reported; no sum for it
+            q = _limit_quantity(node, name, value, findings)
+            if q is None:
+                out.unparsed.add(name)
                 continue
-            if q == 0:
-                findings.append(Finding("error", "reserved-memory-zero",
-                                        f"reservedMemory NUMA node {node} {name} is zero",
-                                        "remove the entry or give it a positive size"))
             if (node, name) in seen:
                 findings.append(Finding("error", "reserved-memory-duplicate",
                                         f"reservedMemory has NUMA node {node} {name} twice",
                                         "merge the two entries into one"))
             seen.add((node, name))
-            sums[name] = sums.get(name, Fraction(0)) + q
+            out.sums[name] = out.sums.get(name, Fraction(0)) + q
+    return out
 
-    if topo is not None:
-        for node in sorted(set(nodes_named)):
-            if node not in topo.node_ids:
-                findings.append(Finding(
-                    "error", "reserved-memory-node",
-                    f"reservedMemory names NUMA node {node}, which this machine does not have "
-                    f"(nodes: {', '.join(map(str, topo.node_ids))})",
-                    "reserve memory only on existing nodes"))
-        options = doc.get("topologyManagerPolicyOptions") or {}
-        if (len(topo.nodes) > _MAX_NUMA_NODES and tm not in (None, "none")
-                and "max-allowable-numa-nodes" not in options):
+
+def _topology_findings(doc: dict[str, Any], topo: Topology, nodes_named: list[int], tm: str | None,
+                       findings: list[Finding]) -> None:
+    """Rules that need the machine: nodes that exist, at most 8 NUMA nodes for the Topology Manager."""
+    for node in sorted(set(nodes_named)):
+        if node not in topo.node_ids:
             findings.append(Finding(
-                "error", "topology-manager-numa-nodes",
-                f"this machine has {len(topo.nodes)} NUMA nodes; the Topology Manager refuses more than "
-                f"{_MAX_NUMA_NODES}", "set topologyManagerPolicyOptions max-allowable-numa-nodes"))
+                "error", "reserved-memory-node",
+                f"reservedMemory names NUMA node {node}, which this machine does not have "
+                f"(nodes: {', '.join(map(str, topo.node_ids))})",
+                "reserve memory only on existing nodes"))
+    options = doc.get("topologyManagerPolicyOptions") or {}
+    if (len(topo.nodes) > MAX_NUMA_NODES and tm not in (None, "none")
+            and "max-allowable-numa-nodes" not in options):
+        findings.append(Finding(
+            "error", "topology-manager-numa-nodes",
+            f"this machine has {len(topo.nodes)} NUMA nodes; the Topology Manager refuses more than "
+            f"{MAX_NUMA_NODES}", "set topologyManagerPolicyOptions max-allowable-numa-nodes"))
 
+
+@dataclass
+class _NodeAllocatable:
+    """The node-allocatable reservations: kubeReserved, systemReserved (per resource) and the hard
+    eviction threshold for memory (None: cannot be known)."""
+
+    kube: dict[str, Fraction]
+    system: dict[str, Fraction]
+    eviction_memory: Fraction | None
+
+
+def _node_allocatable(doc: dict[str, Any], topo: Topology | None, findings: list[Finding]) -> _NodeAllocatable:
+    kube_reserved = _quantities(doc, "kubeReserved", findings)
+    system_reserved = _quantities(doc, "systemReserved", findings)
+    _quantities(doc, "evictionHard", findings)
+    return _NodeAllocatable(kube_reserved, system_reserved, _eviction_memory(doc, topo, findings))
+
+
+def _sum_findings(mm: str, reserved: _Reserved, alloc: _NodeAllocatable, findings: list[Finding]) -> None:
+    """``validateReservedMemory``: per memory type, the sum over NUMA nodes must equal kubeReserved +
+    systemReserved (+ the hard eviction threshold, for memory)."""
+    kube_reserved, system_reserved, eviction_memory = alloc.kube, alloc.system, alloc.eviction_memory
+    static, sums, unparsed = mm == "Static", reserved.sums, reserved.unparsed
     # Node-allocatable reservation per memory type: kubeReserved + systemReserved (+ eviction for memory).
     allocatable: dict[str, Fraction | None] = {}
     for source in (kube_reserved, system_reserved):
         for name, q in source.items():
-            if name == "memory" or name.startswith(_HUGEPAGES):
+            if name == "memory" or name.startswith(HUGEPAGES_PREFIX):
                 allocatable[name] = allocatable.get(name, Fraction(0)) + q
     allocatable["memory"] = (None if eviction_memory is None
                              else allocatable.get("memory", Fraction(0)) + eviction_memory)
@@ -366,10 +360,24 @@ def lint_config(doc: dict[str, Any], topo: Topology | None = None,
         if static:
             findings.append(Finding("error", "reserved-memory-sum", message + " (the kubelet refuses to start)",
                                     fix_sum))
-        elif reserved:
+        elif reserved.entries:
             findings.append(Finding("warning", "reserved-memory-sum",
                                     message + f" (ignored under memoryManagerPolicy {mm}; Static would refuse it)",
                                     fix_sum))
+
+
+def lint_config(doc: dict[str, Any], topo: Topology | None = None,
+                state_dir: str = "/var/lib/kubelet") -> list[Finding]:
+    """Check a KubeletConfiguration mapping; findings in rule order (errors, warnings, infos mixed)."""
+    findings: list[Finding] = []
+    mm, cpu, tm = _policies(doc, findings)
+    static = mm == "Static"
+    alloc = _node_allocatable(doc, topo, findings)
+    reserved = _reserved_memory(doc, findings)
+    if topo is not None:
+        _topology_findings(doc, topo, reserved.nodes, tm, findings)
+    _sum_findings(mm, reserved, alloc, findings)
+    unparsed, sums = reserved.unparsed, reserved.sums
     if static and "memory" not in unparsed and sums.get("memory", Fraction(0)) <= 0:
         findings.append(Finding("error", "static-needs-reserved-memory",
                                 "memoryManagerPolicy Static with no memory in reservedMemory: the Static policy "

@@ -2,10 +2,13 @@
 
 ``compare_pods(result_set)`` computes (data only); ``format_text`` / ``format_markdown`` render.
 
-Cells: one per (kernel, page kind, buffer size). A variant's figure for a cell is the median of its
-raw samples pooled over its repetitions (``latency_ns`` for ``latency``, ``bandwidth_bytes_per_s``
+Cells: one per measured cell: (kernel, page kind, buffer size, threads, CPU node, memory node(s),
+policy). A variant's figure for a cell is the median of its raw samples pooled over its repetitions
+(never over different cells: a variant run with ``--mem-node 0,1`` has a local and a remote cell) (``latency_ns`` for ``latency``, ``bandwidth_bytes_per_s``
 for the bandwidth kernels). The ratio is variant / baseline of those medians, so a latency ratio
-above 1 or a bandwidth ratio below 1 means the variant is slower than the baseline.
+above 1 or a bandwidth ratio below 1 means the variant is slower than the baseline. Variants
+differ in placement by design, so a variant's cell is set against every baseline cell of the same
+(kernel, page kind, size); each row names both placements (``cpu->mem``).
 
 Confidence interval: a two-level bootstrap, seeded (numpy ``default_rng(seed)``): each round
 resamples the repetitions (pods) with replacement, then the samples within each, for both sides,
@@ -18,11 +21,16 @@ Fleet result sets are compared per node (the node each pod really ran on).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFAULT_ROUNDS", "compare_pods", "format_markdown", "format_text"]
+from numabench.results.podset import PodResultSet, PodRun
+from numabench.util.cpulist import format_cpulist
+from numabench.util.units import format_size
+
+__all__ = ["DEFAULT_ROUNDS", "Cell", "bootstrap_ratio", "compare_pods", "format_markdown", "format_text"]
 
 DEFAULT_ROUNDS = 2000
 DEFAULT_SEED = 1
@@ -32,15 +40,51 @@ def _metric(m: dict[str, Any]) -> str:
     return "latency_ns" if "latency_ns" in m else "bandwidth_bytes_per_s"
 
 
-def _cells(runs: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
-    """(kernel, pages, size_bytes) -> {"metric", "samples": [array per pod], "threads": set}."""
-    out: dict[tuple, dict[str, Any]] = {}
+@dataclass(frozen=True)
+class Cell:
+    """What one measurement measured, and where. ``workload`` is what a baseline and a variant
+    share; ``placement`` is where they may differ."""
+
+    kernel: str
+    pages: str
+    size_bytes: int
+    threads: int | None
+    cpu_node: int | None
+    mem_nodes: tuple[int, ...]
+    policy: str | None
+
+    @classmethod
+    def of(cls, m: dict[str, Any]) -> Cell:
+        mem_nodes = m.get("mem_nodes")
+        if mem_nodes is None:
+            mem_nodes = [] if m.get("mem_node") is None else [m["mem_node"]]
+        return cls(m["kernel"], m["pages"], m["size_bytes"], m.get("threads"), m.get("cpu_node"),
+                   tuple(int(n) for n in mem_nodes), m.get("policy"))
+
+    def sort_key(self) -> tuple:
+        return (self.kernel, self.pages, self.size_bytes, self.threads or 0,
+                -1 if self.cpu_node is None else self.cpu_node, self.mem_nodes, self.policy or "")
+
+    @property
+    def workload(self) -> tuple[str, str, int]:
+        return (self.kernel, self.pages, self.size_bytes)
+
+    @property
+    def placement(self) -> str:
+        """``cpu->mem`` (``0->1``; ``0->0,1 interleave`` when the policy is not bind)."""
+        cpu = "?" if self.cpu_node is None else str(self.cpu_node)
+        where = f"{cpu}->{format_cpulist(self.mem_nodes) or '?'}"
+        return where if self.policy in (None, "bind") else f"{where} {self.policy}"
+
+
+def _cells(runs: list[PodRun]) -> dict[Cell, dict[str, Any]]:
+    """Cell -> {"metric", "samples": [array per pod]}."""
+    out: dict[Cell, dict[str, Any]] = {}
     for r in runs:
-        per_pod: dict[tuple, list[float]] = {}
-        for m in r["result"].get("measurements", []):
-            key = (m["kernel"], m["pages"], m["size_bytes"])
-            cell = out.setdefault(key, {"metric": _metric(m), "samples": [], "threads": set()})
-            cell["threads"].add(m.get("threads"))
+        per_pod: dict[Cell, list[float]] = {}
+        for m in r.result.get("measurements", []):
+            key = Cell.of(m)
+            out.setdefault(key, {"metric": _metric(m), "samples": []})
             per_pod.setdefault(key, []).extend(float(x) for x in m["samples"])
         for key, samples in per_pod.items():
             out[key]["samples"].append(np.asarray(samples, dtype=np.float64))
@@ -74,8 +118,8 @@ def bootstrap_ratio(base: list[np.ndarray], other: list[np.ndarray], rounds: int
     return float(low), float(high)
 
 
-def _evidence(r: dict[str, Any]) -> dict[str, Any]:
-    res = r.get("result") or {}
+def _evidence(r: PodRun) -> dict[str, Any]:
+    res = r.result or {}
     pod = (res.get("environment") or {}).get("pod") or {}
     pages: dict[str, int] = {}
     methods = set()
@@ -86,14 +130,12 @@ def _evidence(r: dict[str, Any]) -> dict[str, Any]:
             methods.add(m["placement"]["method"])
     cpus = pod.get("cpus")
     mems = pod.get("mems")
-    from numabench.util.cpulist import format_cpulist
-
-    planned = r.get("planned") or {}
+    planned = r.planned or {}
     return {
-        "variant": r["variant"], "repetition": r["repetition"], "node": r.get("node"), "pod": r.get("pod"),
-        "status": r["status"], "reason": r.get("reason"), "message": r.get("message"),
-        "qos_class": r.get("qos_class"), "qos_expected": r.get("qos_expected"), "qos_ok": r.get("qos_ok"),
-        "verdict": r.get("verdict"), "verdict_expected": r.get("verdict_expected"), "verdict_ok": r.get("verdict_ok"),
+        "variant": r.variant, "repetition": r.repetition, "node": r.node, "pod": r.pod,
+        "status": r.status, "reason": r.reason, "message": r.message,
+        "qos_class": r.qos_class, "qos_expected": r.qos_expected, "qos_ok": r.qos_ok,
+        "verdict": r.verdict, "verdict_expected": r.verdict_expected, "verdict_ok": r.verdict_ok,
         "verdict_reason": pod.get("reason"),
         "cpuset_cpus": None if cpus is None else format_cpulist(cpus),
         "cpuset_mems": None if mems is None else format_cpulist(mems),
@@ -102,34 +144,42 @@ def _evidence(r: dict[str, Any]) -> dict[str, Any]:
         "cpuset_as_planned": (None if not planned or cpus is None
                               else (planned.get("cpus") == list(cpus) and planned.get("mems") == list(mems))),
         "pages_by_node": dict(sorted(pages.items())), "placement_methods": sorted(methods),
-        "restarts": r.get("restarts"), "exit_code": r.get("exit_code"), "result_error": r.get("result_error"),
+        "restarts": r.restarts, "exit_code": r.exit_code, "result_error": r.result_error,
     }
 
 
-def _compare_group(runs: list[dict[str, Any]], variants: list[str], baseline: str, rounds: int,
+def _row(b_cell: Cell, b: dict[str, Any], o_cell: Cell, o: dict[str, Any], rounds: int, seed: int) -> dict[str, Any]:
+    bm, om = _pooled_median(b["samples"]), _pooled_median(o["samples"])
+    low, high = bootstrap_ratio(b["samples"], o["samples"], rounds, seed)
+    row = {"kernel": b_cell.kernel, "pages": b_cell.pages, "size_bytes": b_cell.size_bytes, "metric": b["metric"],
+           "baseline_cell": _cell_dict(b_cell), "variant_cell": _cell_dict(o_cell),
+           "baseline": bm, "variant": om, "ratio": om / bm if bm else None, "ci95": [low, high],
+           "pods": [len(b["samples"]), len(o["samples"])],
+           "threads": [[] if b_cell.threads is None else [b_cell.threads],
+                       [] if o_cell.threads is None else [o_cell.threads]]}
+    if row["threads"][0] != row["threads"][1] and row["metric"] != "latency_ns":
+        row["note"] = "different thread counts: the bandwidths are not like for like (fix --threads)"
+    return row
+
+
+def _cell_dict(c: Cell) -> dict[str, Any]:
+    return {"cpu_node": c.cpu_node, "mem_nodes": list(c.mem_nodes), "policy": c.policy, "threads": c.threads}
+
+
+def _compare_group(runs: list[PodRun], variants: list[str], baseline: str, rounds: int,
                    seed: int) -> dict[str, Any]:
-    ok = [r for r in runs if r.get("result") is not None]
-    by_variant = {v: _cells([r for r in ok if r["variant"] == v]) for v in variants}
-    pods = {v: sum(1 for r in ok if r["variant"] == v) for v in variants}
+    ok = [r for r in runs if r.result is not None]
+    by_variant = {v: _cells([r for r in ok if r.variant == v]) for v in variants}
+    pods = {v: sum(1 for r in ok if r.variant == v) for v in variants}
     base_cells = by_variant.get(baseline, {})
     comparisons = []
     notes = []
     for v in variants:
         if v == baseline:
             continue
-        rows = []
-        for key in sorted(set(base_cells) & set(by_variant[v])):
-            b, o = base_cells[key], by_variant[v][key]
-            bm, om = _pooled_median(b["samples"]), _pooled_median(o["samples"])
-            low, high = bootstrap_ratio(b["samples"], o["samples"], rounds, seed)
-            row = {"kernel": key[0], "pages": key[1], "size_bytes": key[2], "metric": b["metric"],
-                   "baseline": bm, "variant": om, "ratio": om / bm if bm else None, "ci95": [low, high],
-                   "pods": [len(b["samples"]), len(o["samples"])],
-                   "threads": [sorted(x for x in b["threads"] if x is not None),
-                               sorted(x for x in o["threads"] if x is not None)]}
-            if row["threads"][0] != row["threads"][1] and row["metric"] != "latency_ns":
-                row["note"] = "different thread counts: the bandwidths are not like for like (fix --threads)"
-            rows.append(row)
+        rows = [_row(bc, base_cells[bc], oc, by_variant[v][oc], rounds, seed)
+                for bc in sorted(base_cells, key=Cell.sort_key) for oc in sorted(by_variant[v], key=Cell.sort_key)
+                if bc.workload == oc.workload]
         if not rows:
             notes.append(f"{v}: no cell measured by both {v} and {baseline}")
         elif min(pods[v], pods[baseline]) < 2:
@@ -138,39 +188,46 @@ def _compare_group(runs: list[dict[str, Any]], variants: list[str], baseline: st
     return {"pods_with_results": pods, "comparisons": comparisons, "notes": notes}
 
 
-def compare_pods(result_set: dict[str, Any], rounds: int = DEFAULT_ROUNDS,
+def _run_notes(runs: list[PodRun]) -> list[str]:
+    notes = []
+    for r in runs:
+        if r.status == "ok":
+            continue
+        where = f" on {r.node_target}" if r.node_target else ""
+        detail = r.message or r.result_error or ""
+        notes.append(f"{r.variant} r{r.repetition}{where}: {r.status}: {r.reason}: {detail}".rstrip(": "))
+    for r in runs:
+        if r.qos_ok is False:
+            notes.append(f"{r.variant} r{r.repetition}: QoS {r.qos_class} but the spec gives {r.qos_expected}")
+        if r.verdict_ok is False:
+            notes.append(f"{r.variant} r{r.repetition}: verdict {r.verdict}, expected "
+                         f"{r.verdict_expected}: the pod was not placed as the variant intends")
+    return notes
+
+
+def compare_pods(result_set: PodResultSet | dict[str, Any], rounds: int = DEFAULT_ROUNDS,
                  seed: int = DEFAULT_SEED) -> dict[str, Any]:
     """The comparison as data: per node group (``"all"`` unless fleet), each non-baseline variant's
-    cells against the baseline's, and the evidence of every pod."""
-    exp = result_set["experiment"]
+    cells against the baseline's, and the evidence of every pod. A dict is read as a pod result set
+    file's content (``PodResultSet.from_dict``; raises ResultError when it is not one)."""
+    if not isinstance(result_set, PodResultSet):
+        result_set = PodResultSet.from_dict(result_set)
+    exp = result_set.experiment
     variants = [v["name"] for v in exp["variants"]]
     baseline = exp.get("baseline") or variants[0]
-    runs = result_set["runs"]
+    runs = result_set.runs
     fleet = exp.get("fleet") is not None
-    groups: dict[str, list[dict[str, Any]]] = {}
+    groups: dict[str, list[PodRun]] = {}
     for r in runs:
-        key = (r.get("node") or r.get("node_target") or "unknown") if fleet else "all"
+        key = (r.node or r.node_target or "unknown") if fleet else "all"
         groups.setdefault(key, []).append(r)
-    failed = [r for r in runs if r["status"] != "ok"]
-    notes = []
-    for r in failed:
-        where = f" on {r['node_target']}" if r.get("node_target") else ""
-        detail = r.get("message") or r.get("result_error") or ""
-        notes.append(f"{r['variant']} r{r['repetition']}{where}: {r['status']}: {r.get('reason')}: {detail}".rstrip(": "))
-    for r in runs:
-        if r.get("qos_ok") is False:
-            notes.append(f"{r['variant']} r{r['repetition']}: QoS {r['qos_class']} but the spec gives "
-                         f"{r['qos_expected']}")
-        if r.get("verdict_ok") is False:
-            notes.append(f"{r['variant']} r{r['repetition']}: verdict {r['verdict']}, expected "
-                         f"{r['verdict_expected']}: the pod was not placed as the variant intends")
     return {
-        "experiment": exp.get("name"), "backend": result_set.get("backend"), "run_id": result_set.get("run_id"),
-        "baseline": baseline, "variants": variants, "interrupted": result_set.get("interrupted", False),
+        "experiment": exp.get("name"), "backend": result_set.backend, "run_id": result_set.run_id,
+        "baseline": baseline, "variants": variants, "interrupted": result_set.interrupted,
         "bootstrap": {"rounds": rounds, "seed": seed, "level": "pods, then samples", "interval": 0.95},
         "groups": {node: _compare_group(rs, variants, baseline, rounds, seed) for node, rs in sorted(groups.items())},
         "evidence": [_evidence(r) for r in runs],
-        "notes": notes,
+        "notes": _run_notes(runs),
     }
 
 
@@ -183,19 +240,13 @@ def _fmt_value(metric: str, v: float | None) -> str:
     return f"{v:.1f} ns" if metric == "latency_ns" else f"{v / 1e9:.2f} GB/s"
 
 
-def _fmt_size(n: int) -> str:
-    for unit, f in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
-        if n >= f and n % f == 0:
-            return f"{n // f}{unit}"
-    return str(n)
-
-
 def _table_rows(cmp: dict[str, Any]):
     for node, group in cmp["groups"].items():
         for c in group["comparisons"]:
             for row in c["cells"]:
                 low, high = row["ci95"]
-                yield (node, c["variant"], row["kernel"], row["pages"], _fmt_size(row["size_bytes"]),
+                cells = f"{_placement(row['baseline_cell'])} vs {_placement(row['variant_cell'])}"
+                yield (node, c["variant"], row["kernel"], row["pages"], format_size(row["size_bytes"]), cells,
                        _fmt_value(row["metric"], row["baseline"]), _fmt_value(row["metric"], row["variant"]),
                        "-" if row["ratio"] is None else f"{row['ratio']:.3f}", f"[{low:.3f}, {high:.3f}]")
 
@@ -217,7 +268,11 @@ def _evidence_rows(cmp: dict[str, Any]):
                e["cpuset_mems"] or "-", pages)
 
 
-_HEAD = ("node", "variant", "kernel", "pages", "size", "baseline", "variant value", "ratio", "95% CI")
+def _placement(cell: dict[str, Any]) -> str:
+    return Cell("", "", 0, cell["threads"], cell["cpu_node"], tuple(cell["mem_nodes"]), cell["policy"]).placement
+
+
+_HEAD = ("node", "variant", "kernel", "pages", "size", "cpu->mem", "baseline", "variant value", "ratio", "95% CI")
 _EV_HEAD = ("variant", "rep", "node", "status", "QoS", "verdict", "cpuset.cpus", "cpuset.mems", "pages by node")
 
 

@@ -1,0 +1,165 @@
+"""Topology hints and the Topology Manager's merge (``pkg/kubelet/cm/topologymanager/policy.go``,
+``policy_best_effort.go``, ``policy_restricted.go``, ``policy_single_numa_node.go``, ``policy_none.go``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from numabench.errors import UsageError
+from numabench.kube.admission.bitmask import is_narrower, mask_nodes, node_count, node_mask
+from numabench.kube.resources import TOPOLOGY_MANAGER_POLICIES
+
+__all__ = ["Hint", "merge_hints", "find_best_hint"]
+
+
+@dataclass(frozen=True)
+class Hint:
+    """A ``TopologyHint``: a NUMA node mask (None: no preference, "any node") and whether preferred."""
+
+    mask: int | None
+    preferred: bool
+
+    @property
+    def nodes(self) -> tuple[int, ...] | None:
+        return None if self.mask is None else mask_nodes(self.mask)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"nodes": None if self.mask is None else list(self.nodes), "preferred": self.preferred}
+
+    def __str__(self) -> str:
+        where = "any" if self.mask is None else "{" + ",".join(map(str, self.nodes)) + "}"
+        return f"{where} {'preferred' if self.preferred else 'not preferred'}"
+
+
+def _filter_providers_hints(providers: list) -> list[list[Hint]]:
+    """``filterProvidersHints``: one hint list per (provider, resource)."""
+    out: list[list[Hint]] = []
+    for hints in providers:
+        if not hints:  # nil or empty map: no preference for any resource
+            out.append([Hint(None, True)])
+            continue
+        for resource in sorted(hints):
+            lst = hints[resource]
+            if lst is None:
+                out.append([Hint(None, True)])
+            elif not lst:
+                out.append([Hint(None, False)])
+            else:
+                out.append(list(lst))
+    return out
+
+
+def _merge_permutation(default: int, permutation: list[Hint]) -> Hint:
+    preferred = True
+    masks: list[int] = []
+    for h in permutation:
+        if h.mask is not None:
+            masks.append(h.mask)
+            if h.mask != masks[0]:  # preferred only if all affinities are equal
+                preferred = False
+        if not h.preferred:
+            preferred = False
+    merged = default
+    for m in masks:
+        merged &= m
+    return Hint(merged, preferred)
+
+
+def _narrowest_count(hints: list[Hint]) -> int | None:
+    best = None
+    for h in hints:
+        if h.mask is None:
+            continue
+        if best is None or is_narrower(h.mask, best):
+            best = h.mask
+    return None if best is None else node_count(best)
+
+
+def _compare(current: Hint | None, candidate: Hint, best_np_count: int) -> Hint | None:
+    """``HintMerger.compare`` (without ``prefer-closest-numa-nodes``)."""
+    if node_count(candidate.mask) == 0:
+        return current
+    if current is None:
+        return candidate
+    if not current.preferred and candidate.preferred:
+        return candidate
+    if current.preferred and not candidate.preferred:
+        return current
+
+    def fitter(a: Hint, b: Hint) -> Hint:
+        if b.mask == a.mask:
+            return a
+        return b if is_narrower(b.mask, a.mask) else a
+
+    if current.preferred and candidate.preferred:
+        return fitter(current, candidate)
+    cur, cand = node_count(current.mask), node_count(candidate.mask)
+    if cur > best_np_count:
+        return fitter(current, candidate)
+    if cur == best_np_count:
+        return fitter(current, candidate) if cand == best_np_count else current
+    if cand > best_np_count:
+        return current
+    if cand == best_np_count:
+        return candidate
+    if cand > cur:
+        return candidate
+    if cand < cur:
+        return current
+    return fitter(current, candidate)
+
+
+def _hint_merger(numa_nodes, filtered: list[list[Hint]]) -> Hint:
+    default = node_mask(numa_nodes)
+    best_np_count = max([c for c in (_narrowest_count(h) for h in filtered) if c is not None], default=0)
+    best: Hint | None = None
+
+    def rec(i: int, accum: list[Hint]) -> None:
+        nonlocal best
+        if i == len(filtered):
+            best = _compare(best, _merge_permutation(default, accum), best_np_count)
+            return
+        for h in filtered[i]:
+            rec(i + 1, accum + [h])
+
+    rec(0, [])
+    return best if best is not None else Hint(default, False)
+
+
+def merge_hints(policy: str, numa_nodes, providers: list) -> tuple[Hint, bool]:
+    """Merge the hint providers' answers as Topology Manager ``policy`` does; (best hint, admit).
+
+    ``providers``: per hint provider (CPU Manager, Memory Manager), None (no preference) or a
+    mapping resource -> list of Hint (None: no preference for that resource; []: nothing fits).
+    Policy ``none`` never merges: (Hint(None, False), True).
+
+    Raises:
+        UsageError: an unknown policy.
+    """
+    if policy == "none":
+        return Hint(None, False), True
+    filtered = _filter_providers_hints(providers)
+    if policy in ("best-effort", "restricted"):
+        best = _hint_merger(numa_nodes, filtered)
+        return best, (True if policy == "best-effort" else best.preferred)
+    if policy == "single-numa-node":
+        single = [[h for h in lst if h.preferred and (h.mask is None or node_count(h.mask) == 1)] for lst in filtered]
+        best = _hint_merger(numa_nodes, single)
+        if best.mask == node_mask(numa_nodes):
+            best = Hint(None, best.preferred)
+        return best, best.preferred
+    raise UsageError(f"unknown Topology Manager policy {policy!r}", f"use one of: {', '.join(TOPOLOGY_MANAGER_POLICIES)}")
+
+
+def find_best_hint(hints: list[Hint]) -> Hint:
+    """``findBestHint``: preferred first, then the narrowest."""
+    best = None
+    for h in hints:
+        if best is None:
+            best = h
+        elif h.preferred and not best.preferred:
+            best = h
+        elif h.preferred == best.preferred and is_narrower(h.mask, best.mask):
+            best = h
+    return best

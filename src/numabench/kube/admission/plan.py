@@ -1,0 +1,399 @@
+"""The admission of one pod: the Topology Manager's scopes over the CPU and Memory Managers, and
+the answer as a ``PodPlan`` (see the package docstring for the rules and sources)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from numabench.errors import AdmissionRejected, UsageError
+from numabench.kube.admission.cpu import allocate_cpus, cpu_hints, guaranteed_cpus, pod_cpu_request
+from numabench.kube.admission.hints import Hint, merge_hints
+from numabench.kube.admission.memory import (
+    Block,
+    allocate_memory,
+    machine_state,
+    memory_hints,
+    pod_memory_request,
+    release_memory,
+)
+from numabench.kube.admission.node import NodeDescription
+from numabench.kube.admission.rejection import affinity_error
+from numabench.kube.admission.state import AdmittedState
+from numabench.kube.podspec import Container, PodSpec
+from numabench.kube.qos import GUARANTEED, pod_qos
+from numabench.kube.resources import CPU, MEMORY, TOPOLOGY_MANAGER_POLICIES, TOPOLOGY_MANAGER_SCOPES
+from numabench.util.cpulist import format_cpulist
+
+__all__ = ["ContainerPlacement", "KubeletSettings", "Rejection", "PodPlan", "plan_pod", "format_cpu"]
+
+
+@dataclass(frozen=True)
+class ContainerPlacement:
+    """Where one container runs, as the kubelet would set its cgroup.
+
+    ``cpus`` is ``cpuset.cpus`` (exclusive CPUs, or the shared pool after this pod's admission);
+    ``mems`` is ``cpuset.mems`` (the Memory Manager's nodes, or every memory node when it does
+    not pin the container); ``numa_affinity`` the nodes the managers aligned the container to
+    (None when nothing was pinned); ``hint`` the Topology Manager's merged hint.
+    """
+
+    name: str
+    init: bool
+    qos: str
+    cpus: tuple[int, ...]
+    mems: tuple[int, ...]
+    exclusive_cpus: bool
+    memory_pinned: bool
+    numa_affinity: tuple[int, ...] | None
+    hint: Hint | None
+    cpu_hints: list[Hint] | None
+    memory_hints: list[Hint] | None
+    memory_blocks: tuple[Block, ...]
+    memory_limit_bytes: int | None
+    cpu_nodes: tuple[int, ...]
+
+    @property
+    def aligned(self) -> bool:
+        """Every CPU's node holds memory of this container (what an in-pod verdict checks)."""
+        return bool(self.cpu_nodes) and set(self.cpu_nodes) <= set(self.mems)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "init": self.init,
+            "qos": self.qos,
+            "cpuset_cpus": format_cpulist(self.cpus),
+            "cpuset_mems": format_cpulist(self.mems),
+            "cpus": list(self.cpus),
+            "mems": list(self.mems),
+            "cpu_nodes": list(self.cpu_nodes),
+            "exclusive_cpus": self.exclusive_cpus,
+            "memory_pinned": self.memory_pinned,
+            "numa_affinity": None if self.numa_affinity is None else list(self.numa_affinity),
+            "aligned": self.aligned,
+            "hint": None if self.hint is None else self.hint.to_dict(),
+            "hints": {"cpu": None if self.cpu_hints is None else [h.to_dict() for h in self.cpu_hints],
+                      "memory": None if self.memory_hints is None else [h.to_dict() for h in self.memory_hints]},
+            "memory_blocks": [b.to_dict() for b in self.memory_blocks],
+            "memory_limit_bytes": self.memory_limit_bytes,
+        }
+
+
+@dataclass(frozen=True)
+class KubeletSettings:
+    """The kubelet configuration a plan was made under (CPU Manager static and Memory Manager
+    Static always; the Topology Manager's ``policy`` and ``scope`` as given)."""
+
+    policy: str = "none"
+    scope: str = "container"
+    strict_cpu_reservation: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"topology_manager_policy": self.policy, "topology_manager_scope": self.scope,
+                "cpu_manager_policy": "static", "memory_manager_policy": "Static",
+                "strict_cpu_reservation": self.strict_cpu_reservation}
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why the kubelet would reject a pod: ``reason`` (``TopologyAffinityError`` or
+    ``UnexpectedAdmissionError``), ``message`` (the kubelet's text), ``detail`` (why, in this
+    model's words) and ``container`` (where it failed; None: the pod as a whole)."""
+
+    reason: str
+    message: str
+    detail: str
+    container: str | None
+
+    @classmethod
+    def of(cls, exc: AdmissionRejected) -> Rejection:
+        return cls(exc.reason, exc.kubelet_message, exc.detail, exc.container)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reason": self.reason, "message": self.message, "detail": self.detail, "container": self.container}
+
+
+@dataclass(frozen=True)
+class PodPlan:
+    """The model's answer for one pod. ``rejection`` is None when the pod is admitted; ``state`` is
+    the admitted-pods state after this pod (unchanged when rejected)."""
+
+    pod: PodSpec
+    qos: str
+    kubelet: KubeletSettings
+    node: NodeDescription
+    state: AdmittedState
+    containers: tuple[ContainerPlacement, ...] = ()
+    rejection: Rejection | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def admitted(self) -> bool:
+        return self.rejection is None
+
+    @property
+    def policy(self) -> str:
+        return self.kubelet.policy
+
+    @property
+    def scope(self) -> str:
+        return self.kubelet.scope
+
+    @property
+    def strict_cpu_reservation(self) -> bool:
+        return self.kubelet.strict_cpu_reservation
+
+    @property
+    def reason(self) -> str | None:
+        return None if self.rejection is None else self.rejection.reason
+
+    @property
+    def message(self) -> str | None:
+        return None if self.rejection is None else self.rejection.message
+
+    @property
+    def detail(self) -> str | None:
+        return None if self.rejection is None else self.rejection.detail
+
+    @property
+    def failed_container(self) -> str | None:
+        return None if self.rejection is None else self.rejection.container
+
+    def placement(self, name: str | None = None) -> ContainerPlacement:
+        """The placement of container ``name`` (default: the first app container).
+
+        Raises:
+            UsageError: the pod was rejected, or has no such container.
+        """
+        if not self.admitted:
+            raise UsageError(f"the kubelet would reject pod {self.pod.name}: {self.reason}: {self.detail}",
+                             "change the pod, the node or the policy (numabench pod plan explains)")
+        for c in self.containers:
+            if (name is None and not c.init) or c.name == name:
+                return c
+        raise UsageError(f"pod {self.pod.name} has no container {name!r}",
+                         "pick one of: " + ", ".join(c.name for c in self.containers))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pod": {"name": self.pod.name, "namespace": self.pod.namespace, "uid": self.pod.uid,
+                    "source": self.pod.source, "qos": self.qos},
+            "kubelet": self.kubelet.to_dict(),
+            "admitted": self.admitted,
+            "rejection": None if self.rejection is None else self.rejection.to_dict(),
+            "containers": [c.to_dict() for c in self.containers],
+            "node": self.node.to_dict(),
+            "notes": list(self.notes),
+            "state": self.state.to_dict(),
+        }
+
+
+@dataclass
+class _Allocated:
+    """What one container got: its merged hint, exclusive CPUs, memory blocks and the hints seen."""
+
+    hint: Hint | None
+    cpus: tuple[int, ...] | None
+    blocks: list[Block] | None
+    cpu_hints: list[Hint] | None
+    memory_hints: list[Hint] | None
+
+
+class _Admission:
+    """One pod's admission against a copy of the node's state."""
+
+    def __init__(self, pod: PodSpec, node: NodeDescription, state: AdmittedState, settings: KubeletSettings):
+        self.pod, self.node, self.settings = pod, node, settings
+        self.qos = pod_qos(pod)
+        self.state = state.copy()
+        self.ms = machine_state(node, self.state)
+        taken = self.state.exclusive_cpus
+        bad = sorted(taken & set(node.reserved_cpus))
+        if bad:
+            raise UsageError(f"admitted pods hold reserved CPUs {format_cpulist(bad)} exclusively",
+                             "the state belongs to another reservedSystemCPUs")
+        unknown = sorted(taken - set(node.all_cpus))
+        if unknown:
+            raise UsageError(f"admitted pods hold CPUs {format_cpulist(unknown)}, which the node does not have",
+                             "the state belongs to another node")
+        self.exclusive: dict[str, tuple[int, ...]] = {}
+        self.blocks: dict[str, list[Block]] = {}
+
+    def _taken(self) -> set[int]:
+        return self.state.exclusive_cpus | {c for v in self.exclusive.values() for c in v}
+
+    def available_cpus(self) -> set[int]:
+        """``GetAvailableCPUs``: the shared pool minus reserved CPUs."""
+        return set(self.node.all_cpus) - self._taken() - set(self.node.reserved_cpus)
+
+    def shared_pool(self) -> tuple[int, ...]:
+        pool = set(self.node.all_cpus) - self._taken()
+        if self.settings.strict_cpu_reservation:
+            pool -= set(self.node.reserved_cpus)
+        return tuple(sorted(pool))
+
+    # --- hint providers
+    def cpu_provider(self, n: int) -> dict[str, list[Hint]] | None:
+        return None if n == 0 else {CPU: cpu_hints(self.node, self.available_cpus(), n)}
+
+    def memory_provider(self, requested: dict[str, int]) -> dict[str, list[Hint]] | None:
+        return memory_hints(self.ms, requested) if self.qos == GUARANTEED else None
+
+    def pod_hint(self) -> tuple[Hint, Any, Any]:
+        """Pod scope: one merge for the whole pod; (hint, CPU hints, memory hints).
+        Raises AdmissionRejected."""
+        cpu = self.cpu_provider(pod_cpu_request(self.qos, self.pod))
+        mem = self.memory_provider(pod_memory_request(self.pod))
+        hint, admit = merge_hints(self.settings.policy, self.node.node_ids, [cpu, mem])
+        if not admit:
+            raise affinity_error(_why(self.settings.policy, hint, cpu, mem, "the pod"), None)
+        return hint, cpu, mem
+
+    # --- allocation
+    def allocate(self, c: Container, pod_scope: tuple[Hint, Any, Any] | None) -> _Allocated:
+        """Hints (container scope; ``pod_scope`` is ``pod_hint()``'s answer in pod scope), merge and
+        allocation for one container. Raises AdmissionRejected."""
+        policy = self.settings.policy
+        cpu = mem = None
+        if policy == "none":
+            hint = Hint(None, False)
+        elif pod_scope is not None:
+            hint, cpu, mem = pod_scope
+        else:
+            cpu = self.cpu_provider(guaranteed_cpus(self.qos, c))
+            mem = self.memory_provider(c.memory_requests())
+            hint, admit = merge_hints(policy, self.node.node_ids, [cpu, mem])
+            if not admit:
+                raise affinity_error(_why(policy, hint, cpu, mem, f"container {c.name}"), c.name)
+        n = guaranteed_cpus(self.qos, c)
+        cpus = None if n == 0 else allocate_cpus(self.node, self.available_cpus(), n, hint, c.name)
+        if cpus is not None:
+            self.exclusive[c.name] = cpus
+        blocks = None
+        requested = c.memory_requests()
+        if self.qos == GUARANTEED and requested:
+            blocks = self.blocks[c.name] = allocate_memory(self.ms, requested, hint, c.name)
+        return _Allocated(None if policy == "none" else hint, cpus, blocks,
+                          None if cpu is None else cpu.get(CPU, []), None if mem is None else mem.get(MEMORY, []))
+
+    def release(self, c: Container) -> None:
+        """Give an init container's CPUs and memory back (``RemoveContainer``)."""
+        self.exclusive.pop(c.name, None)
+        release_memory(self.ms, self.blocks.pop(c.name, []))
+
+    def admit_all(self) -> dict[str, _Allocated]:
+        """Every container in admission order; non-sidecar init containers are released before the
+        first app container. Raises AdmissionRejected."""
+        settings = self.settings
+        pod_scope = self.pod_hint() if settings.policy != "none" and settings.scope == "pod" else None
+        per: dict[str, _Allocated] = {}
+        released = False
+        for c in self.pod.all_containers:
+            if not c.init and not released:
+                for ic in self.pod.init_containers:
+                    if not ic.restartable:
+                        self.release(ic)
+                released = True
+            per[c.name] = self.allocate(c, pod_scope)
+        return per
+
+    def placements(self, per: dict[str, _Allocated], notes: list[str]) -> tuple[ContainerPlacement, ...]:
+        """Each container's cgroup cpuset after the pod's admission; notes on fractional CPUs."""
+        shared, node = self.shared_pool(), self.node
+        out = []
+        for c in self.pod.all_containers:
+            a = per[c.name]
+            blocks = a.blocks or []
+            mems = tuple(sorted({n for b in blocks for n in b.numa_affinity})) or node.memory_node_ids
+            cpus = a.cpus or shared
+            affinity = None
+            if blocks:
+                affinity = mems
+            elif a.cpus:
+                affinity = tuple(sorted({node.cpu_node(x) for x in a.cpus}))
+            out.append(ContainerPlacement(
+                name=c.name, init=c.init, qos=self.qos, cpus=cpus, mems=mems,
+                exclusive_cpus=a.cpus is not None, memory_pinned=bool(blocks), numa_affinity=affinity,
+                hint=a.hint, cpu_hints=a.cpu_hints, memory_hints=a.memory_hints, memory_blocks=tuple(blocks),
+                memory_limit_bytes=c.memory_limit_bytes, cpu_nodes=tuple(sorted({node.cpu_node(x) for x in cpus}))))
+            if a.cpus is None and self.qos == GUARANTEED and c.requests.get(CPU):
+                notes.append(f"container {c.name}: {format_cpu(c.requests[CPU])} CPU is not a whole number: shared "
+                             "CPUs (the CPU Manager gives exclusive CPUs only for whole CPUs)")
+        return tuple(out)
+
+    def new_state(self) -> AdmittedState:
+        """The admitted-pods state with this pod's exclusive CPUs and memory blocks added."""
+        state, pod = self.state, self.pod
+        for name, cpus in self.exclusive.items():
+            state.cpus.setdefault(pod.uid, {})[name] = cpus
+        for name, blocks in self.blocks.items():
+            state.memory.setdefault(pod.uid, {})[name] = blocks
+        if pod.uid in state.cpus or pod.uid in state.memory:
+            state.names[pod.uid] = f"{pod.namespace}/{pod.name}"
+        return state
+
+
+def _check_request(pod: PodSpec, state: AdmittedState, settings: KubeletSettings) -> None:
+    if settings.policy not in TOPOLOGY_MANAGER_POLICIES:
+        raise UsageError(f"unknown Topology Manager policy {settings.policy!r}",
+                         f"use one of: {', '.join(TOPOLOGY_MANAGER_POLICIES)}")
+    if settings.scope not in TOPOLOGY_MANAGER_SCOPES:
+        raise UsageError(f"unknown Topology Manager scope {settings.scope!r}",
+                         f"use one of: {', '.join(TOPOLOGY_MANAGER_SCOPES)}")
+    if state.has_pod(pod.uid):
+        raise UsageError(f"pod {pod.name} (uid {pod.uid}) is already admitted in the state",
+                         "give the pod another metadata.uid, or drop it from the state")
+
+
+def plan_pod(pod: PodSpec, node: NodeDescription, state: AdmittedState | None = None, policy: str = "none",
+             scope: str = "container", strict_cpu_reservation: bool = False) -> PodPlan:
+    """Admit ``pod`` on ``node`` (with ``state``'s pods already there) as the kubelet would, with
+    CPU Manager static, Memory Manager Static and Topology Manager ``policy``/``scope``.
+
+    Never raises for a pod the kubelet would reject: the PodPlan says ``admitted=False`` and why.
+
+    Raises:
+        UsageError: an unknown policy or scope, a pod already in ``state``, a state that does
+            not fit the node.
+    """
+    settings = KubeletSettings(policy, scope, strict_cpu_reservation)
+    state = state or AdmittedState()
+    _check_request(pod, state, settings)
+    adm = _Admission(pod, node, state, settings)
+    notes = list(node.assumptions)
+    if any(c.other for c in pod.all_containers):
+        notes.append("device and other extended resources give no hints in this model")
+    try:
+        per = adm.admit_all()
+    except AdmissionRejected as rej:
+        return PodPlan(pod, adm.qos, settings, node, state, rejection=Rejection.of(rej), notes=tuple(notes))
+    placements = adm.placements(per, notes)
+    return PodPlan(pod, adm.qos, settings, node, adm.new_state(), containers=placements, notes=tuple(notes))
+
+
+def format_cpu(cores) -> str:
+    """Cores as the API writes them: ``2``, ``500m``."""
+    q = Fraction(cores)
+    return str(int(q)) if q.denominator == 1 else f"{float(q * 1000):g}m"
+
+
+def _fmt_hints(provider) -> str:
+    """A provider's hints in words (for a rejection's detail)."""
+    if provider is None:
+        return "no preference"
+    if not provider:
+        return "no NUMA node mask has enough free memory"
+    parts = []
+    for res, hints in sorted(provider.items()):
+        shown = ", ".join(str(h) for h in hints) if hints else "none fit"
+        parts.append(f"{res}: {shown}")
+    return "; ".join(parts)
+
+
+def _why(policy: str, hint: Hint, cpu, mem, who: str) -> str:
+    base = f"{who}: merged hint {hint}; CPU hints [{_fmt_hints(cpu)}]; memory hints [{_fmt_hints(mem)}]"
+    if policy == "single-numa-node":
+        return base + "; single-numa-node admits only a preferred hint on one NUMA node"
+    return base + f"; {policy} admits only a preferred hint"

@@ -1,0 +1,23 @@
+"""How the kubelet words a rejection (``pkg/kubelet/cm/admission/errors.go``,
+``topologymanager/scope.go``); the exception itself is ``numabench.errors.AdmissionRejected``."""
+
+from __future__ import annotations
+
+from numabench.errors import AdmissionRejected
+
+__all__ = ["TOPOLOGY_AFFINITY_ERROR", "UNEXPECTED_ADMISSION_ERROR", "affinity_error", "unexpected"]
+
+TOPOLOGY_AFFINITY_ERROR = "TopologyAffinityError"
+UNEXPECTED_ADMISSION_ERROR = "UnexpectedAdmissionError"
+
+
+def unexpected(detail: str, container: str) -> AdmissionRejected:
+    """An allocation error, wrapped as ``admission.GetPodAdmitResult`` does."""
+    return AdmissionRejected(UNEXPECTED_ADMISSION_ERROR, f"Allocate failed due to {detail}, which is unexpected",
+                             detail, container)
+
+
+def affinity_error(detail: str, container: str | None) -> AdmissionRejected:
+    """Hints that the Topology Manager's policy cannot admit."""
+    return AdmissionRejected(TOPOLOGY_AFFINITY_ERROR, "Resources cannot be allocated with Topology locality", detail,
+                             container)

@@ -1,0 +1,140 @@
+"""The result set of ``numabench pod run``: one typed record per pod run, and the set around them.
+
+File format (``pod_results_version`` 1, unchanged since the first release)::
+
+    {"kind": "numabench-pod-results", "pod_results_version": 1, "numabench_version": ...,
+     "backend": "kubernetes", "run_id": "a1b2c3", "experiment": {...}, "started_unix": ...,
+     "finished_unix": ..., "timeout_s": ..., "interrupted": false, "errors": [...],
+     "cleanup_errors": [...], "runs": [PodRun.to_dict(), ...]}
+
+History: version 1 is the only one. A change of meaning in a field bumps the version and adds a
+loader for the old one here; unknown versions and unknown keys are refused with the file's name.
+
+Pure data: imports neither the native extension nor ``numabench.kube``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from numabench import __version__
+from numabench.errors import ResultError
+
+__all__ = ["POD_RESULTS_VERSION", "RESULT_KIND", "RUN_STATUSES", "PodRun", "PodResultSet", "load_pod_results"]
+
+POD_RESULTS_VERSION = 1
+RESULT_KIND = "numabench-pod-results"
+RUN_STATUSES = ("ok", "failed", "timeout", "not-created", "created", "interrupted")
+
+
+@dataclass
+class PodRun:
+    """One pod run. ``status``: ok | failed | timeout | not-created | interrupted (``created``
+    only while it runs). ``reason``/``message``: the pod's or the container's (``OOMKilled``,
+    ``TopologyAffinityError``...). ``qos_ok``/``verdict_ok``: None when nothing can be said.
+    ``planned``: the local backend's modelled cpuset. ``result``: the ``numabench run`` result
+    read from the pod's log, or None (then ``result_error`` says why)."""
+
+    variant: str
+    repetition: int
+    node_target: str | None = None
+    job: str | None = None
+    namespace: str | None = None
+    pod: str | None = None
+    status: str = "not-created"
+    phase: str | None = None
+    reason: str | None = None
+    message: str | None = None
+    node: str | None = None
+    qos_class: str | None = None
+    qos_expected: str | None = None
+    qos_ok: bool | None = None
+    restarts: int = 0
+    attempts: int = 0
+    exit_code: int | None = None
+    verdict: str | None = None
+    verdict_expected: str | None = None
+    verdict_ok: bool | None = None
+    planned: dict[str, Any] | None = None
+    result_error: str | None = None
+    result: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> PodRun:
+        """Raises ResultError: not a mapping, missing variant/repetition/status, unknown keys."""
+        if not isinstance(data, dict) or not {"variant", "repetition", "status"} <= set(data):
+            raise ResultError(f"{where} lacks variant, repetition or status")
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ResultError(f"{where} has unknown keys {', '.join(map(str, unknown))}",
+                              "it was written by a newer numabench; read it with that version")
+        return cls(**data)
+
+
+@dataclass
+class PodResultSet:
+    """Every run of one ``pod run``, with the experiment (its ``to_dict``) and what went wrong
+    around the runs (``errors``: creation failures; ``cleanup_errors``: what could not be deleted)."""
+
+    backend: str
+    run_id: str
+    experiment: dict[str, Any]
+    numabench_version: str
+    started_unix: float
+    finished_unix: float | None = None
+    timeout_s: int | None = None
+    interrupted: bool = False
+    errors: list[str] = field(default_factory=list)
+    cleanup_errors: list[str] = field(default_factory=list)
+    runs: list[PodRun] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": RESULT_KIND, "pod_results_version": POD_RESULTS_VERSION,
+            "numabench_version": self.numabench_version, "backend": self.backend, "run_id": self.run_id,
+            "experiment": self.experiment, "started_unix": self.started_unix, "finished_unix": self.finished_unix,
+            "timeout_s": self.timeout_s, "interrupted": self.interrupted, "errors": list(self.errors),
+            "cleanup_errors": list(self.cleanup_errors), "runs": [r.to_dict() for r in self.runs],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "<pod results>") -> PodResultSet:
+        """Raises ResultError: not a pod result set, an unknown version, malformed runs (named)."""
+        if not isinstance(data, dict) or data.get("kind") != RESULT_KIND:
+            raise ResultError(f"{where}: not a pod result set (kind {RESULT_KIND!r})",
+                              "give the -o file of numabench pod run; for a single run use numabench compare")
+        version = data.get("pod_results_version")
+        if version != POD_RESULTS_VERSION:
+            raise ResultError(f"{where}: pod_results_version {version!r} is not supported by numabench {__version__}",
+                              f"this numabench reads version {POD_RESULTS_VERSION}")
+        if not isinstance(data.get("runs"), list) or not isinstance(data.get("experiment"), dict):
+            raise ResultError(f"{where}: 'runs' or 'experiment' is missing")
+        runs = [PodRun.from_dict(r, f"{where}: runs[{i}]") for i, r in enumerate(data["runs"])]
+        return cls(backend=data.get("backend"), run_id=data.get("run_id"), experiment=data["experiment"],
+                   numabench_version=data.get("numabench_version"), started_unix=data.get("started_unix"),
+                   finished_unix=data.get("finished_unix"), timeout_s=data.get("timeout_s"),
+                   interrupted=bool(data.get("interrupted", False)), errors=list(data.get("errors") or []),
+                   cleanup_errors=list(data.get("cleanup_errors") or []), runs=runs)
+
+
+def load_pod_results(path: str) -> PodResultSet:
+    """Read a ``pod run`` result set.
+
+    Raises:
+        ResultError: unreadable, not JSON, not a pod result set, or an unknown version (named).
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise ResultError(f"{path}: no such file", "give the -o file of numabench pod run") from None
+    except OSError as exc:
+        raise ResultError(f"{path}: cannot read ({exc.strerror})") from None
+    except ValueError as exc:
+        raise ResultError(f"{path}: not valid JSON ({exc})") from None
+    return PodResultSet.from_dict(data, path)

@@ -94,7 +94,9 @@ def test_pod_from_mountinfo_ignores_other_mounts():
 def test_live_inspect_with_a_real_probe():
     """This machine, as it is: the probe's pages must all be located on the nodes the cpuset allows."""
     probe_bytes = 4 << 20
-    doc = inspect_process(probe_bytes=probe_bytes)
+    from numabench.measure.probe import first_touch_probe
+
+    doc = inspect_process(probe_bytes=probe_bytes, prober=first_touch_probe)
     online = set(doc["machine"]["online_cpus"])
     assert set(doc["cpus"]) <= online and doc["cpus"]
     probe = doc["probe"]

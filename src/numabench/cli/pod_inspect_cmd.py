@@ -20,5 +20,10 @@ from numabench.util.units import parse_size
 def inspect(as_json: bool, probe_size: str) -> None:
     """Alignment verdict from inside a pod: QoS, pod UID, cpuset, NUMA nodes, where pages land."""
     probe_bytes = 0 if probe_size.strip() in ("0", "0B", "0b") else parse_size(probe_size)
-    doc = inspect_process(probe_bytes=probe_bytes)
+    prober = None
+    if probe_bytes:
+        from numabench.measure.probe import first_touch_probe  # the native core, only to probe
+
+        prober = first_touch_probe
+    doc = inspect_process(probe_bytes=probe_bytes, prober=prober)
     click.echo(json.dumps(doc, indent=2) if as_json else format_inspection(doc))

@@ -202,7 +202,7 @@ def inspect_process(proc_root: str = "/proc", fs_root: str = "/", sysfs_root: st
     ({"2MB": bytes or "max"} or None) and ``notes``.
 
     Cost: reading a few small files, plus, when ``probe_bytes`` > 0, what ``prober(topology,
-    cpus, probe_bytes)`` costs (``numabench.kube.inspect.first_touch_probe`` maps and faults in
+    cpus, probe_bytes)`` costs (``numabench.measure.probe.first_touch_probe`` maps and faults in
     that many bytes and locates each page; this module never maps memory nor imports the native
     extension). The probe always measures this live process, whatever ``proc_root`` says; it is
     skipped when ``pid`` is not "self" or no prober is given.

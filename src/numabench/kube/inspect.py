@@ -1,69 +1,29 @@
 """``numabench pod inspect``: the alignment verdict of ``numabench.host.podview`` plus a measured
 probe, and its text report.
 
-Where memory really goes is measured, not assumed: a probe buffer is faulted in by first touch
-from a CPU of the cpuset (``placement.place`` with policy ``local``, which needs no capability and
-verifies with ``move_pages`` or, where that is denied, ``/proc/self/numa_maps``).
-
-The probe needs the native extension, which ``kube`` never imports at module import time: it is
-imported inside ``first_touch_probe`` only, so ``pod plan``, ``kubelet lint`` and the rest of
-``kube`` work where the extension is not built. (It stays here rather than in ``native``: it is
-the pod inspection's own measurement, and ``native`` is not this package's to extend.)
+Where memory really goes is measured, not assumed, by a probe the caller passes in
+(``numabench.measure.probe.first_touch_probe``): ``kube`` never imports the native extension, so
+``pod plan``, ``kubelet lint`` and the rest of ``kube`` work where it is not built.
 """
-
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from numabench.errors import NumabenchError
 from numabench.host import podview
-from numabench.host.topology import Topology
 from numabench.util.cpulist import format_cpulist
 
-__all__ = ["DEFAULT_PROBE_BYTES", "first_touch_probe", "format_inspection", "inspect_process"]
+__all__ = ["DEFAULT_PROBE_BYTES", "format_inspection", "inspect_process"]
 
 DEFAULT_PROBE_BYTES = 64 << 20
 
 
-def first_touch_probe(topo: Topology, cpus, probe_bytes: int) -> dict[str, Any]:
-    """Fault in ``probe_bytes`` by first touch from the first usable CPU and locate the pages
-    (a ``podview.Prober``); the memory is released before returning. Never raises for a probe that
-    fails: the dict says ``skipped`` or ``error``."""
-    from numabench.native.placement import place  # the native extension: loaded only when probing
-
-    live = set(os.sched_getaffinity(0))
-    usable = [c for c in sorted(cpus) if c in live]
-    if not usable:
-        return {"skipped": f"no CPU of the cpuset ({format_cpulist(cpus)}) is in this process's affinity"}
-    cpu = usable[0]
-    node = topo.cpu_node(cpu)
-    try:
-        arena, placement = place(probe_bytes, "4k", [node], "local", cpu)
-    except NumabenchError as exc:
-        return {"error": str(exc), "size_bytes": probe_bytes, "cpu": cpu, "node": node}
-    try:
-        return {
-            "size_bytes": probe_bytes,
-            "cpu": cpu,
-            "node": node,
-            "method": placement.method,
-            "verified_by": placement.verified_by,
-            "page_bytes": placement.page_bytes,
-            "pages_by_node": {str(k): v for k, v in sorted(placement.pages_by_node.items())},
-            "pages_unlocated": placement.pages_unlocated,
-            "on_node_fraction": placement.on_target_fraction,
-            "notes": list(placement.notes),
-        }
-    finally:
-        arena.close()
-
-
 def inspect_process(proc_root: str = "/proc", fs_root: str = "/", sysfs_root: str = "/sys",
-                    probe_bytes: int = DEFAULT_PROBE_BYTES, pid: int | str = "self") -> dict[str, Any]:
-    """Everything ``numabench pod inspect`` reports: ``podview.inspect_process`` with the first-touch
-    probe of ``probe_bytes`` (0: none). See there for the keys and what it raises."""
-    return podview.inspect_process(proc_root, fs_root, sysfs_root, probe_bytes, pid, prober=first_touch_probe)
+                    probe_bytes: int = DEFAULT_PROBE_BYTES, pid: int | str = "self",
+                    prober: podview.Prober | None = None) -> dict[str, Any]:
+    """Everything ``numabench pod inspect`` reports: ``podview.inspect_process`` with the probe
+    ``prober`` makes of ``probe_bytes`` (0: none; the CLI passes ``measure.probe.first_touch_probe``).
+    See there for the keys and what it raises."""
+    return podview.inspect_process(proc_root, fs_root, sysfs_root, probe_bytes, pid, prober=prober)
 
 
 def format_inspection(doc: dict[str, Any]) -> str:

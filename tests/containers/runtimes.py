@@ -73,6 +73,9 @@ state = "{d}/state"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "{pause}"
   disable_tcp_service = true
+  # The pause container gets oom_score_adj -998; lowering it needs CAP_SYS_RESOURCE, which root
+  # lacks on these machines (runc then fails with "can't get final child's PID from pipe").
+  restrict_oom_score_adj = true
   stream_server_address = "127.0.0.1"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "{d}/cni/bin"

@@ -1,11 +1,20 @@
 """Put a buffer on NUMA node(s) and prove where every page landed.
 
-The preferred path binds with mbind(2) and verifies with move_pages(2). Pods
-under the container runtimes' default seccomp profile (no CAP_SYS_NICE) get
-EPERM from both: then the buffer is placed by first touch from a thread
-pinned inside the cgroup's cpuset (the kernel allocates on the toucher's
-node, restricted to cpuset.mems) and verified from /proc/self/numa_maps. The
-method used is always recorded.
+The preferred path binds with mbind(2) and verifies with move_pages(2). What a
+container may call depends on its runtime's default seccomp profile (without
+CAP_SYS_NICE; see docs/pods.md, "Container runtimes"):
+
+- containerd 1.6.16+/1.7+ (ctr --seccomp, CRI RuntimeDefault): EPERM from both
+  (mbind/set_mempolicy are allowed only with CAP_SYS_NICE, move_pages never);
+- podman and CRI-O (containers/common's profile since 2021): mbind is allowed,
+  move_pages gets EPERM;
+- unconfined: both work.
+
+When mbind is refused the buffer is placed by first touch from a thread pinned
+inside the cgroup's cpuset (the kernel allocates on the toucher's node,
+restricted to cpuset.mems); when move_pages is refused the pages are located
+from /proc/self/numa_maps. The method and the verification are always
+recorded (placement.method, placement.verified_by).
 """
 
 from __future__ import annotations

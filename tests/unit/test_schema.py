@@ -135,3 +135,15 @@ def test_dataframes_per_measurement_and_per_sample():
     assert list(per_s[per_s["measurement"] == 0]["value"]) == first.samples
     with pytest.raises(ValueError, match="per must be"):
         result.to_dataframe(per="cell")
+
+
+def test_the_csv_needs_no_pandas_and_matches_the_dataframe():
+    import io
+
+    import pandas as pd
+
+    from numabench.results.schema import csv_text
+
+    result = load(os.path.join(V1, "run.json"))
+    ours = pd.read_csv(io.StringIO(csv_text(result)))
+    assert ours.equals(pd.read_csv(io.StringIO(result.to_dataframe().to_csv(index=False))))

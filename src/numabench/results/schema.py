@@ -15,6 +15,8 @@ through `parse` (via `_LOADERS[version]`): no other module assembles or checks a
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from numabench import __version__
-from numabench.errors import ResultError
+from numabench.errors import ResultError, UsageError
 from numabench.util.atomicfile import write_atomic
 
 SCHEMA_VERSION = 1
@@ -354,8 +356,13 @@ def _row(m: Measurement) -> JSON:
 
 
 def to_dataframe(result: Result | JSON, per: str = "measurement") -> Any:
-    """One row per measurement (spec columns, the median, spread and placement), or per sample."""
-    import pandas as pd
+    """One row per measurement (spec columns, the median, spread and placement), or per sample.
+
+    Needs pandas (the `report` extra); raises UsageError naming the install otherwise."""
+    try:
+        import pandas as pd
+    except ImportError:
+        raise UsageError("a DataFrame needs pandas", "pip install 'numabench[report]'") from None
 
     typed = result if isinstance(result, Result) else parse(result)
     if per == "measurement":
@@ -371,9 +378,21 @@ def to_dataframe(result: Result | JSON, per: str = "measurement") -> Any:
 
 
 def csv_text(result: Result | JSON) -> str:
-    """The CSV form (one row per measurement), for the atomic writer."""
-    text: str = to_dataframe(result).to_csv(index=False)
-    return text
+    """The CSV form, one row per measurement (the columns of `to_dataframe`), without pandas: a
+    pod image carries only the base install."""
+    typed = result if isinstance(result, Result) else parse(result)
+    rows = [_row(m) for m in typed.measurements]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(_row_fields()), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def _row_fields() -> tuple[str, ...]:
+    return ("kernel", "cpu_node", "mem_node", "policy", "pages", "size_bytes", "threads", "latency_ns",
+            "bandwidth_bytes_per_s", "samples", "cv", "min", "max", "placement_method", "placement_ok",
+            "pages_by_node")
 
 
 def save_csv(result: Result | JSON, path: str) -> None:

@@ -14,6 +14,8 @@ extension = Extension(
     "numabench.native._native",
     sources=["src/numabench/native/_native.pyx", *sorted(glob("csrc/*.c"))],
     include_dirs=["csrc"],
+    # Headers too: nb_bw_kernels.h is a template included per ISA, so editing it must rebuild.
+    depends=sorted(glob("csrc/*.h")),
     # -fno-tree-loop-distribute-patterns: keep the copy kernel a loop, never memcpy.
     # No -march: vector kernels are chosen at run time from the CPU's flags.
     extra_compile_args=["-O2", "-std=gnu11", "-fno-tree-loop-distribute-patterns", "-Wall"],

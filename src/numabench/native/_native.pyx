@@ -260,8 +260,12 @@ cdef class Arena:
         n = self.arena.map_bytes // stride
         result = np.empty(n, dtype=np.intc)
         out = result
-        with nogil:
-            rc = nb_arena_locate(&self.arena, stride, &out[0], n, &st)
+        self._acquire("Arena.locate", False)
+        try:
+            with nogil:
+                rc = nb_arena_locate(&self.arena, stride, &out[0], n, &st)
+        finally:
+            self._release()
         _check(rc, &st)
         return result
 
@@ -430,6 +434,23 @@ cdef object _cpu_array(object cpus, str call):
     return np.ascontiguousarray([_whole(c, call, "cpu", 0, INT_MAX) for c in cpus], dtype=np.intc)
 
 
+cdef int _bw_arrays(nb_bw_job *job, Arena arena, object offsets, int streams, size_t array_bytes) except -1:
+    """Point the job's arrays at 64-byte aligned offsets, each array inside the arena."""
+    cdef double **arrays[3]
+    cdef int i
+    arrays[0] = &job.a
+    arrays[1] = &job.b
+    arrays[2] = &job.c
+    offsets = list(offsets)
+    if len(offsets) < streams:
+        raise _invalid("bw_run", f"this kernel needs {streams} arrays")
+    for i in range(streams):
+        if _whole(offsets[i], "bw_run", "offset", 0, SIZE_MAX) % 64:
+            raise _invalid("bw_run", "array offsets must be 64-byte aligned")
+        arrays[i][0] = <double *>arena._at("bw_run", offsets[i], array_bytes)
+    return 0
+
+
 def bw_run(str kernel, Arena arena not None, n_elems, offsets, cpus, samples=1,
            double scalar=3.0, str isa="auto"):
     """Run a bandwidth kernel over arrays of n_elems doubles at byte offsets (a, b, c)
@@ -441,48 +462,31 @@ def bw_run(str kernel, Arena arena not None, n_elems, offsets, cpus, samples=1,
     """
     cdef nb_status st
     cdef nb_bw_job job
-    cdef int rc, k, nthreads, i, streams
+    cdef int rc, nthreads
     cdef double[::1] seconds_view
     cdef int[::1] cpu_view
-    cdef size_t n, array_bytes
-    k = _name(kernel, BW_KERNELS, "bw_run", "bandwidth kernel")
-    _name(isa, ISAS, "bw_run", "ISA")
+    memset(&job, 0, sizeof(nb_bw_job))
+    job.kernel = _name(kernel, BW_KERNELS, "bw_run", "bandwidth kernel")
+    job.isa = _name(isa, ISAS, "bw_run", "ISA")
     # n_elems * 8 must not wrap: a wrapped size would pass the range check below
     # while the kernel writes n_elems doubles.
-    n = _whole(n_elems, "bw_run", "n_elems", 1, SIZE_MAX // sizeof(double))
-    array_bytes = n * sizeof(double)
-    nsamples = _whole(samples, "bw_run", "samples", 1, INT_MAX)
-    if not nb_bw_isa_supported(ISAS[isa]):
+    job.n_elems = _whole(n_elems, "bw_run", "n_elems", 1, SIZE_MAX // sizeof(double))
+    job.samples = _whole(samples, "bw_run", "samples", 1, INT_MAX)
+    job.scalar = scalar
+    if not nb_bw_isa_supported(job.isa):
         raise status_error(NB_ERR_UNSUPPORTED, _errno.ENOTSUP, "cpuid",
                            f"this CPU does not support the {isa} bandwidth kernels",
                            f"use --isa {isa_best()} or auto")
-    streams = nb_bw_streams(k)
-    offsets = list(offsets)
-    if len(offsets) < streams:
-        raise _invalid("bw_run", f"{kernel} needs {streams} arrays")
+    _bw_arrays(&job, arena, offsets, nb_bw_streams(job.kernel), job.n_elems * sizeof(double))
     cpu_arr = _cpu_array(cpus, "bw_run")
     nthreads = len(cpu_arr)
     if nthreads < 1:
         raise _invalid("bw_run", "at least one CPU is needed")
     cpu_view = cpu_arr
-    memset(&job, 0, sizeof(nb_bw_job))
-    for i in range(streams):
-        if _whole(offsets[i], "bw_run", "offset", 0, SIZE_MAX) % 64:
-            raise _invalid("bw_run", "array offsets must be 64-byte aligned")
-    job.a = <double *>arena._at("bw_run", offsets[0], array_bytes)
-    if streams > 1:
-        job.b = <double *>arena._at("bw_run", offsets[1], array_bytes)
-    if streams > 2:
-        job.c = <double *>arena._at("bw_run", offsets[2], array_bytes)
-    seconds = np.zeros(nsamples, dtype=np.float64)
+    seconds = np.zeros(job.samples, dtype=np.float64)
     seconds_view = seconds
-    job.kernel = k
-    job.isa = ISAS[isa]
-    job.n_elems = n
-    job.scalar = scalar
-    job.samples = nsamples
     job.seconds_out = &seconds_view[0]
-    arena._acquire("bw_run", k != BW_KERNELS["read"])
+    arena._acquire("bw_run", job.kernel != BW_KERNELS["read"])
     try:
         with nogil:
             rc = nb_bw_run(&job, &cpu_view[0], nthreads, &st)

@@ -119,17 +119,17 @@ def _arrays_hold(arena, kernel, n, offsets) -> bool:
 def test_chase(benchmark, arena, cpu):
     """Dependent loads over a random single cycle of 64 MiB (one slot per 64-byte line)."""
     lines = BUF_BYTES // 64
-    _native.chase_build(arena, BUF_BYTES, 64, 1)
+    chain = _native.chase_build(arena, BUF_BYTES, 64, 1)
     # A single cycle comes back to its start after exactly `lines` loads, and not before.
-    _, end = _native.chase_run(arena, 0, 0, lines, cpu)
+    _, end = _native.chase_run(chain, 0, 0, lines, cpu)
     assert end == 0
-    _, end = _native.chase_run(arena, 0, 0, lines - 1, cpu)
+    _, end = _native.chase_run(chain, 0, 0, lines - 1, cpu)
     assert end != 0
     state = {"cursor": 0, "seconds": []}
-    _native.chase_run(arena, 0, min(lines, 1 << 21), 1, cpu)  # warm: caches, TLB, page tables
+    _native.chase_run(chain, 0, min(lines, 1 << 21), 1, cpu)  # warm: caches, TLB, page tables
 
     def once():
-        seconds, state["cursor"] = _native.chase_run(arena, state["cursor"], 0, CHASE_LOADS, cpu)
+        seconds, state["cursor"] = _native.chase_run(chain, state["cursor"], 0, CHASE_LOADS, cpu)
         state["seconds"].append(seconds)
 
     benchmark.pedantic(once, rounds=ROUNDS, iterations=1)

@@ -9,18 +9,18 @@ int nb_affinity_pin(int cpu, cpu_set_t *saved, nb_status *st)
     int rc;
 
     if (cpu < 0 || cpu >= CPU_SETSIZE)
-        return nb_fail(st, NB_ERR_INVALID, EINVAL, "cpu out of range");
+        return nb_invalid(st, "cpu out of range (0 to CPU_SETSIZE - 1)");
     if (saved) {
         rc = pthread_getaffinity_np(pthread_self(), sizeof(*saved), saved);
         if (rc != 0)
-            return nb_fail(st, NB_ERR_SYSCALL, rc, "pthread_getaffinity_np");
+            return nb_fail_errno(st, rc, "pthread_getaffinity_np");
     }
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
     /* EINVAL here means the CPU is offline or outside this cgroup's cpuset. */
     rc = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
     if (rc != 0)
-        return nb_fail(st, NB_ERR_SYSCALL, rc, "pthread_setaffinity_np");
+        return nb_fail_errno(st, rc, "pthread_setaffinity_np");
     return nb_ok(st);
 }
 
@@ -28,7 +28,7 @@ int nb_affinity_restore(const cpu_set_t *saved, nb_status *st)
 {
     int rc = pthread_setaffinity_np(pthread_self(), sizeof(*saved), saved);
     if (rc != 0)
-        return nb_fail(st, NB_ERR_SYSCALL, rc, "pthread_setaffinity_np");
+        return nb_fail_errno(st, rc, "pthread_setaffinity_np");
     return nb_ok(st);
 }
 
@@ -72,17 +72,17 @@ static void *nb_worker_main(void *arg)
     nb_gate *gate = nb_gate_of(team);
 
     if (nb_affinity_pin(team->cpus[w->tid], NULL, &w->st) != NB_OK)
-        team->failed = 1;
+        atomic_store(&team->failed, 1);
     pthread_mutex_lock(&gate->lock);
     gate->ready++;
     pthread_cond_broadcast(&gate->cond);
     while (!gate->open)
         pthread_cond_wait(&gate->cond, &gate->lock);
     pthread_mutex_unlock(&gate->lock);
-    if (team->failed)
+    if (atomic_load(&team->failed))
         return NULL;
     if (w->fn(team, w->tid, w->ctx, &w->st) != NB_OK)
-        team->failed = 1;
+        atomic_store(&team->failed, 1);
     return NULL;
 }
 
@@ -96,22 +96,22 @@ int nb_team_run(const int *cpus, int nthreads, nb_team_fn fn, void *ctx, nb_stat
     int i, started = 0, rc = 0, result = NB_OK;
 
     if (nthreads < 1 || cpus == NULL || fn == NULL)
-        return nb_fail(st, NB_ERR_INVALID, EINVAL, "team needs at least one thread");
+        return nb_invalid(st, "a team needs at least one thread and a function");
     workers = calloc((size_t)nthreads, sizeof(*workers));
     threads = calloc((size_t)nthreads, sizeof(*threads));
     if (!workers || !threads) {
         free(workers);
         free(threads);
-        return nb_fail(st, NB_ERR_SYSCALL, ENOMEM, "calloc");
+        return nb_fail_errno(st, ENOMEM, "calloc");
     }
     team->nthreads = nthreads;
     team->cpus = cpus;
-    team->failed = 0;
+    atomic_init(&team->failed, 0);
     rc = pthread_barrier_init(&team->barrier, NULL, (unsigned)nthreads);
     if (rc != 0) {
         free(workers);
         free(threads);
-        return nb_fail(st, NB_ERR_SYSCALL, rc, "pthread_barrier_init");
+        return nb_fail_errno(st, rc, "pthread_barrier_init");
     }
     pthread_mutex_init(&gate->lock, NULL);
     pthread_cond_init(&gate->cond, NULL);
@@ -134,8 +134,8 @@ int nb_team_run(const int *cpus, int nthreads, nb_team_fn fn, void *ctx, nb_stat
     while (gate->ready < started)
         pthread_cond_wait(&gate->cond, &gate->lock);
     if (started < nthreads) {
-        team->failed = 1;
-        result = nb_fail(st, NB_ERR_SYSCALL, rc, "pthread_create");
+        atomic_store(&team->failed, 1);
+        result = nb_fail_errno(st, rc, "pthread_create");
     }
     gate->open = 1;
     pthread_cond_broadcast(&gate->cond);

@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include "nb_status.h"
 
 /* Pin the calling thread on one CPU; the previous mask goes to *saved when
@@ -20,7 +21,7 @@ struct nb_team {
     int nthreads;              /* number of threads, each on cpus[tid] */
     const int *cpus;           /* CPU of each thread */
     pthread_barrier_t barrier; /* all threads of the team */
-    volatile int failed;       /* set when any thread failed, so others stop */
+    atomic_int failed;         /* set when any thread failed, so others stop */
 };
 
 /* Wait for every thread of the team. Returns 1 on the one "serial" thread. */

@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -19,41 +20,51 @@
 #define NB_2M ((size_t)2 << 20)
 #define NB_1G ((size_t)1 << 30)
 
-static size_t nb_round_up(size_t n, size_t to)
+/* n rounded up to a multiple of `to` in *out; 0, or -1 when that passes SIZE_MAX. */
+static int nb_round_up(size_t n, size_t to, size_t *out)
 {
-    return (n + to - 1) / to * to;
+    size_t padded;
+    if (__builtin_add_overflow(n, to - 1, &padded))
+        return -1;
+    *out = padded / to * to;
+    return 0;
 }
 
 int nb_arena_map(nb_arena *arena, size_t size_bytes, int page_kind, nb_status *st)
 {
     size_t base_page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t round_to;
     int flags = MAP_PRIVATE | MAP_ANONYMOUS;
     void *p;
 
     memset(arena, 0, sizeof(*arena));
     if (size_bytes == 0)
-        return nb_fail(st, NB_ERR_INVALID, EINVAL, "size must be positive");
+        return nb_invalid(st, "size must be positive");
     switch (page_kind) {
     case NB_PAGES_4K:
-        arena->page_bytes = base_page;
-        arena->map_bytes = nb_round_up(size_bytes, base_page);
+        arena->page_bytes = round_to = base_page;
         break;
     case NB_PAGES_THP:
         arena->page_bytes = base_page;
-        arena->map_bytes = nb_round_up(size_bytes, NB_2M);
+        round_to = NB_2M;
         break;
     case NB_PAGES_2M:
-        arena->page_bytes = NB_2M;
-        arena->map_bytes = nb_round_up(size_bytes, NB_2M);
+        arena->page_bytes = round_to = NB_2M;
         flags |= MAP_HUGETLB | MAP_HUGE_2MB;
         break;
     case NB_PAGES_1G:
-        arena->page_bytes = NB_1G;
-        arena->map_bytes = nb_round_up(size_bytes, NB_1G);
+        arena->page_bytes = round_to = NB_1G;
         flags |= MAP_HUGETLB | MAP_HUGE_1GB;
         break;
     default:
-        return nb_fail(st, NB_ERR_INVALID, EINVAL, "unknown page kind");
+        return nb_invalid(st, "unknown page kind");
+    }
+    /* The mapping plus two guard pages and the THP alignment slack must be
+     * addressable; past that mmap would get a wrapped, small length. */
+    if (nb_round_up(size_bytes, round_to, &arena->map_bytes) != 0 ||
+        arena->map_bytes > SIZE_MAX - 2 * base_page - NB_2M) {
+        memset(arena, 0, sizeof(*arena));
+        return nb_invalid(st, "size is past the address space");
     }
     arena->size_bytes = size_bytes;
     arena->page_kind = page_kind;
@@ -69,7 +80,7 @@ int nb_arena_map(nb_arena *arena, size_t size_bytes, int page_kind, nb_status *s
         if (p == MAP_FAILED) {
             int err = errno;
             memset(arena, 0, sizeof(*arena));
-            return nb_fail(st, NB_ERR_SYSCALL, err, "mmap");
+            return nb_fail_errno(st, err, "mmap");
         }
         start = (uintptr_t)p;
         aligned = start + guard;
@@ -87,7 +98,7 @@ int nb_arena_map(nb_arena *arena, size_t size_bytes, int page_kind, nb_status *s
             int err = errno;
             munmap(arena->region, arena->region_bytes);
             memset(arena, 0, sizeof(*arena));
-            return nb_fail(st, NB_ERR_SYSCALL, err, "mprotect");
+            return nb_fail_errno(st, err, "mprotect");
         }
         p = (void *)aligned;
     } else {
@@ -95,8 +106,11 @@ int nb_arena_map(nb_arena *arena, size_t size_bytes, int page_kind, nb_status *s
         if (p == MAP_FAILED) {
             int err = errno;
             memset(arena, 0, sizeof(*arena));
-            /* hugetlb: ENOMEM = the global pool lacks free pages */
-            return nb_fail(st, NB_ERR_SYSCALL, err, "mmap");
+            /* hugetlb: ENOMEM = the global pool lacks free pages (nb_fail_errno:
+             * NB_ERR_NOMEM); EINVAL = no pool of that page size here. */
+            if (err == EINVAL)
+                return nb_fail(st, NB_ERR_UNSUPPORTED, err, "mmap", "");
+            return nb_fail_errno(st, err, "mmap");
         }
         arena->region = p;
         arena->region_bytes = arena->map_bytes;
@@ -111,7 +125,7 @@ int nb_arena_map(nb_arena *arena, size_t size_bytes, int page_kind, nb_status *s
             /* EINVAL: kernel without THP; 4K pages are all there is. */
             int err = errno;
             nb_arena_unmap(arena, NULL);
-            return nb_fail(st, NB_ERR_SYSCALL, err, "madvise");
+            return nb_fail_errno(st, err, "madvise");
         }
     }
     return nb_ok(st);
@@ -123,7 +137,7 @@ int nb_arena_bind(const nb_arena *arena, int policy, const unsigned long *nodema
     int mode;
 
     if (!arena->base)
-        return nb_fail(st, NB_ERR_INVALID, EINVAL, "arena is not mapped");
+        return nb_invalid(st, "arena is not mapped");
     switch (policy) {
     case NB_POLICY_DEFAULT:
         return nb_ok(st);
@@ -137,12 +151,20 @@ int nb_arena_bind(const nb_arena *arena, int policy, const unsigned long *nodema
         mode = MPOL_PREFERRED;
         break;
     default:
-        return nb_fail(st, NB_ERR_INVALID, EINVAL, "unknown memory policy");
+        return nb_invalid(st, "unknown memory policy");
     }
     /* The kernel reads max_node - 1 bits (mm/mempolicy.c get_nodes), hence +1,
      * as libnuma does. Flags 0: nothing is faulted in yet, nothing to move. */
-    if (syscall(SYS_mbind, arena->base, arena->map_bytes, mode, nodemask, max_node + 1, 0) != 0)
-        return nb_fail(st, NB_ERR_SYSCALL, errno, "mbind");
+    if (!nodemask || max_node == 0 || max_node == ULONG_MAX)
+        return nb_invalid(st, "a policy needs a node mask");
+    if (syscall(SYS_mbind, arena->base, arena->map_bytes, mode, nodemask, max_node + 1, 0) != 0) {
+        int err = errno;
+        /* EINVAL: a node outside this cpuset's mems, or not online: the
+         * kernel refuses the argument, it is no system failure. */
+        if (err == EINVAL)
+            return nb_fail(st, NB_ERR_INVALID, err, "mbind", "node(s) not allowed here");
+        return nb_fail_errno(st, err, "mbind");
+    }
     return nb_ok(st);
 }
 
@@ -170,13 +192,13 @@ static int nb_touch_pages(const nb_arena *arena, nb_status *st)
     sa.sa_handler = nb_on_sigbus;
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGBUS, &sa, &old) != 0)
-        return nb_fail(st, NB_ERR_SYSCALL, errno, "sigaction");
+        return nb_fail_errno(st, errno, "sigaction");
     if (sigsetjmp(jump, 1) == 0) {
         nb_touch_jump = &jump;
         for (off = 0; off < arena->map_bytes; off += arena->page_bytes)
             ((volatile char *)arena->base)[off] = 0;
     } else {
-        result = nb_fail(st, NB_ERR_NOMEM, ENOMEM, "page fault (SIGBUS: no free page on the node)");
+        result = nb_fail(st, NB_ERR_NOMEM, ENOMEM, "page fault", "SIGBUS: no free page on the node");
     }
     nb_touch_jump = NULL;
     sigaction(SIGBUS, &old, NULL);
@@ -190,7 +212,7 @@ int nb_arena_populate(const nb_arena *arena, int cpu, nb_status *st)
     int rc;
 
     if (!arena->base)
-        return nb_fail(st, NB_ERR_INVALID, EINVAL, "arena is not mapped");
+        return nb_invalid(st, "arena is not mapped");
     if (cpu >= 0 && nb_affinity_pin(cpu, &saved, st) != NB_OK)
         return st ? st->code : NB_ERR_SYSCALL;
     rc = madvise(arena->base, arena->map_bytes, MADV_POPULATE_WRITE);
@@ -202,7 +224,7 @@ int nb_arena_populate(const nb_arena *arena, int cpu, nb_status *st)
         /* ENOMEM / EFAULT: the policy's nodes have no free (huge)page left. */
         int err = errno;
         rc = nb_fail(st, err == ENOMEM || err == EFAULT ? NB_ERR_NOMEM : NB_ERR_SYSCALL, err,
-                     "madvise(MADV_POPULATE_WRITE)");
+                     "madvise(MADV_POPULATE_WRITE)", "");
     }
     if (cpu >= 0)
         nb_affinity_restore(&saved, &ignored);
@@ -214,17 +236,18 @@ int nb_arena_locate(const nb_arena *arena, size_t stride_bytes, int *nodes_out, 
 {
     enum { BATCH = 4096 };
     void *pages[BATCH];
-    size_t done = 0, i, count;
+    size_t done = 0, i, count, span;
 
-    if (!arena->base || stride_bytes == 0 || n * stride_bytes > arena->map_bytes)
-        return nb_fail(st, NB_ERR_INVALID, EINVAL, "locate range outside the arena");
+    if (!arena->base || !nodes_out || stride_bytes == 0 ||
+        __builtin_mul_overflow(n, stride_bytes, &span) || span > arena->map_bytes)
+        return nb_invalid(st, "locate range outside the arena");
     while (done < n) {
         count = n - done < BATCH ? n - done : BATCH;
         for (i = 0; i < count; i++)
             pages[i] = (char *)arena->base + (done + i) * stride_bytes;
         /* nodes == NULL: only report where each page is (move_pages(2)). */
         if (syscall(SYS_move_pages, 0, (unsigned long)count, pages, NULL, nodes_out + done, 0) != 0)
-            return nb_fail(st, NB_ERR_SYSCALL, errno, "move_pages");
+            return nb_fail_errno(st, errno, "move_pages");
         done += count;
     }
     return nb_ok(st);
@@ -234,7 +257,7 @@ int nb_arena_unmap(nb_arena *arena, nb_status *st)
 {
     if (arena->region) {
         if (munmap(arena->region, arena->region_bytes) != 0)
-            return nb_fail(st, NB_ERR_SYSCALL, errno, "munmap");
+            return nb_fail_errno(st, errno, "munmap");
     }
     memset(arena, 0, sizeof(*arena));
     return nb_ok(st);

@@ -36,30 +36,29 @@ int nb_chase_build(void *buf, size_t size_bytes, size_t stride_bytes, uint64_t s
     size_t n, i;
     uint64_t state = seed;
 
-    if (!buf || stride_bytes < sizeof(void *) || stride_bytes % sizeof(void *) != 0)
-        return nb_fail(st, NB_ERR_INVALID, EINVAL, "stride must be a multiple of a pointer");
+    if (!buf || stride_bytes < sizeof(nb_chase_slot) || stride_bytes % sizeof(nb_chase_slot) != 0)
+        return nb_invalid(st, "stride must be a multiple of a pointer");
     n = size_bytes / stride_bytes;
     if (n < 2)
-        return nb_fail(st, NB_ERR_INVALID, EINVAL, "buffer holds fewer than two slots");
-#define SLOT(k) (*(uint64_t *)(base + (k) * stride_bytes))
+        return nb_invalid(st, "buffer holds fewer than two slots");
+    /* k < n, so k * stride_bytes <= size_bytes - stride_bytes: no overflow. */
+#define SLOT(k) ((nb_chase_slot *)(base + (k) * stride_bytes))
     for (i = 0; i < n; i++)
-        SLOT(i) = i;
-    /* Sattolo: swapping with j < i (never i itself) yields a permutation that
-     * is a single n-cycle, so the chase visits every slot before repeating. */
+        SLOT(i)->next = SLOT(i);
+    /* Sattolo on the pointers themselves: swapping with j < i (never i
+     * itself) turns the identity into a single n-cycle, so the chase visits
+     * every slot before repeating. */
     for (i = n - 1; i > 0; i--) {
-        uint64_t j = nb_below(&state, i);
-        uint64_t t = SLOT(i);
-        SLOT(i) = SLOT(j);
-        SLOT(j) = t;
+        size_t j = (size_t)nb_below(&state, i);
+        nb_chase_slot *t = SLOT(i)->next;
+        SLOT(i)->next = SLOT(j)->next;
+        SLOT(j)->next = t;
     }
-    for (i = 0; i < n; i++)
-        SLOT(i) = (uint64_t)(uintptr_t)(base + SLOT(i) * stride_bytes);
 #undef SLOT
     return nb_ok(st);
 }
 
-/* 16 dependent loads per step keep loop overhead out of the figure. */
-#define NB_STEP(p) ((p) = *(void **)(p))
+#define NB_STEP(p) ((p) = (p)->next)
 #define NB_STEP16(p)                                                    \
     do {                                                                \
         NB_STEP(p); NB_STEP(p); NB_STEP(p); NB_STEP(p);                 \
@@ -68,7 +67,7 @@ int nb_chase_build(void *buf, size_t size_bytes, size_t stride_bytes, uint64_t s
         NB_STEP(p); NB_STEP(p); NB_STEP(p); NB_STEP(p);                 \
     } while (0)
 
-static void *nb_chase_walk(void *p, uint64_t loads)
+nb_chase_slot *nb_chase_walk(nb_chase_slot *p, uint64_t loads)
 {
     uint64_t blocks = loads / 16, rest = loads % 16;
     while (blocks--)
@@ -79,7 +78,7 @@ static void *nb_chase_walk(void *p, uint64_t loads)
 }
 
 typedef struct {
-    void *cursor;
+    nb_chase_slot *cursor;
     uint64_t warmup_loads;
     uint64_t loads;
     double seconds;
@@ -88,8 +87,8 @@ typedef struct {
 static int nb_chase_worker(nb_team *team, int tid, void *ctx, nb_status *st)
 {
     nb_chase_job *job = ctx;
-    void *volatile sink;
-    void *p = job->cursor;
+    nb_chase_slot *volatile sink;
+    nb_chase_slot *p = job->cursor;
     double t0, t1;
 
     (void)team;
@@ -104,14 +103,14 @@ static int nb_chase_worker(nb_team *team, int tid, void *ctx, nb_status *st)
     return nb_ok(st);
 }
 
-int nb_chase_run(void **cursor, uint64_t warmup_loads, uint64_t loads, int cpu,
+int nb_chase_run(nb_chase_slot **cursor, uint64_t warmup_loads, uint64_t loads, int cpu,
                  double *seconds_out, nb_status *st)
 {
     nb_chase_job job;
     int rc;
 
     if (!cursor || !*cursor || loads == 0 || cpu < 0)
-        return nb_fail(st, NB_ERR_INVALID, EINVAL, "chase needs a chain, loads and a cpu");
+        return nb_invalid(st, "chase needs a chain, loads and a cpu");
     job.cursor = *cursor;
     job.warmup_loads = warmup_loads;
     job.loads = loads;

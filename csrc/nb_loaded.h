@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "nb_chase.h"
 #include "nb_status.h"
 
 typedef enum {
@@ -14,7 +15,7 @@ typedef enum {
 } nb_inject_kind;
 
 typedef struct {
-    void *chase_cursor;        /* in/out: where the chase continues */
+    nb_chase_slot *chase_cursor; /* in/out: where the chase continues */
     uint64_t chase_loads;      /* timed dependent loads */
     int chase_cpu;             /* CPU of the chase thread */
     char *inject_buf;          /* injectors' buffer, split in equal chunks */

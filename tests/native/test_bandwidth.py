@@ -14,8 +14,25 @@ from numabench.errors import NativeError
 pytestmark = pytest.mark.native
 
 ISAS = ("scalar", "avx2", "avx512")
-SUPPORTED = [isa for isa in ISAS if _native.isa_supported(isa)]
-UNSUPPORTED = [isa for isa in ISAS if not _native.isa_supported(isa)]
+
+
+def _cpu_flags() -> set:
+    """The CPU's feature flags from /proc/cpuinfo (empty where the file has none, e.g. not x86)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+FLAGS = _cpu_flags()
+# Every ISA the CPU has by its own flags, not by what the extension claims: a broken probe must
+# fail test_isa_probe_agrees_with_cpuinfo, not quietly leave a kernel untested.
+SUPPORTED = ["scalar"] + (["avx2"] if {"avx2", "fma"} <= FLAGS else []) + (["avx512"] if "avx512f" in FLAGS else [])
+UNSUPPORTED = [isa for isa in ISAS if isa not in SUPPORTED]
 KERNELS = ("read", "write", "write_nt", "copy", "copy_nt", "triad")
 ONLINE = sorted(os.sched_getaffinity(0))
 CPU_SETS = [ONLINE[:1]] + ([ONLINE[:2]] if len(ONLINE) >= 2 else [])
@@ -113,6 +130,12 @@ def test_auto_uses_the_best_isa(arrays):
     assert _native.isa_supported(isa_used)
 
 
+def test_isa_probe_agrees_with_cpuinfo():
+    for isa in ISAS:
+        assert _native.isa_supported(isa) == (isa in SUPPORTED), (isa, sorted(FLAGS & {"avx2", "fma", "avx512f"}))
+    assert _native.isa_best() == SUPPORTED[-1]
+
+
 def test_isa_names():
     assert _native.isa_supported("scalar")
     with pytest.raises(ValueError, match="sse9"):
@@ -166,9 +189,9 @@ def test_bw_run_on_missing_cpu(arrays, cpus):
 def test_chase_run_on_missing_cpu():
     arena = _native.Arena(1 << 20)
     try:
-        _native.chase_build(arena, 1 << 20, 64, 1)
+        chain = _native.chase_build(arena, 1 << 20, 64, 1)
         with pytest.raises(NativeError) as info:
-            _native.chase_run(arena, 0, 0, 100, BAD_CPU)
+            _native.chase_run(chain, 0, 0, 100, BAD_CPU)
         assert_pinning_error(info.value)
     finally:
         arena.close()
@@ -192,9 +215,9 @@ def test_cpu_beyond_cpu_setsize_is_refused():
     # syscall (ValueError today). Whatever the type, it must never run unpinned.
     arena = _native.Arena(1 << 20)
     try:
-        _native.chase_build(arena, 1 << 20, 64, 1)
+        chain = _native.chase_build(arena, 1 << 20, 64, 1)
         with pytest.raises((ValueError, NativeError)):
-            _native.chase_run(arena, 0, 0, 100, 4095)
+            _native.chase_run(chain, 0, 0, 100, 4095)
         with pytest.raises((ValueError, NativeError)):
             _native.bw_run("read", arena, 1024, [0], [4095])
     finally:

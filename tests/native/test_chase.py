@@ -13,7 +13,10 @@ STRIDE = 64
 
 
 def chain_indices(arena, size_bytes, stride=STRIDE):
-    """The chain as slot indices: next[i] is the slot that slot i points to."""
+    """The chain as slot indices: next[i] is the slot that slot i points to.
+
+    Reading through a numpy view invalidates the arena's chains (a view may write):
+    build again (same seed, same chain) before chasing."""
     n = size_bytes // stride
     words = np.frombuffer(arena, dtype=np.uint64)
     slots = words[:: stride // 8][:n].copy()
@@ -87,20 +90,27 @@ def test_chase_run_follows_exactly_the_asked_loads(size_bytes):
     try:
         _native.chase_build(arena, size_bytes, STRIDE, 11)
         nxt = chain_indices(arena, size_bytes)
-        seconds, end = _native.chase_run(arena, 0, 0, n, 0)
+        chain = _native.chase_build(arena, size_bytes, STRIDE, 11)
+        seconds, end = _native.chase_run(chain, 0, 0, n, 0)
         assert end == 0  # n loads: back at the start
         assert seconds >= 0
-        _, end = _native.chase_run(arena, 0, 0, n - 1, 0)
+        _, end = _native.chase_run(chain, 0, 0, n - 1, 0)
         assert end != 0
         # n-1 loads end on the slot whose successor is slot 0.
         assert nxt[end // STRIDE] == 0
         # Warm-up loads count too: 5 + (n - 5) loads is a full cycle.
-        _, end = _native.chase_run(arena, 0, 5, n - 5, 0)
+        _, end = _native.chase_run(chain, 0, 5, n - 5, 0)
         assert end == 0
         # Starting elsewhere: 1 load from slot k lands on nxt[k].
         k = int(nxt[0])
-        _, end = _native.chase_run(arena, k * STRIDE, 0, 1, 0)
+        _, end = _native.chase_run(chain, k * STRIDE, 0, 1, 0)
         assert end == int(nxt[k]) * STRIDE
+        # Past the 16-load unrolled steps: 37 loads from slot 0 follow nxt 37 times.
+        i = 0
+        for _ in range(37):
+            i = int(nxt[i])
+        _, end = _native.chase_run(chain, 0, 0, 37, 0)
+        assert end == i * STRIDE
     finally:
         arena.close()
 
@@ -114,11 +124,11 @@ def test_chase_argument_errors():
             _native.chase_build(arena, MiB, 12, 1)  # not a multiple of a pointer
         with pytest.raises(ValueError, match="outside the arena"):
             _native.chase_build(arena, 2 * MiB, STRIDE, 1)
-        _native.chase_build(arena, MiB, STRIDE, 1)
+        chain = _native.chase_build(arena, MiB, STRIDE, 1)
         with pytest.raises(ValueError):
-            _native.chase_run(arena, 0, 0, 0, 0)  # zero loads
-        with pytest.raises(ValueError, match="outside the arena"):
-            _native.chase_run(arena, MiB, 0, 1, 0)
+            _native.chase_run(chain, 0, 0, 0, 0)  # zero loads
+        with pytest.raises(ValueError, match="not a slot of the chain"):
+            _native.chase_run(chain, MiB, 0, 1, 0)
     finally:
         arena.close()
 

@@ -18,10 +18,11 @@ LINES = SIZE // 64
 def arenas():
     chase = _native.Arena(SIZE)
     chase.populate(CPUS[0])
-    _native.chase_build(chase, SIZE, 64, 11)
+    chain = _native.chase_build(chase, SIZE, 64, 11)
     inject = _native.Arena(SIZE)
     inject.populate(CPUS[-1])
-    yield chase, inject
+    yield chain, inject
+    del chain
     chase.close()
     inject.close()
 

@@ -28,13 +28,13 @@ def measure_loaded(spec: LoadedSpec, progress: Callable[[str], None] = lambda m:
         inject_arena, inject_place = place(spec.inject_size_bytes, spec.pages, [spec.inject_node], "bind",
                                            spec.inject_cpus[0] if spec.inject_cpus else spec.chase_cpu)
         try:
-            loads, cursor = prepare_chase(chase_arena, spec.size_bytes, spec.chase_cpu, seed, sample_seconds)
+            chain, loads, cursor = prepare_chase(chase_arena, spec.size_bytes, spec.chase_cpu, seed, sample_seconds)
             for delay in spec.delays:
                 progress(f"loaded latency: delay {delay}, {len(spec.inject_cpus)} injector(s)")
                 latencies, bandwidths = [], []
                 for _ in range(spec.repeat):
                     secs, cursor, moved, inject_secs = _native.loaded_run(
-                        chase_arena, cursor, loads, spec.chase_cpu, inject_arena, spec.inject_size_bytes,
+                        chain, cursor, loads, spec.chase_cpu, inject_arena, spec.inject_size_bytes,
                         spec.inject_cpus, spec.kind, delay)
                     latencies.append(secs / loads * 1e9)
                     bandwidths.append(moved / inject_secs if inject_secs > 0 else 0.0)

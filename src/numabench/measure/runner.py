@@ -45,17 +45,17 @@ def _spec_dict(spec) -> dict:
     }
 
 
-def prepare_chase(arena, size_bytes: int, cpu: int, seed: int, sample_seconds: float) -> tuple[int, int]:
+def prepare_chase(arena, size_bytes: int, cpu: int, seed: int, sample_seconds: float) -> tuple:
     """Build the chain over the first size_bytes of the arena, warm it up and calibrate.
 
-    Returns (loads per sample of about sample_seconds, cursor offset to continue from).
+    Returns (the native Chain, loads per sample of about sample_seconds, cursor offset to continue from).
     """
-    _native.chase_build(arena, size_bytes, CHASE_STRIDE_BYTES, seed)
+    chain = _native.chase_build(arena, size_bytes, CHASE_STRIDE_BYTES, seed)
     lines = size_bytes // CHASE_STRIDE_BYTES
     # Warm-up walks up to one full cycle (caches, TLB, page tables) untimed.
-    seconds, cursor = _native.chase_run(arena, 0, min(lines, 1 << 21), CALIBRATION_LOADS, cpu)
+    seconds, cursor = _native.chase_run(chain, 0, min(lines, 1 << 21), CALIBRATION_LOADS, cpu)
     per_load = max(seconds / CALIBRATION_LOADS, 1e-10)
-    return max(MIN_LOADS, int(sample_seconds / per_load) // 16 * 16), cursor
+    return chain, max(MIN_LOADS, int(sample_seconds / per_load) // 16 * 16), cursor
 
 
 def measure_latency(arena, size_bytes: int, cpu: int, repeat: int, seed: int = 1,
@@ -65,10 +65,10 @@ def measure_latency(arena, size_bytes: int, cpu: int, repeat: int, seed: int = 1
     Fully random single cycle over 64-byte lines; each sample is one timed
     chase of a calibrated number of loads, continuing where the last stopped.
     """
-    loads, cursor = prepare_chase(arena, size_bytes, cpu, seed, sample_seconds)
+    chain, loads, cursor = prepare_chase(arena, size_bytes, cpu, seed, sample_seconds)
     samples = []
     for _ in range(repeat):
-        seconds, cursor = _native.chase_run(arena, cursor, 0, loads, cpu)
+        seconds, cursor = _native.chase_run(chain, cursor, 0, loads, cpu)
         samples.append(seconds / loads * 1e9)
     return {
         "samples": samples,

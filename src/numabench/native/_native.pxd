@@ -6,12 +6,14 @@ cdef extern from "nb_status.h" nogil:
         int code
         int errno_value
         const char *call
+        const char *detail
     enum:
         NB_OK
         NB_ERR_SYSCALL
         NB_ERR_INVALID
         NB_ERR_NOMEM
         NB_ERR_UNSUPPORTED
+        NB_ERR_DENIED
 
 cdef extern from "nb_arena.h" nogil:
     ctypedef struct nb_arena:
@@ -31,9 +33,11 @@ cdef extern from "nb_arena.h" nogil:
     int nb_arena_unmap(nb_arena *arena, nb_status *st)
 
 cdef extern from "nb_chase.h" nogil:
+    ctypedef struct nb_chase_slot:
+        nb_chase_slot *next
     int nb_chase_build(void *buf, size_t size_bytes, size_t stride_bytes, uint64_t seed,
                        nb_status *st)
-    int nb_chase_run(void **cursor, uint64_t warmup_loads, uint64_t loads, int cpu,
+    int nb_chase_run(nb_chase_slot **cursor, uint64_t warmup_loads, uint64_t loads, int cpu,
                      double *seconds_out, nb_status *st)
 
 cdef extern from "nb_bandwidth.h" nogil:
@@ -57,7 +61,7 @@ cdef extern from "nb_bandwidth.h" nogil:
 
 cdef extern from "nb_loaded.h" nogil:
     ctypedef struct nb_loaded_job:
-        void *chase_cursor
+        nb_chase_slot *chase_cursor
         uint64_t chase_loads
         int chase_cpu
         char *inject_buf

@@ -1,15 +1,28 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""The only native boundary: validate arguments, call C without the GIL,
-turn C status codes into Python exceptions that name the system call."""
+"""The only native boundary: validate every argument, call C without the GIL,
+turn C status codes into Python exceptions that name the system call.
+
+Nothing passed in here can crash the interpreter: sizes are checked against
+SIZE_MAX before any C arithmetic, arenas are never None, and a chase only
+follows a Chain that chase_build made and nothing has overwritten since.
+"""
 
 import errno as _errno
+import operator as _operator
 import os as _os
 
 import numpy as np
 
-from numabench.errors import NativeError
+from numabench.errors import (
+    NativeArgumentError,
+    NativeError,
+    NativeMemoryError,
+    NativePermissionError,
+    NativeUnsupportedError,
+)
 
-from libc.stdint cimport uint64_t, uintptr_t
+from libc.stdint cimport SIZE_MAX, UINT32_MAX, UINT64_MAX, uint64_t, uintptr_t
+from libc.limits cimport INT_MAX
 from libc.stdlib cimport calloc, free
 from libc.string cimport memset
 
@@ -19,23 +32,68 @@ PAGE_KINDS = {"4k": 0, "thp": 1, "2m": 2, "1g": 3}
 POLICIES = {"default": 0, "bind": 1, "interleave": 2, "preferred": 3}
 BW_KERNELS = {"read": 0, "write": 1, "write_nt": 2, "copy": 3, "copy_nt": 4, "triad": 5}
 ISAS = {"auto": 0, "scalar": 1, "avx2": 2, "avx512": 3}
+INJECT_KINDS = {"read": 0, "rw": 1}
 _ISA_NAMES = {v: k for k, v in ISAS.items()}
 
+# The core's status codes (csrc/nb_status.h) by name, and the one map from a
+# code to its exception class. Nothing else in numabench turns codes or errnos
+# into exceptions: callers catch these classes.
+STATUS = {"syscall": NB_ERR_SYSCALL, "invalid": NB_ERR_INVALID, "nomem": NB_ERR_NOMEM,
+          "unsupported": NB_ERR_UNSUPPORTED, "denied": NB_ERR_DENIED}
+_STATUS_ERRORS = {
+    NB_ERR_SYSCALL: NativeError,
+    NB_ERR_INVALID: NativeArgumentError,
+    NB_ERR_NOMEM: NativeMemoryError,
+    NB_ERR_UNSUPPORTED: NativeUnsupportedError,
+    NB_ERR_DENIED: NativePermissionError,
+}
 
-cdef object _status_error(nb_status *st):
-    call = st.call.decode() if st.call != NULL else "?"
-    err = st.errno_value
-    if st.code == NB_ERR_INVALID:
-        return ValueError(call)
-    reason = _os.strerror(err) if err else "failed"
-    name = _errno.errorcode.get(err, str(err))
-    return NativeError(call, err, f"{call} failed: {name} ({reason})")
+
+def status_error(int code, int err, str call, str detail="", fix=None):
+    """The exception for a native status: its class from the code, the errno and the call kept.
+
+    A refusal (detail given) reads "call: detail"; a failed system call reads
+    "call failed: ENAME (strerror)", as psutil names the syscall.
+    """
+    if detail:
+        message = f"{call}: {detail}"
+    else:
+        reason = _os.strerror(err) if err else "failed"
+        message = f"{call} failed: {_errno.errorcode.get(err, str(err))} ({reason})"
+    exc = _STATUS_ERRORS.get(code, NativeError)(call, err, message, fix)
+    exc.status = code
+    return exc
 
 
 cdef inline int _check(int rc, nb_status *st) except -1:
     if rc != NB_OK:
-        raise _status_error(st)
+        raise status_error(st.code, st.errno_value,
+                           st.call.decode() if st.call != NULL else "?",
+                           st.detail.decode() if st.detail != NULL else "")
     return 0
+
+
+cdef object _invalid(str call, str detail):
+    """A refused argument, built by the same map as the core's NB_ERR_INVALID."""
+    return status_error(NB_ERR_INVALID, _errno.EINVAL, call, detail)
+
+
+cdef object _whole(object value, str call, str name, object low, object high):
+    """value as a Python int in [low, high]; anything else (float, str, 2**64, -1) is refused
+    here, before C sees a wrapped value."""
+    try:
+        v = _operator.index(value)
+    except TypeError:
+        raise _invalid(call, f"{name} must be an integer, not {type(value).__name__}") from None
+    if v < low or v > high:
+        raise _invalid(call, f"{name} must be between {low} and {high}, not {v}")
+    return v
+
+
+cdef object _name(object value, dict known, str call, str what):
+    if value not in known:
+        raise _invalid(call, f"unknown {what} {value!r}; known: {', '.join(known)}")
+    return known[value]
 
 
 def isa_best():
@@ -43,47 +101,56 @@ def isa_best():
     return _ISA_NAMES[nb_bw_isa_best()]
 
 
-def isa_supported(str name):
-    """True when the bandwidth kernels can run with this ISA here."""
-    if name not in ISAS:
-        raise ValueError(f"unknown ISA {name!r}; known: {', '.join(ISAS)}")
-    return bool(nb_bw_isa_supported(ISAS[name]))
+def isa_supported(name):
+    """True when the bandwidth kernels can run with this ISA here.
+
+    Raises NativeArgumentError (a ValueError) for an unknown name."""
+    return bool(nb_bw_isa_supported(_name(name, ISAS, "isa_supported", "ISA")))
 
 
-def bw_streams(str kernel):
+def bw_streams(kernel):
     """Arrays a bandwidth kernel touches (1 read/write, 2 copy, 3 triad)."""
-    return nb_bw_streams(BW_KERNELS[kernel])
+    return nb_bw_streams(_name(kernel, BW_KERNELS, "bw_streams", "bandwidth kernel"))
 
 
-def bw_bytes_per_elem(str kernel):
+def bw_bytes_per_elem(kernel):
     """Bytes counted per element, STREAM's way (reads plus writes, no write-allocate)."""
-    return nb_bw_bytes_per_elem(BW_KERNELS[kernel])
+    return nb_bw_bytes_per_elem(_name(kernel, BW_KERNELS, "bw_bytes_per_elem", "bandwidth kernel"))
 
 
 cdef class Arena:
     """An anonymous mapping of one page kind. Map, bind, populate, locate.
 
     Exposes its memory through the buffer protocol (numpy.frombuffer); it can
-    only be closed once no view is left.
+    only be closed once no view is left. A view, a populate or a writing
+    kernel may overwrite a chase chain, so each bumps `generation` and the
+    chains built before it are refused (build again: the same seed gives the
+    same chain). One native call at a time uses an arena's memory.
+
+    Raises NativeArgumentError for a bad size or page kind, NativeMemoryError
+    when the memory (or a hugepage pool) cannot be had, NativeUnsupportedError
+    for a hugepage size this kernel lacks.
     """
     cdef nb_arena arena
     cdef Py_ssize_t shape[1]
     cdef Py_ssize_t strides[1]
     cdef int exports
+    cdef int busy
+    # Bumped by everything that may write over a chain built in this arena.
+    cdef readonly unsigned long long generation
     cdef readonly str pages
 
-    def __cinit__(self, size_t size_bytes, str pages="4k"):
+    def __cinit__(self, size_bytes, pages="4k"):
         cdef nb_status st
         cdef int kind
         cdef int rc
-        if pages not in PAGE_KINDS:
-            raise ValueError(f"unknown page kind {pages!r}; known: {', '.join(PAGE_KINDS)}")
-        kind = PAGE_KINDS[pages]
+        cdef size_t size
         memset(&self.arena, 0, sizeof(nb_arena))
+        kind = _name(pages, PAGE_KINDS, "Arena", "page kind")
+        size = _whole(size_bytes, "Arena", "size_bytes", 1, SIZE_MAX)
         self.pages = pages
-        self.exports = 0
         with nogil:
-            rc = nb_arena_map(&self.arena, size_bytes, kind, &st)
+            rc = nb_arena_map(&self.arena, size, kind, &st)
         _check(rc, &st)
 
     def __dealloc__(self):
@@ -110,27 +177,41 @@ cdef class Arena:
     def closed(self):
         return self.arena.base == NULL
 
-    cdef int _ensure_open(self) except -1:
+    cdef int _ensure_open(self, str call) except -1:
         if self.arena.base == NULL:
-            raise ValueError("arena is closed")
+            raise _invalid(call, "arena is closed")
         return 0
 
+    cdef int _acquire(self, str call, bint writes) except -1:
+        """Mark the arena in use by one native call (released by _release)."""
+        self._ensure_open(call)
+        if self.busy:
+            raise _invalid(call, "arena is in use by another native call (another thread)")
+        self.busy = 1
+        if writes:
+            self.generation += 1
+        return 0
+
+    cdef void _release(self) noexcept:
+        self.busy = 0
+
     def bind(self, str policy, nodes):
-        """Apply a memory policy (bind, interleave, preferred, default) over node ids."""
+        """Apply a memory policy (bind, interleave, preferred, default) over node ids.
+
+        Raises NativeArgumentError for a bad policy or node, or when the kernel refuses
+        the nodes (mbind EINVAL: outside cpuset.mems); NativePermissionError when mbind
+        is denied (no CAP_SYS_NICE); NativeUnsupportedError without NUMA in the kernel.
+        """
         cdef nb_status st
         cdef unsigned long *mask
         cdef unsigned long max_node
         cdef int rc, pol
         cdef size_t words, bits = 8 * sizeof(unsigned long)
-        self._ensure_open()
-        if policy not in POLICIES:
-            raise ValueError(f"unknown memory policy {policy!r}; known: {', '.join(POLICIES)}")
-        pol = POLICIES[policy]
-        nodes = [int(n) for n in nodes]
+        self._ensure_open("Arena.bind")
+        pol = _name(policy, POLICIES, "Arena.bind", "memory policy")
+        nodes = [_whole(n, "Arena.bind", "node id", 0, 4095) for n in nodes]
         if pol != 0 and not nodes:
-            raise ValueError("a memory policy needs at least one node")
-        if any(n < 0 or n >= 4096 for n in nodes):
-            raise ValueError("node ids must be in 0..4095")
+            raise _invalid("Arena.bind", "a memory policy needs at least one node")
         max_node = (max(nodes) + 1) if nodes else 1
         words = (max_node + bits - 1) // bits
         mask = <unsigned long *>calloc(words, sizeof(unsigned long))
@@ -146,38 +227,59 @@ cdef class Arena:
         finally:
             free(mask)
 
-    def populate(self, int cpu=-1):
-        """Fault every page in with writes from a thread pinned on cpu (-1: anywhere)."""
+    def populate(self, cpu=-1):
+        """Fault every page in with writes from a thread pinned on cpu (-1: anywhere).
+
+        Raises NativeMemoryError when the node or hugepage pool runs out, NativeError
+        naming pthread_setaffinity_np for a CPU outside this cpuset.
+        """
         cdef nb_status st
         cdef int rc
-        self._ensure_open()
-        with nogil:
-            rc = nb_arena_populate(&self.arena, cpu, &st)
+        cdef int c = _whole(cpu, "Arena.populate", "cpu", -1, INT_MAX)
+        self._acquire("Arena.populate", True)
+        try:
+            with nogil:
+                rc = nb_arena_populate(&self.arena, c, &st)
+        finally:
+            self._release()
         _check(rc, &st)
 
     def locate(self, stride_bytes=None):
-        """Node of every page (move_pages); negative values are -errno (-ENOENT: absent)."""
+        """Node of every page (move_pages); negative values are -errno (-ENOENT: absent).
+
+        stride_bytes (default: the page size) between located addresses. Raises
+        NativePermissionError where move_pages is denied (pods without CAP_SYS_NICE).
+        """
         cdef nb_status st
         cdef int rc
         cdef size_t stride, n
         cdef int[::1] out
-        self._ensure_open()
-        stride = self.arena.page_bytes if stride_bytes is None else stride_bytes
+        self._ensure_open("Arena.locate")
+        stride = self.arena.page_bytes if stride_bytes is None else _whole(
+            stride_bytes, "Arena.locate", "stride_bytes", 1, self.arena.map_bytes)
         n = self.arena.map_bytes // stride
         result = np.empty(n, dtype=np.intc)
         out = result
-        with nogil:
-            rc = nb_arena_locate(&self.arena, stride, &out[0], n, &st)
+        self._acquire("Arena.locate", False)
+        try:
+            with nogil:
+                rc = nb_arena_locate(&self.arena, stride, &out[0], n, &st)
+        finally:
+            self._release()
         _check(rc, &st)
         return result
 
     def close(self):
-        """Unmap now. Refused while numpy views of the memory exist."""
+        """Unmap now; a second close does nothing. Refused (BufferError) while numpy
+        views of the memory exist, NativeArgumentError while a native call uses it."""
         cdef nb_status st
         cdef int rc
         if self.exports:
             raise BufferError("arena still has views; delete them before closing")
-        rc = nb_arena_unmap(&self.arena, &st)
+        if self.busy:
+            raise _invalid("Arena.close", "arena is in use by a native call (another thread)")
+        with nogil:
+            rc = nb_arena_unmap(&self.arena, &st)
         _check(rc, &st)
 
     def __enter__(self):
@@ -187,7 +289,12 @@ cdef class Arena:
         self.close()
 
     def __getbuffer__(self, Py_buffer *buffer, int flags):
-        self._ensure_open()
+        self._ensure_open("Arena.__getbuffer__")
+        if self.busy:
+            raise BufferError("arena is in use by a native call; no view now")
+        # Every view is writable (numpy asks read-only, then writes when it was not
+        # refused), so any view can overwrite a chain: chains built before it are refused.
+        self.generation += 1
         self.shape[0] = <Py_ssize_t>self.arena.map_bytes
         self.strides[0] = 1
         buffer.buf = self.arena.base
@@ -206,123 +313,232 @@ cdef class Arena:
     def __releasebuffer__(self, Py_buffer *buffer):
         self.exports -= 1
 
-    cdef void *_at(self, size_t offset, size_t length) except NULL:
-        self._ensure_open()
-        if offset + length > self.arena.map_bytes or offset + length < offset:
-            raise ValueError(f"range {offset}+{length} outside the arena ({self.arena.map_bytes} bytes)")
-        return <char *>self.arena.base + offset
+    cdef void *_at(self, str call, object offset, object length) except NULL:
+        """Address of [offset, offset + length) inside the mapping, both checked as sizes."""
+        cdef size_t off, n
+        self._ensure_open(call)
+        off = _whole(offset, call, "offset", 0, SIZE_MAX)
+        n = _whole(length, call, "length", 0, SIZE_MAX)
+        if off > self.arena.map_bytes or n > self.arena.map_bytes - off:
+            raise _invalid(call, f"range {off}+{n} outside the arena ({self.arena.map_bytes} bytes)")
+        return <char *>self.arena.base + off
 
 
-def chase_build(Arena arena, size_t size_bytes, size_t stride_bytes=64, uint64_t seed=1):
-    """Write one random cycle through the first size_bytes of the arena, a slot
-    every stride_bytes; the chain starts at offset 0."""
+cdef class Chain:
+    """A pointer-chase chain that chase_build wrote into an arena: the arena (kept alive
+    here), where the chain starts (byte offset 0), its size, stride and seed.
+
+    Only a Chain is accepted by chase_run and loaded_run, and only while its arena is
+    open and nothing has written over it since (arena.generation unchanged)."""
+    cdef readonly Arena arena
+    cdef readonly size_t start_offset
+    cdef readonly size_t size_bytes
+    cdef readonly size_t stride_bytes
+    cdef readonly uint64_t seed
+    cdef unsigned long long generation
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("a Chain is made by chase_build(arena, size_bytes, stride_bytes, seed)")
+
+    @property
+    def slots(self):
+        """Slots in the cycle: size_bytes // stride_bytes."""
+        return self.size_bytes // self.stride_bytes
+
+    @property
+    def valid(self):
+        """True while the arena is open and nothing has written over the chain."""
+        return not self.arena.closed and self.arena.generation == self.generation
+
+    cdef nb_chase_slot *_slot(self, str call, object offset) except NULL:
+        """The slot at byte offset, once the chain is proven intact and offset is one of its slots."""
+        cdef size_t off
+        self.arena._ensure_open(call)
+        if self.arena.generation != self.generation:
+            raise _invalid(call, "the chain may have been overwritten since chase_build (a writing kernel, "
+                                 "populate or a view of its arena): build it again")
+        if self.arena.exports:
+            raise _invalid(call, "the chain's arena has views that could overwrite it: delete them first")
+        off = _whole(offset, call, "cursor_offset", 0, SIZE_MAX)
+        if off >= self.size_bytes or off % self.stride_bytes:
+            raise _invalid(call, f"cursor offset {off} is not a slot of the chain "
+                                 f"(a multiple of {self.stride_bytes} below {self.size_bytes})")
+        return <nb_chase_slot *>(<char *>self.arena.arena.base + off)
+
+    cdef size_t _offset(self, nb_chase_slot *slot) noexcept:
+        return <size_t>(<char *>slot - <char *>self.arena.arena.base)
+
+    def __repr__(self):
+        return (f"<Chain {self.slots} slots of {self.stride_bytes} bytes, seed {self.seed}"
+                f"{'' if self.valid else ', no longer valid'}>")
+
+
+def chase_build(Arena arena not None, size_bytes, stride_bytes=64, seed=1):
+    """Write one random cycle (Sattolo, from seed) through the first size_bytes of the
+    arena, a slot every stride_bytes, starting at offset 0. Returns its Chain.
+
+    Raises NativeArgumentError for sizes outside the arena, a stride that is not a
+    multiple of a pointer, or fewer than two slots.
+    """
     cdef nb_status st
     cdef int rc
-    cdef void *base = arena._at(0, size_bytes)
-    with nogil:
-        rc = nb_chase_build(base, size_bytes, stride_bytes, seed, &st)
+    cdef size_t size = _whole(size_bytes, "chase_build", "size_bytes", 0, SIZE_MAX)
+    cdef size_t stride = _whole(stride_bytes, "chase_build", "stride_bytes", 1, SIZE_MAX)
+    cdef uint64_t s = _whole(seed, "chase_build", "seed", 0, UINT64_MAX)
+    cdef void *base = arena._at("chase_build", 0, size)
+    cdef Chain chain
+    arena._acquire("chase_build", True)
+    try:
+        with nogil:
+            rc = nb_chase_build(base, size, stride, s, &st)
+    finally:
+        arena._release()
     _check(rc, &st)
+    chain = Chain.__new__(Chain)
+    chain.arena = arena
+    chain.start_offset = 0
+    chain.size_bytes = size // stride * stride
+    chain.stride_bytes = stride
+    chain.seed = s
+    chain.generation = arena.generation
+    return chain
 
 
-def chase_run(Arena arena, size_t cursor_offset, uint64_t warmup_loads, uint64_t loads, int cpu):
-    """Follow the chain on a thread pinned on cpu. Returns (seconds, end offset)."""
+def chase_run(Chain chain not None, cursor_offset, warmup_loads, loads, cpu):
+    """Follow the chain from the slot at cursor_offset on a thread pinned on cpu:
+    warmup_loads untimed loads, then loads timed ones.
+
+    Returns (seconds, end offset). Raises NativeArgumentError for a chain no longer
+    valid or an offset that is not one of its slots; NativeError naming
+    pthread_setaffinity_np for a CPU outside this cpuset.
+    """
     cdef nb_status st
     cdef int rc
     cdef double seconds = 0.0
-    cdef void *base = arena._at(0, 8)
-    cdef void *cursor = arena._at(cursor_offset, 8)
-    with nogil:
-        rc = nb_chase_run(&cursor, warmup_loads, loads, cpu, &seconds, &st)
+    cdef uint64_t warm = _whole(warmup_loads, "chase_run", "warmup_loads", 0, UINT64_MAX)
+    cdef uint64_t n = _whole(loads, "chase_run", "loads", 1, UINT64_MAX)
+    cdef int c = _whole(cpu, "chase_run", "cpu", 0, INT_MAX)
+    cdef nb_chase_slot *cursor = chain._slot("chase_run", cursor_offset)
+    chain.arena._acquire("chase_run", False)
+    try:
+        with nogil:
+            rc = nb_chase_run(&cursor, warm, n, c, &seconds, &st)
+    finally:
+        chain.arena._release()
     _check(rc, &st)
-    return seconds, <size_t>(<char *>cursor - <char *>base)
+    return seconds, chain._offset(cursor)
 
 
-def bw_run(str kernel, Arena arena, size_t n_elems, offsets, cpus, int samples=1,
+cdef object _cpu_array(object cpus, str call):
+    """cpus as a contiguous C int array, each checked as a CPU number."""
+    return np.ascontiguousarray([_whole(c, call, "cpu", 0, INT_MAX) for c in cpus], dtype=np.intc)
+
+
+cdef int _bw_arrays(nb_bw_job *job, Arena arena, object offsets, int streams, size_t array_bytes) except -1:
+    """Point the job's arrays at 64-byte aligned offsets, each array inside the arena."""
+    cdef double **arrays[3]
+    cdef int i
+    arrays[0] = &job.a
+    arrays[1] = &job.b
+    arrays[2] = &job.c
+    offsets = list(offsets)
+    if len(offsets) < streams:
+        raise _invalid("bw_run", f"this kernel needs {streams} arrays")
+    for i in range(streams):
+        if _whole(offsets[i], "bw_run", "offset", 0, SIZE_MAX) % 64:
+            raise _invalid("bw_run", "array offsets must be 64-byte aligned")
+        arrays[i][0] = <double *>arena._at("bw_run", offsets[i], array_bytes)
+    return 0
+
+
+def bw_run(str kernel, Arena arena not None, n_elems, offsets, cpus, samples=1,
            double scalar=3.0, str isa="auto"):
-    """Run a bandwidth kernel over arrays at byte offsets (a, b, c) in the arena.
+    """Run a bandwidth kernel over arrays of n_elems doubles at byte offsets (a, b, c)
+    in the arena, on threads pinned on cpus, `samples` timed passes.
 
-    Returns (seconds per pass as a numpy array, read's checksum, ISA used).
+    Returns (seconds per pass as a numpy array, read's checksum, ISA used). Raises
+    NativeArgumentError for a bad kernel, ISA, size or offset, NativeUnsupportedError
+    for an ISA this CPU lacks, NativeError for a CPU outside this cpuset.
     """
     cdef nb_status st
     cdef nb_bw_job job
-    cdef int rc, k, nthreads, i
+    cdef int rc, nthreads
     cdef double[::1] seconds_view
     cdef int[::1] cpu_view
-    cdef size_t array_bytes = n_elems * sizeof(double)
-    if kernel not in BW_KERNELS:
-        raise ValueError(f"unknown bandwidth kernel {kernel!r}; known: {', '.join(BW_KERNELS)}")
-    if isa not in ISAS:
-        raise ValueError(f"unknown ISA {isa!r}; known: {', '.join(ISAS)}")
-    if samples < 1:
-        raise ValueError("samples must be at least 1")
-    if not nb_bw_isa_supported(ISAS[isa]):
-        raise NativeError("cpuid", _errno.ENOTSUP, f"this CPU does not support the {isa} bandwidth kernels",
-                          f"use --isa {isa_best()} or auto")
-    k = BW_KERNELS[kernel]
-    offsets = list(offsets)
-    if len(offsets) < nb_bw_streams(k):
-        raise ValueError(f"{kernel} needs {nb_bw_streams(k)} arrays")
-    cpu_arr = np.ascontiguousarray(list(cpus), dtype=np.intc)
+    memset(&job, 0, sizeof(nb_bw_job))
+    job.kernel = _name(kernel, BW_KERNELS, "bw_run", "bandwidth kernel")
+    job.isa = _name(isa, ISAS, "bw_run", "ISA")
+    # n_elems * 8 must not wrap: a wrapped size would pass the range check below
+    # while the kernel writes n_elems doubles.
+    job.n_elems = _whole(n_elems, "bw_run", "n_elems", 1, SIZE_MAX // sizeof(double))
+    job.samples = _whole(samples, "bw_run", "samples", 1, INT_MAX)
+    job.scalar = scalar
+    if not nb_bw_isa_supported(job.isa):
+        raise status_error(NB_ERR_UNSUPPORTED, _errno.ENOTSUP, "cpuid",
+                           f"this CPU does not support the {isa} bandwidth kernels",
+                           f"use --isa {isa_best()} or auto")
+    _bw_arrays(&job, arena, offsets, nb_bw_streams(job.kernel), job.n_elems * sizeof(double))
+    cpu_arr = _cpu_array(cpus, "bw_run")
     nthreads = len(cpu_arr)
     if nthreads < 1:
-        raise ValueError("at least one CPU is needed")
-    seconds = np.zeros(samples, dtype=np.float64)
-    seconds_view = seconds
+        raise _invalid("bw_run", "at least one CPU is needed")
     cpu_view = cpu_arr
-    memset(&job, 0, sizeof(nb_bw_job))
-    job.kernel = k
-    job.isa = ISAS[isa]
-    job.n_elems = n_elems
-    job.scalar = scalar
-    job.samples = samples
+    seconds = np.zeros(job.samples, dtype=np.float64)
+    seconds_view = seconds
     job.seconds_out = &seconds_view[0]
-    for i in range(nb_bw_streams(k)):
-        if offsets[i] % 64:
-            raise ValueError("array offsets must be 64-byte aligned")
-    job.a = <double *>arena._at(offsets[0], array_bytes)
-    if nb_bw_streams(k) > 1:
-        job.b = <double *>arena._at(offsets[1], array_bytes)
-    if nb_bw_streams(k) > 2:
-        job.c = <double *>arena._at(offsets[2], array_bytes)
-    with nogil:
-        rc = nb_bw_run(&job, &cpu_view[0], nthreads, &st)
+    arena._acquire("bw_run", job.kernel != BW_KERNELS["read"])
+    try:
+        with nogil:
+            rc = nb_bw_run(&job, &cpu_view[0], nthreads, &st)
+    finally:
+        arena._release()
     _check(rc, &st)
     return seconds, job.checksum, _ISA_NAMES[job.isa_used]
 
 
-INJECT_KINDS = {"read": 0, "rw": 1}
+def loaded_run(Chain chain not None, cursor_offset, loads, chase_cpu,
+               Arena inject_arena not None, inject_bytes, inject_cpus, str kind="read", delay=0):
+    """Chase the chain from cursor_offset on chase_cpu while injector threads on
+    inject_cpus stream over the first inject_bytes of inject_arena, throttled by
+    `delay` empty loop iterations per 512 bytes.
 
-
-def loaded_run(Arena chase_arena, size_t cursor_offset, uint64_t loads, int chase_cpu,
-               Arena inject_arena, size_t inject_bytes, inject_cpus, str kind="read", unsigned int delay=0):
-    """Chase on chase_cpu while injector threads on inject_cpus stream over the
-    first inject_bytes of inject_arena, throttled by `delay` empty loop
-    iterations per 512 bytes.
-
-    Returns (chase seconds, end offset, injected bytes, injector seconds).
+    Returns (chase seconds, end offset, injected bytes, injector seconds). Raises
+    NativeArgumentError for a chain no longer valid, bad sizes, or rw injection into
+    the chain's own arena (its writes would corrupt the chain mid-walk).
     """
     cdef nb_status st
     cdef nb_loaded_job job
-    cdef int rc
+    cdef int rc, k
     cdef int[::1] cpu_view
-    cdef void *base = chase_arena._at(0, 8)
-    if kind not in INJECT_KINDS:
-        raise ValueError(f"unknown injection kind {kind!r}; known: {', '.join(INJECT_KINDS)}")
-    cpu_arr = np.ascontiguousarray(list(inject_cpus), dtype=np.intc)
+    cdef bint same = inject_arena is chain.arena
+    k = _name(kind, INJECT_KINDS, "loaded_run", "injection kind")
     memset(&job, 0, sizeof(nb_loaded_job))
-    job.chase_cursor = chase_arena._at(cursor_offset, 8)
-    job.chase_loads = loads
-    job.chase_cpu = chase_cpu
+    job.chase_loads = _whole(loads, "loaded_run", "loads", 1, UINT64_MAX)
+    job.chase_cpu = _whole(chase_cpu, "loaded_run", "chase_cpu", 0, INT_MAX)
+    job.delay = _whole(delay, "loaded_run", "delay", 0, UINT32_MAX)
+    job.kind = k
+    cpu_arr = _cpu_array(inject_cpus, "loaded_run")
     job.n_inject = len(cpu_arr)
-    job.kind = INJECT_KINDS[kind]
-    job.delay = delay
+    if same and k == INJECT_KINDS["rw"]:
+        raise _invalid("loaded_run", "rw injection into the chain's own arena would overwrite the chain; "
+                                     "inject into another arena")
     if job.n_inject:
         cpu_view = cpu_arr
         job.inject_cpus = &cpu_view[0]
-        job.inject_buf = <char *>inject_arena._at(0, inject_bytes)
-        job.inject_bytes = inject_bytes
-    with nogil:
-        rc = nb_loaded_run(&job, &st)
+        job.inject_buf = <char *>inject_arena._at("loaded_run", 0, inject_bytes)
+        job.inject_bytes = _whole(inject_bytes, "loaded_run", "inject_bytes", 0, SIZE_MAX)
+    job.chase_cursor = chain._slot("loaded_run", cursor_offset)
+    chain.arena._acquire("loaded_run", False)
+    try:
+        if not same:
+            inject_arena._acquire("loaded_run", k == INJECT_KINDS["rw"])
+        try:
+            with nogil:
+                rc = nb_loaded_run(&job, &st)
+        finally:
+            if not same:
+                inject_arena._release()
+    finally:
+        chain.arena._release()
     _check(rc, &st)
-    return (job.chase_seconds, <size_t>(<char *>job.chase_cursor - <char *>base),
-            job.inject_bytes_done, job.inject_seconds)
+    return (job.chase_seconds, chain._offset(job.chase_cursor), job.inject_bytes_done, job.inject_seconds)

@@ -19,7 +19,6 @@ recorded (placement.method, placement.verified_by).
 
 from __future__ import annotations
 
-import errno
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,7 +28,10 @@ from numabench.errors import (
     CpusetError,
     HugepageError,
     InsufficientMemoryError,
-    NativeError,
+    NativeArgumentError,
+    NativeMemoryError,
+    NativePermissionError,
+    NativeUnsupportedError,
     PlacementError,
 )
 from numabench.host.numamaps import pages_by_node_in_range, read_anon_huge_bytes, read_numa_maps
@@ -40,8 +42,9 @@ HUGETLB_PAGE_BYTES = {"2m": 2 << 20, "1g": 1 << 30}
 # Pages on the asked node(s) for a placement to count as right. Not 100%: the
 # kernel may put a stray page elsewhere under pressure (preferred/local).
 ON_TARGET_MIN = 0.99
-# errnos that mean "not allowed here", the signature of a locked-down pod.
-_DENIED = (errno.EPERM, errno.EACCES, errno.ENOSYS)
+# What a locked-down pod gets from mbind/move_pages (EPERM under the runtime's seccomp
+# profile, ENOSYS from some): the native map already turned the errno into one of these.
+_DENIED = (NativePermissionError, NativeUnsupportedError)
 
 
 @dataclass
@@ -96,21 +99,18 @@ def _pages_needed(size_bytes: int, pages: str) -> int:
 def _map(size_bytes: int, pages: str) -> _native.Arena:
     try:
         return _native.Arena(size_bytes, pages)
-    except NativeError as exc:
-        if pages in HUGETLB_PAGE_BYTES and exc.errno == errno.ENOMEM:
+    except NativeMemoryError as exc:
+        if pages in HUGETLB_PAGE_BYTES:
             n = _pages_needed(size_bytes, pages)
             raise HugepageError(
-                f"not enough free {pages.upper()} hugepages for {n} pages (mmap: ENOMEM)",
+                f"not enough free {pages.upper()} hugepages for {n} pages ({exc})",
                 f"reserve them: echo {n} > {hugepage_sysfs_file(pages)}",
             ) from exc
-        if pages in HUGETLB_PAGE_BYTES and exc.errno == errno.EINVAL:
+        raise InsufficientMemoryError(f"cannot map {size_bytes} bytes ({exc})", "use a smaller --size") from exc
+    except NativeUnsupportedError as exc:
+        if pages in HUGETLB_PAGE_BYTES:
             raise HugepageError(
-                f"this kernel or CPU has no {pages.upper()} hugepages (mmap: EINVAL)",
-                "use --pages 4k or thp",
-            ) from exc
-        if exc.errno == errno.ENOMEM:
-            raise InsufficientMemoryError(
-                f"cannot map {size_bytes} bytes (mmap: ENOMEM)", "use a smaller --size"
+                f"this kernel or CPU has no {pages.upper()} hugepages ({exc})", "use --pages 4k or thp"
             ) from exc
         raise
 
@@ -124,9 +124,8 @@ def locate(arena: _native.Arena, proc_root: str = "/proc", force_numa_maps: bool
     if not force_numa_maps:
         try:
             nodes = arena.locate()
-        except NativeError as exc:
-            if exc.errno not in _DENIED:
-                raise
+        except _DENIED:
+            pass
         else:
             located = nodes[nodes >= 0]
             counts = np.bincount(located) if located.size else np.zeros(0, dtype=np.int64)
@@ -156,7 +155,8 @@ def place(
     fault it in from `cpu`, and locate every page.
 
     Raises HugepageError / InsufficientMemoryError when the memory cannot be
-    had, CpusetError when the kernel refuses the nodes, NativeError otherwise.
+    had (NativeMemoryError from the core), CpusetError when the kernel refuses the
+    nodes (NativeArgumentError from mbind), NativeError for any other failure.
     The caller owns the returned arena.
     """
     if policy not in POLICIES:
@@ -173,35 +173,30 @@ def place(
                 try:
                     arena.bind(policy, targets)
                     method = "mbind"
-                except NativeError as exc:
-                    if exc.errno in _DENIED:
-                        notes.append(
-                            f"mbind denied ({errno.errorcode.get(exc.errno, exc.errno)}: no CAP_SYS_NICE "
-                            f"under the runtime's seccomp profile?); placed by first touch from CPU {cpu}"
-                        )
-                    elif exc.errno == errno.EINVAL:
-                        raise CpusetError(
-                            f"the kernel refused memory on node(s) {list(targets)} (mbind: EINVAL)",
-                            "they are outside this process's cpuset.mems; choose an allowed --mem-node",
-                        ) from exc
-                    else:
-                        raise
+                except _DENIED as exc:
+                    notes.append(
+                        f"mbind denied ({exc}: no CAP_SYS_NICE under the runtime's seccomp profile?); "
+                        f"placed by first touch from CPU {cpu}"
+                    )
+                except NativeArgumentError as exc:
+                    raise CpusetError(
+                        f"the kernel refused memory on node(s) {list(targets)} ({exc})",
+                        "they are outside this process's cpuset.mems; choose an allowed --mem-node",
+                    ) from exc
         try:
             arena.populate(cpu)
-        except NativeError as exc:
-            if exc.errno in (errno.ENOMEM, errno.EFAULT):
-                if pages in HUGETLB_PAGE_BYTES:
-                    node = targets[0] if len(targets) == 1 else None
-                    where = f"node {node}'s" if node is not None else "the asked nodes'"
-                    raise HugepageError(
-                        f"{where} {pages.upper()} hugepage pool ran out while faulting in {size_bytes} bytes",
-                        f"reserve {_pages_needed(size_bytes, pages)} pages: "
-                        f"echo N > {hugepage_sysfs_file(pages, node)}",
-                    ) from exc
-                raise InsufficientMemoryError(
-                    f"node(s) {list(targets)} could not supply {size_bytes} bytes", "use a smaller --size"
+        except NativeMemoryError as exc:
+            if pages in HUGETLB_PAGE_BYTES:
+                node = targets[0] if len(targets) == 1 else None
+                where = f"node {node}'s" if node is not None else "the asked nodes'"
+                raise HugepageError(
+                    f"{where} {pages.upper()} hugepage pool ran out while faulting in {size_bytes} bytes",
+                    f"reserve {_pages_needed(size_bytes, pages)} pages: "
+                    f"echo N > {hugepage_sysfs_file(pages, node)}",
                 ) from exc
-            raise
+            raise InsufficientMemoryError(
+                f"node(s) {list(targets)} could not supply {size_bytes} bytes", "use a smaller --size"
+            ) from exc
         by_node, unlocated, verified_by = locate(arena, proc_root, force_numa_maps)
         if verified_by is None:
             notes.append("page placement could not be verified (move_pages and numa_maps unavailable)")

@@ -32,6 +32,7 @@ from numabench.host.cgroups import process_capture_files
 from numabench.util.fsread import read_text
 
 from numabench.util.cpulist import clean_list_text, format_cpulist, parse_cpulist, parse_cpumask
+from numabench.util.units import format_size
 from numabench.errors import TopologyError, UsageError
 
 if TYPE_CHECKING:  # only for the type of format_topology's argument
@@ -47,7 +48,6 @@ __all__ = [
     "read_topology_tree",
     "capture_tree",
     "format_topology",
-    "format_size",
 ]
 
 _NODE_DIR = "devices/system/node"
@@ -74,10 +74,6 @@ class HugepagePool:
     total: int  # nr_hugepages: pages reserved in the pool
     free: int  # free_hugepages: reserved and not in use
     surplus: int  # surplus_hugepages: allocated beyond nr_hugepages (overcommit)
-
-    @property
-    def page_size_kb(self) -> int:
-        return self.page_size_bytes // 1024
 
     def sysfs_hint(self, node_id: int, sysfs_root: str = "/sys") -> str:
         """The file to write a page count to, to reserve pages of this size on ``node_id``.
@@ -877,14 +873,6 @@ def _capture_info(sysfs_root: str, procfs_root: str) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- rendering
-
-
-def format_size(size_bytes: int) -> str:
-    """A page size for humans: ``2097152 -> "2 MiB"``, ``1073741824 -> "1 GiB"``."""
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if size_bytes >= scale and size_bytes % scale == 0:
-            return f"{size_bytes // scale} {unit}"
-    return f"{size_bytes} B"
 
 
 def _list_or(ids: tuple[int, ...] | None, none: str = "n/a") -> str:

@@ -19,11 +19,12 @@ recorded (placement.method, placement.verified_by).
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from numabench.native import _native
+from numabench.constants import HUGETLB_PAGE_BYTES, POLICIES, hugepage_sysfs_file
 from numabench.errors import (
     CpusetError,
     HugepageError,
@@ -32,13 +33,11 @@ from numabench.errors import (
     NativeMemoryError,
     NativePermissionError,
     NativeUnsupportedError,
-    PlacementError,
 )
 from numabench.host.numamaps import pages_by_node_in_range, read_anon_huge_bytes, read_numa_maps
+from numabench.native import _native
 from numabench.util.stats import fraction_on
 
-POLICIES = ("bind", "interleave", "preferred", "local")
-HUGETLB_PAGE_BYTES = {"2m": 2 << 20, "1g": 1 << 30}
 # Pages on the asked node(s) for a placement to count as right. Not 100%: the
 # kernel may put a stray page elsewhere under pressure (preferred/local).
 ON_TARGET_MIN = 0.99
@@ -81,14 +80,6 @@ class Placement:
             "thp_huge_fraction": self.thp_huge_fraction,
             "notes": list(self.notes),
         }
-
-
-def hugepage_sysfs_file(pages: str, node: int | None = None) -> str:
-    """The file to write to reserve hugepages of this kind (per node when given)."""
-    kb = HUGETLB_PAGE_BYTES[pages] // 1024
-    if node is None:
-        return f"/sys/kernel/mm/hugepages/hugepages-{kb}kB/nr_hugepages"
-    return f"/sys/devices/system/node/node{node}/hugepages/hugepages-{kb}kB/nr_hugepages"
 
 
 def _pages_needed(size_bytes: int, pages: str) -> int:
@@ -175,7 +166,8 @@ def place(
                     method = "mbind"
                 except _DENIED as exc:
                     notes.append(
-                        f"mbind denied ({exc}: no CAP_SYS_NICE under the runtime's seccomp profile?); "
+                        f"mbind denied ({errno.errorcode.get(exc.errno, exc.errno)}: no CAP_SYS_NICE under the "
+                        "runtime's seccomp profile?); "
                         f"placed by first touch from CPU {cpu}"
                     )
                 except NativeArgumentError as exc:
@@ -224,12 +216,3 @@ def place(
     except BaseException:
         arena.close()
         raise
-
-
-def require_placed(placement: Placement) -> None:
-    """Raise PlacementError when fewer than 99% of pages are on the target nodes."""
-    if not placement.ok:
-        raise PlacementError(
-            f"pages not where asked: {placement.on_target_fraction:.1%} on node(s) "
-            f"{list(placement.target_nodes)}, found {placement.pages_by_node}",
-        )

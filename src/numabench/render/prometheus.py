@@ -42,7 +42,6 @@ _FAMILIES = {
     "numabench_run_finished_timestamp_seconds": "When the run finished, seconds since the Unix epoch.",
 }
 
-_SPEC_LABELS = ("cpu_node", "mem_node", "policy", "page_size", "size_bytes", "threads")
 
 
 def _escape(value) -> str:

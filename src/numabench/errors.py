@@ -44,7 +44,8 @@ class PlacementError(NumabenchError):
 
 
 class CgroupError(NumabenchError):
-    """A cgroup could not be found, made, written, joined or removed; the message names the path."""
+    """A cgroup could not be found, made, written, joined or removed, or this process's cpuset view
+    (``/proc/<pid>/status``, ``/proc/<pid>/cgroup``) cannot be read; the message names the path."""
 
 
 class ResultError(NumabenchError):

@@ -10,7 +10,7 @@ from numabench.host.cgroups import (
     parse_proc_cgroup,
     read_process_cpuset,
 )
-from numabench.errors import TopologyError
+from numabench.errors import CgroupError
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "data", "cgroups")
 CTR = "3f4a9c2b" * 8
@@ -141,7 +141,7 @@ def test_unmounted_v1_hierarchy(tmp_path):
 
 
 def test_unreadable_status_raises(tmp_path):
-    with pytest.raises(TopologyError) as exc:
+    with pytest.raises(CgroupError) as exc:
         read_process_cpuset(str(tmp_path))
     assert str(tmp_path / "self" / "status") in str(exc.value)
 
@@ -149,7 +149,7 @@ def test_unreadable_status_raises(tmp_path):
 def test_status_without_allowed_lists_raises(tmp_path):
     (tmp_path / "self").mkdir()
     (tmp_path / "self/status").write_text("Name:\tx\n")
-    with pytest.raises(TopologyError, match="has no Cpus_allowed_list line"):
+    with pytest.raises(CgroupError, match="has no Cpus_allowed_list line"):
         read_process_cpuset(str(tmp_path))
 
 

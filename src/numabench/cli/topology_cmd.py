@@ -9,7 +9,7 @@ import click
 
 from numabench.host.cgroups import read_process_cpuset
 from numabench.cli.common import one_line_errors, resolve_roots, sysfs_root_option
-from numabench.errors import TopologyError
+from numabench.errors import CgroupError
 from numabench.host.topology import capture_tree, format_topology, read_topology
 
 
@@ -20,7 +20,7 @@ def _cpuset_for(procfs_root: str, captured: bool):
     fs_root = os.path.dirname(os.path.abspath(procfs_root)) if captured else "/"
     try:
         return read_process_cpuset(procfs_root, fs_root)
-    except TopologyError:
+    except CgroupError:
         if captured:
             return None
         raise

@@ -28,7 +28,7 @@ from typing import Any
 from numabench.util.fsread import read_text
 
 from numabench.util.cpulist import parse_cpulist
-from numabench.errors import TopologyError
+from numabench.errors import CgroupError
 
 __all__ = [
     "CpusetView",
@@ -168,14 +168,14 @@ def read_process_cpuset(proc_root: str = "/proc", fs_root: str = "/", pid: int |
     """Read the cpuset of process ``pid`` (see the module docstring for the method).
 
     Raises:
-        TopologyError: ``<proc_root>/<pid>/status`` cannot be read, or lacks
+        CgroupError: ``<proc_root>/<pid>/status`` cannot be read, or lacks
             ``Cpus_allowed_list``/``Mems_allowed_list``.
     """
     pid_dir = os.path.join(proc_root, str(pid))
     status_path = os.path.join(pid_dir, "status")
     status = read_text(status_path)
     if status is None:
-        raise TopologyError(
+        raise CgroupError(
             f"cannot read {status_path}",
             fix="check that /proc is mounted, or capture it with `numabench topology --capture DIR`",
         )
@@ -187,11 +187,11 @@ def read_process_cpuset(proc_root: str = "/proc", fs_root: str = "/", pid: int |
     allowed: dict[str, tuple[int, ...]] = {}
     for key in ("Cpus_allowed_list", "Mems_allowed_list"):
         if key not in fields:
-            raise TopologyError(f"{status_path} has no {key} line", fix="use Linux 2.6.26 or later")
+            raise CgroupError(f"{status_path} has no {key} line", fix="use Linux 2.6.26 or later")
         try:
             allowed[key] = parse_cpulist(fields[key])
         except ValueError as exc:
-            raise TopologyError(f"{status_path}: {key}: {exc}") from None
+            raise CgroupError(f"{status_path}: {key}: {exc}") from None
 
     version, cgroup_path, cpus, mems, cpuset_dir = _find_cpuset(pid_dir, fs_root)
     return CpusetView(

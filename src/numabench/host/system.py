@@ -9,6 +9,7 @@ import socket
 from typing import Any
 
 from numabench import __version__
+from numabench.errors import CgroupError
 from numabench.host.cgroups import read_process_cpuset
 from numabench.util.cpulist import parse_cpulist
 from numabench.util.fsread import read_text
@@ -91,7 +92,7 @@ def read_environment(sysfs_root: str = "/sys", procfs_root: str = "/proc") -> di
     fs_root = os.path.dirname(os.path.abspath(procfs_root)) or "/"
     try:
         cpuset: dict[str, Any] | None = read_process_cpuset(procfs_root, fs_root).to_dict()
-    except Exception:  # TopologyError: no status file; the environment stays describable
+    except CgroupError:  # no status file: the environment stays describable
         cpuset = None
     thp = os.path.join(sysfs_root, "kernel/mm/transparent_hugepage")
     return {

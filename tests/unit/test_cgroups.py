@@ -135,7 +135,7 @@ def test_missing_cpuset_files_keep_version(tmp_path):
 def test_unmounted_v1_hierarchy(tmp_path):
     shutil.copytree(os.path.join(DATA, "v1-restricted"), tmp_path / "t")
     mi = tmp_path / "t/proc/self/mountinfo"
-    mi.write_text("".join(l for l in mi.read_text().splitlines(True) if "cpuset" not in l))
+    mi.write_text("".join(line for line in mi.read_text().splitlines(True) if "cpuset" not in line))
     v = read_process_cpuset(str(tmp_path / "t/proc"), str(tmp_path / "t"))
     assert (v.cgroup_version, v.cgroup_path, v.cpuset_cpus, v.cpuset_dir) == (1, "/batch/job1", None, None)
 

@@ -19,7 +19,12 @@ CGROUP_DRIVERS = ("cgroupfs", "systemd")
 # /kubepods is never used: its orphan cleanup would kill pods it does not know.
 DEFAULT_CGROUP_ROOT = "/numabench"
 MANAGED_LABEL = "numabench.io/managed-by"
-RUNNER_LABEL = "numabench.io/runner"  # "<hostname>/<pid>": a later run removes pods whose runner is dead
+# Whose pod it is: a later run removes the pods whose runner (host, pid) is gone.
+RUNNER_HOST_LABEL = "numabench.io/runner-host"
+RUNNER_PID_LABEL = "numabench.io/runner-pid"
+# What a later run needs to clean up after a SIGKILLed runner, beyond the sandbox itself.
+CGROUP_PARENT_ANNOTATION = "numabench.io/cgroup-parent"
+LOG_DIR_ANNOTATION = "numabench.io/log-dir"
 RUNTIME_DEFAULT_SECCOMP = 0  # SecurityProfile.ProfileType.RuntimeDefault
 NONROOT_UID = 65532
 # The cgroup file names of hugetlb page sizes, as the kubelet writes them (``HugepageLimit.page_size``).
@@ -47,6 +52,7 @@ class CriPod:
     hugepage_limits_bytes: dict[int, int] = field(default_factory=dict)
     container_name: str = "numabench"
     labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
     log_directory: str = ""
     run_as_user: int = NONROOT_UID
 
@@ -100,6 +106,7 @@ def sandbox_config(pod: CriPod, parent: str):
         metadata=api.PodSandboxMetadata(name=pod.name, uid=pod.uid, namespace=pod.namespace, attempt=0),
         log_directory=pod.log_directory,
         labels=labels,
+        annotations=dict(pod.annotations),
         linux=api.LinuxPodSandboxConfig(
             cgroup_parent=parent,
             security_context=api.LinuxSandboxSecurityContext(

@@ -26,7 +26,7 @@ import socket
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Callable
 
 from numabench.errors import BackendError, CriError, UsageError
 from numabench.kube.cri.client import DEFAULT_SOCKET, CriClient
@@ -37,17 +37,18 @@ from numabench.kube.cri.configs import (
     MANAGED_LABEL,
     RUNNER_HOST_LABEL,
     RUNNER_PID_LABEL,
+    CriLogLines,
     CriPod,
     cgroup_parent,
     container_config,
     parse_cri_log,
     sandbox_config,
 )
-from numabench.kube.experiment.backends import PodState, admit, model_node
+from numabench.kube.experiment.backends import PodState, admit, hugepage_limits_bytes, model_node
 from numabench.kube.experiment.manifests import CONTAINER_NAME, LABEL_PREFIX, PlannedRun, container_argv
 
-__all__ = ["CriBackend", "CriPodHandle", "check_runtime", "remove_leftovers", "remove_pod", "runner_labels",
-           "start_pod"]
+__all__ = ["CriBackend", "CriPodHandle", "check_runtime", "exec_pod", "new_handle", "remove_leftovers", "remove_pod",
+           "runner_labels", "start_pod"]
 
 LOG_DIR_PREFIX = "numabench-cri-"
 # ContainerState: CONTAINER_CREATED 0, CONTAINER_RUNNING 1, CONTAINER_EXITED 2, CONTAINER_UNKNOWN 3.
@@ -64,12 +65,15 @@ class CriPodHandle:
     cgroup_parent: str
     cgroup_driver: str
     log_dir: str  # "" when there is none to remove
+    container_name: str = CONTAINER_NAME
     sandbox: str | None = None
     container: str | None = None
 
     @property
     def log_path(self) -> str:
-        return os.path.join(self.log_dir, CONTAINER_NAME, "0.log")
+        """Where the runtime writes the container's log (``ContainerConfig.log_path`` under the sandbox's
+        ``log_directory``)."""
+        return os.path.join(self.log_dir, self.container_name, "0.log")
 
 
 def runner_labels(hostname: str) -> dict[str, str]:
@@ -77,11 +81,17 @@ def runner_labels(hostname: str) -> dict[str, str]:
     return {MANAGED_LABEL: "numabench", RUNNER_HOST_LABEL: hostname, RUNNER_PID_LABEL: str(os.getpid())}
 
 
-def new_handle(qos: str, uid: str, driver: str, cgroup_root: str, log_root: str | None) -> CriPodHandle:
-    """A log directory (the runtime, root, writes the log into it) and the pod cgroup's name."""
+def new_handle(qos: str, uid: str, driver: str, cgroup_root: str, log_root: str | None,
+               container_name: str = CONTAINER_NAME) -> CriPodHandle:
+    """A log directory (the runtime, root, writes the log into it) and the pod cgroup's name.
+
+    Raises:
+        UsageError: an unknown QoS class or cgroup driver.
+    """
+    parent = cgroup_parent(qos, uid, driver, cgroup_root)
     log_dir = tempfile.mkdtemp(prefix=LOG_DIR_PREFIX, dir=log_root)
     os.chmod(log_dir, 0o755)
-    return CriPodHandle(cgroup_parent(qos, uid, driver, cgroup_root), driver, log_dir)
+    return CriPodHandle(parent, driver, log_dir, container_name)
 
 
 def start_pod(client: CriClient, handle: CriPodHandle, pod: CriPod) -> None:
@@ -92,6 +102,7 @@ def start_pod(client: CriClient, handle: CriPodHandle, pod: CriPod) -> None:
     """
     pod = _with_cleanup_notes(pod, handle)
     sb_config = sandbox_config(pod, handle.cgroup_parent)
+    handle.container_name = pod.container_name
     handle.sandbox = client.run_pod_sandbox(sb_config)
     handle.container = client.create_container(handle.sandbox, container_config(pod), sb_config)
     client.start_container(handle.container)
@@ -176,7 +187,7 @@ def remove_leftovers(client: CriClient, hostname: str | None = None) -> list[str
             log_dir = ""
         parent = notes.get(CGROUP_PARENT_ANNOTATION, "")
         try:
-            remove_pod(client, CriPodHandle(parent, "cgroupfs" if parent else "systemd", log_dir, sb.id))
+            remove_pod(client, CriPodHandle(parent, "cgroupfs" if parent else "systemd", log_dir, sandbox=sb.id))
             removed.append(sb.id)
         except CriError:
             pass
@@ -235,6 +246,46 @@ class _Run:
     planned: dict[str, Any] = field(default_factory=dict)
 
 
+def exec_pod(client: CriClient, handle: CriPodHandle, pod: CriPod, write: Callable[[str, str], None], *,
+             poll_s: float = 0.5, cleaning: Callable[[], None] = lambda: None) -> tuple[int, str | None]:
+    """Start ``pod``, pass its log lines to ``write(stream, line)`` as they come, wait for the
+    container to exit, then remove everything (``remove_pod``) on every path; ``cleaning`` is
+    called first (the CLI stops Ctrl-C and SIGTERM from interrupting the removal).
+    Returns (exit code, reason: None, ``Error``, ``OOMKilled``...).
+
+    Raises:
+        CriError: a call failed (what was made is removed first). KeyboardInterrupt passes through
+        after the removal.
+    """
+    reader, offset = CriLogLines(), 0
+    try:
+        start_pod(client, handle, pod)
+        while True:
+            phase, code, reason, _message = container_state(client, handle)
+            offset = _follow(handle.log_path, offset, reader, write)
+            if phase in ("Succeeded", "Failed"):
+                for stream, line in reader.flush():
+                    write(stream, line)
+                return (code if code is not None else 1), reason
+            time.sleep(poll_s)
+    finally:
+        cleaning()
+        remove_pod(client, handle)
+
+
+def _follow(path: str, offset: int, reader: CriLogLines, write: Callable[[str, str], None]) -> int:
+    """Pass on what the runtime appended to the log since ``offset``; the new offset."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+    except FileNotFoundError:
+        return offset  # not started yet
+    for stream, line in reader.feed(data.decode("utf-8", errors="replace")):
+        write(stream, line)
+    return offset + len(data)
+
+
 class CriBackend:
     """The ``orchestrate`` backend calls (``create``/``observe``/``logs``/``delete``) over the CRI."""
 
@@ -277,7 +328,7 @@ class CriBackend:
                      image=self.exp.image, command=tuple(container_argv(self.exp, run.variant)),
                      cpuset_cpus=planned["cpuset_cpus"], cpuset_mems=planned["cpuset_mems"],
                      memory_limit_bytes=p.memory_limit_bytes,
-                     hugepage_limits_bytes={int(k): v for k, v in planned["hugepage_limits_bytes"].items()},
+                     hugepage_limits_bytes=hugepage_limits_bytes(adm.pod.container(CONTAINER_NAME)),
                      container_name=CONTAINER_NAME, labels={**labels, **runner_labels(self.hostname)})
         try:
             start_pod(self.client, handle, pod)

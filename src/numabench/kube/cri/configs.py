@@ -147,21 +147,45 @@ def container_config(pod: CriPod):
     )
 
 
-def parse_cri_log(text: str) -> str:
-    """The container's output from a CRI log file (``<RFC3339 time> <stdout|stderr> <P|F> <text>`` a
-    line; ``P`` is a partial line the runtime split at its size limit). Streams are reassembled
-    separately, so a split stdout line stays whole whatever stderr printed in between."""
-    out: list[str] = []
-    partial = {"stdout": "", "stderr": ""}
-    for line in text.splitlines():
+class CriLogLines:
+    """The container's lines from a CRI log file, fed in pieces as the runtime writes it.
+
+    The format is ``<RFC3339 time> <stdout|stderr> <P|F> <text>`` a line; ``P`` is a partial line the
+    runtime split at its size limit. Streams are reassembled separately, so a split stdout line stays
+    whole whatever stderr printed in between.
+    """
+
+    def __init__(self) -> None:
+        self._partial = {"stdout": "", "stderr": ""}
+        self._rest = ""  # an unfinished log line: the runtime is still writing it
+
+    def feed(self, text: str) -> list[tuple[str, str]]:
+        """(stream, line with its newline) of every line completed by ``text``."""
+        lines = (self._rest + text).split("\n")
+        self._rest = lines.pop()
+        return [out for line in lines for out in self._line(line)]
+
+    def flush(self) -> list[tuple[str, str]]:
+        """What is left once the container has ended (an unterminated last line, split parts)."""
+        out = self._line(self._rest) if self._rest else []
+        self._rest = ""
+        out += [(stream, text + "\n") for stream, text in self._partial.items() if text]
+        self._partial = {"stdout": "", "stderr": ""}
+        return out
+
+    def _line(self, line: str) -> list[tuple[str, str]]:
         parts = line.split(" ", 3)
-        if len(parts) < 3 or parts[1] not in partial:
-            continue
+        if len(parts) < 3 or parts[1] not in self._partial:
+            return []
         stream, tag, body = parts[1], parts[2], parts[3] if len(parts) > 3 else ""
         if tag == "P":
-            partial[stream] += body
-        else:
-            out.append(partial[stream] + body + "\n")
-            partial[stream] = ""
-    out.extend(p + "\n" for p in partial.values() if p)
-    return "".join(out)
+            self._partial[stream] += body
+            return []
+        whole, self._partial[stream] = self._partial[stream] + body, ""
+        return [(stream, whole + "\n")]
+
+
+def parse_cri_log(text: str) -> str:
+    """The container's output (both streams) from a whole CRI log file (see ``CriLogLines``)."""
+    reader = CriLogLines()
+    return "".join(line for _stream, line in reader.feed(text) + reader.flush())

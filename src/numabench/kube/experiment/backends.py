@@ -31,7 +31,7 @@ from numabench.kube.experiment.manifests import CONTAINER_NAME, LABEL_PREFIX, Pl
 from numabench.kube.experiment.spec import Experiment
 
 __all__ = ["FATAL_WAITING", "Admission", "KubernetesBackend", "LocalBackend", "PodState", "admit", "classify_pod",
-           "model_node"]
+           "hugepage_limits_bytes", "model_node"]
 
 FATAL_WAITING = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
                  "CreateContainerConfigError", "CreateContainerError", "RunContainerError")
@@ -291,13 +291,19 @@ class Admission:
     rejected: PodState | None = None
 
 
+def hugepage_limits_bytes(container) -> dict[int, int]:
+    """A podspec container's hugepage limits: page size in bytes -> limit in bytes."""
+    from numabench.kube.resources import HUGEPAGES_PREFIX, hugepage_size_bytes
+
+    return {hugepage_size_bytes(k): int(v) for k, v in container.limits.items() if k.startswith(HUGEPAGES_PREFIX)}
+
+
 def admit(exp: Experiment, node, run: PlannedRun, hostname: str) -> Admission:
     """Admit ``run``'s pod on ``node`` under the experiment's Topology Manager policy and scope, as
     the kubelet would; the one planning step of the local and cri backends. ``planned`` holds the
     modelled cpuset (recorded beside what the pod saw) and the hugepage limits in bytes."""
     from numabench.kube.admission import plan_pod
     from numabench.kube.podspec import pod_from_dict
-    from numabench.kube.resources import HUGEPAGES_PREFIX, hugepage_size_bytes
     from numabench.util.cpulist import format_cpulist
 
     pod = pod_from_dict(run.manifest, source=run.job_name)
@@ -308,8 +314,7 @@ def admit(exp: Experiment, node, run: PlannedRun, hostname: str) -> Admission:
             message=f"Pod was rejected: {plan.message} ({plan.detail})", node=hostname, qos_class=plan.qos,
             attempts=1))
     placement = plan.placement(CONTAINER_NAME)
-    limits = pod.container(CONTAINER_NAME).limits
-    huge = {hugepage_size_bytes(k): int(v) for k, v in limits.items() if k.startswith(HUGEPAGES_PREFIX)}
+    huge = hugepage_limits_bytes(pod.container(CONTAINER_NAME))
     planned = {"cpuset_cpus": format_cpulist(placement.cpus), "cpuset_mems": format_cpulist(placement.mems),
                "cpus": list(placement.cpus), "mems": list(placement.mems),
                "exclusive_cpus": placement.exclusive_cpus, "memory_pinned": placement.memory_pinned,

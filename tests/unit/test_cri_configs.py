@@ -293,7 +293,7 @@ def test_leftovers_of_dead_runners_go_live_ones_stay(tmp_path):
         _sandbox("dead", "h", dead.pid, str(ours)),
         _sandbox("elsewhere", "other-host", os.getpid(), str(foreign)),
     ])
-    assert remove_leftovers(fake, "h") == ["dead", "elsewhere"]
+    assert remove_leftovers(fake, "h").removed == ["dead", "elsewhere"]
     assert [s.id for s in fake.sandboxes] == ["live"]
     assert not ours.exists() and foreign.exists()  # an annotation cannot make us delete someone else's files
 
@@ -306,7 +306,8 @@ def test_leftovers_of_dead_runners_go_live_ones_stay(tmp_path):
     (["pod", "run", EXPERIMENT, "--backend", "cri", "--kubeconfig", "k", "-o", "OUT"], "--kubeconfig/--context"),
     (["pod", "run", EXPERIMENT, "--backend", "cri", "--cgroup-driver", "systemd", "--cgroup-root", "/x", "-o",
       "OUT"], "--cgroup-root applies to the cgroupfs driver"),
-    (["pod", "exec", os.path.join(DATA, "pods", "guaranteed-2cpu-4gi.yaml"), "--image", "x"], "--image is for --runtime cri"),
+    (["pod", "exec", os.path.join(DATA, "pods", "guaranteed-2cpu-4gi.yaml"), "--image", "x"],
+     "--image is for --runtime cri"),
 ])
 def test_cri_options_where_they_do_not_apply(argv, needle, tmp_path):
     argv = [str(tmp_path / "out.json") if a == "OUT" else a for a in argv]

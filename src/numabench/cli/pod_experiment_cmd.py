@@ -118,13 +118,20 @@ def _backend(exp: Experiment, backend: str, kubeconfig, context, cri: dict):
         from numabench.kube.cri.backend import CriBackend
 
         be = CriBackend(exp, **cri)
-        if be.leftovers_removed:
-            progress(f"removed {len(be.leftovers_removed)} pod sandbox(es) left by a killed numabench run: "
-                     + ", ".join(s[:13] for s in be.leftovers_removed))
+        report_leftovers(be.leftovers)
         return be
     from numabench.kube.experiment.backends import KubernetesBackend
 
     return KubernetesBackend.from_config(exp.namespace, kubeconfig, context)
+
+
+def report_leftovers(leftovers) -> None:
+    """Say which pods of killed numabench runs were removed, and which could not be."""
+    if leftovers.removed:
+        progress(f"removed {len(leftovers.removed)} pod sandbox(es) left by a killed numabench run: "
+                 + ", ".join(s[:13] for s in leftovers.removed))
+    for failed in leftovers.failed:
+        progress(f"warning: a pod sandbox left by a killed numabench run stays: {failed}")
 
 
 def _cleanup_hint(backend: str, exp: Experiment, run_id: str) -> str:

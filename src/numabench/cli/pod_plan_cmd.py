@@ -9,7 +9,7 @@ import sys
 import click
 
 from numabench.cli.common import EXIT_INTERRUPTED, SYSFS_ENV, one_line_errors, progress, resolve_roots
-from numabench.cli.pod_experiment_cmd import cri_options, cri_settings
+from numabench.cli.pod_experiment_cmd import cri_options, cri_settings, report_leftovers
 from numabench.errors import UsageError
 from numabench.host.topology import read_topology
 from numabench.kube.admission import (
@@ -237,9 +237,7 @@ def _exec_cri(result: PodPlan, placement, argv: list[str], image: str, cri: dict
 
     pod = result.pod
     with CriClient(cri["cri_socket"]) as client:
-        removed = check_runtime(client, image)
-        if removed:
-            progress(f"removed {len(removed)} pod sandbox(es) left by a killed numabench run")
+        report_leftovers(check_runtime(client, image))
         handle = new_handle(result.qos, pod.uid, cri["cgroup_driver"], cri["cgroup_root"], None, placement.name)
         spec = CriPod(name=pod.name, uid=pod.uid, namespace=pod.namespace, qos=result.qos, image=image,
                       command=tuple(argv), cpuset_cpus=format_cpulist(placement.cpus),

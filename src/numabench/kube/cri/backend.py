@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
@@ -47,14 +50,17 @@ from numabench.kube.cri.configs import (
 from numabench.kube.experiment.backends import PodState, admit, hugepage_limits_bytes, model_node
 from numabench.kube.experiment.manifests import CONTAINER_NAME, LABEL_PREFIX, PlannedRun, container_argv
 
-__all__ = ["CriBackend", "CriPodHandle", "check_runtime", "exec_pod", "new_handle", "remove_leftovers", "remove_pod",
-           "runner_labels", "start_pod"]
+__all__ = ["CriBackend", "CriPodHandle", "Leftovers", "check_runtime", "exec_pod", "new_handle", "remove_leftovers",
+           "remove_pod", "runner_labels", "start_pod"]
 
 LOG_DIR_PREFIX = "numabench-cri-"
 # ContainerState: CONTAINER_CREATED 0, CONTAINER_RUNNING 1, CONTAINER_EXITED 2, CONTAINER_UNKNOWN 3.
 EXITED = 2
 _PHASES = {0: "Pending", 1: "Running", 3: "Unknown"}
 _RMDIR_TRIES = 40  # x 0.05 s: the kernel may take a moment to let go of the pod's last exited task
+# x 0.5 s: a runner killed during StartContainer leaves the container "in starting state" until the
+# runtime's own call ends; until then RemovePodSandbox is refused (containerd 1.6).
+_LEFTOVER_TRIES = 20
 
 
 @dataclass
@@ -94,8 +100,33 @@ def new_handle(qos: str, uid: str, driver: str, cgroup_root: str, log_root: str 
     return CriPodHandle(parent, driver, log_dir, container_name)
 
 
+@contextmanager
+def signals_deferred():
+    """Ctrl-C, SIGTERM and SIGHUP wait until the block ends, then go to the handlers that were set.
+
+    Why: a signal that interrupts a CRI call in flight loses the id the runtime was about to
+    return (the sandbox exists, but nobody knows it to remove it). The calls have deadlines, so
+    the wait is bounded.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    for s in saved:
+        signal.signal(s, lambda signum, _frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+        if pending:
+            signal.raise_signal(pending[0])
+
+
 def start_pod(client: CriClient, handle: CriPodHandle, pod: CriPod) -> None:
-    """RunPodSandbox, CreateContainer, StartContainer, recording each id in ``handle``.
+    """RunPodSandbox, CreateContainer, StartContainer, recording each id in ``handle``; signals are
+    deferred until the calls are done (``signals_deferred``).
 
     Raises:
         CriError: a call failed (whatever was made stays in ``handle`` for ``remove_pod``).
@@ -103,9 +134,10 @@ def start_pod(client: CriClient, handle: CriPodHandle, pod: CriPod) -> None:
     pod = _with_cleanup_notes(pod, handle)
     sb_config = sandbox_config(pod, handle.cgroup_parent)
     handle.container_name = pod.container_name
-    handle.sandbox = client.run_pod_sandbox(sb_config)
-    handle.container = client.create_container(handle.sandbox, container_config(pod), sb_config)
-    client.start_container(handle.container)
+    with signals_deferred():
+        handle.sandbox = client.run_pod_sandbox(sb_config)
+        handle.container = client.create_container(handle.sandbox, container_config(pod), sb_config)
+        client.start_container(handle.container)
 
 
 def _with_cleanup_notes(pod: CriPod, handle: CriPodHandle) -> CriPod:
@@ -166,16 +198,23 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def remove_leftovers(client: CriClient, hostname: str | None = None) -> list[str]:
+@dataclass
+class Leftovers:
+    """What ``remove_leftovers`` did: sandbox ids removed, and "<id>: <error>" for those that stayed."""
+
+    removed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def remove_leftovers(client: CriClient, hostname: str | None = None) -> Leftovers:
     """Remove every sandbox labelled by numabench whose runner process is gone (or ran on another
-    host, whose pid cannot be checked here), with its pod cgroup and log directory. Returns the
-    removed sandbox ids.
+    host, whose pid cannot be checked here), with its pod cgroup and log directory.
 
     Raises:
-        CriError: listing failed (a sandbox that cannot be removed is skipped and stays listed).
+        CriError: listing failed (a sandbox that cannot be removed is listed in ``failed``).
     """
     hostname = hostname or socket.gethostname()
-    removed = []
+    out = Leftovers()
     for sb in client.list_pod_sandboxes({MANAGED_LABEL: "numabench"}):
         labels, notes = dict(sb.labels), dict(sb.annotations)
         pid = labels.get(RUNNER_PID_LABEL, "")
@@ -186,16 +225,22 @@ def remove_leftovers(client: CriClient, hostname: str | None = None) -> list[str
         if not os.path.basename(log_dir).startswith(LOG_DIR_PREFIX):
             log_dir = ""
         parent = notes.get(CGROUP_PARENT_ANNOTATION, "")
-        try:
-            remove_pod(client, CriPodHandle(parent, "cgroupfs" if parent else "systemd", log_dir, sandbox=sb.id))
-            removed.append(sb.id)
-        except CriError:
-            pass
-    return removed
+        handle = CriPodHandle(parent, "cgroupfs" if parent else "systemd", log_dir, sandbox=sb.id)
+        for attempt in range(_LEFTOVER_TRIES):
+            try:
+                remove_pod(client, handle)
+                out.removed.append(sb.id)
+                break
+            except CriError as exc:
+                if attempt == _LEFTOVER_TRIES - 1:
+                    out.failed.append(f"{sb.id}: {exc}")
+                else:
+                    time.sleep(0.5)
+    return out
 
 
-def check_runtime(client: CriClient, image: str) -> list[str]:
-    """The runtime answers and has ``image``; leftovers of killed runs are removed (their ids returned).
+def check_runtime(client: CriClient, image: str) -> Leftovers:
+    """The runtime answers and has ``image``; leftovers of killed runs are removed (``remove_leftovers``).
 
     Raises:
         CriError: the runtime does not answer, or lacks the image.
@@ -304,7 +349,7 @@ class CriBackend:
         self.cgroup_driver, self.cgroup_root, self.log_root = cgroup_driver, cgroup_root, log_root
         self.hostname = socket.gethostname()
         self.client = client or CriClient(cri_socket)
-        self.leftovers_removed = check_runtime(self.client, exp.image)
+        self.leftovers = check_runtime(self.client, exp.image)
         self._runs: dict[str, _Run] = {}
 
     def discover_nodes(self, node_selector) -> list[str]:  # pragma: no cover - refused in __init__

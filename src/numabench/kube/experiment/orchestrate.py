@@ -166,14 +166,17 @@ class _Loop:
         live: list[PlannedRun] = []
         for run in wave:
             rec = self.records[run.job_name]
+            # Listed before the call: a signal during create (the CRI's StartContainer, say) must
+            # still find in cleanup what was made so far; deleting what was not made is harmless.
+            self.created.append(run)
             try:
                 self.backend.create(run, self.timeout_s)
             except BackendError as exc:
+                self.created.remove(run)  # a backend removes what a failed create made
                 rec.status, rec.reason, rec.message = "not-created", "CreateFailed", str(exc)
                 self.errors.append(str(exc))
                 self.progress(f"{head}{' [' + run.node + ']' if run.node else ''}: not created: {exc}")
                 continue
-            self.created.append(run)
             live.append(run)
             rec.status = "created"
         stop = _wait(self.backend, live, self.records, self.timeout_s, self.poll_s, self.clock, self.sleep,

@@ -144,3 +144,8 @@ class FramingError(NumabenchError):
 
 class BackendError(NumabenchError):
     """A backend call failed (the API refused or could not be reached); the message names the call."""
+
+
+class CriError(BackendError):
+    """A CRI call to the node's container runtime failed; the message names the call and the
+    runtime's answer (``kube.cri.client``)."""

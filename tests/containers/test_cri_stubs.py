@@ -1,5 +1,6 @@
 """The committed CRI stubs are exactly what proto/generate.sh makes from the vendored api.proto,
-with the grpcio-tools version named in proto/__init__.py; and the CRI messages the backend builds."""
+with the grpcio-tools version named in proto/__init__.py (the CRI messages the backend builds are
+checked in tests/unit/test_cri_configs.py)."""
 
 from __future__ import annotations
 
@@ -28,21 +29,3 @@ def test_stubs_match_the_vendored_proto(tmp_path):
         with open(os.path.join(PROTO_DIR, name)) as a, open(tmp_path / "numabench/kube/cri/proto" / name) as b:
             assert a.read() == b.read(), f"{name} is not what generate.sh makes from api.proto"
 
-
-def test_kubelet_cgroup_parents_and_resources():
-    from numabench.kube.cri.configs import CriPod, cgroup_parent, container_config, parse_cri_log
-
-    uid = "0f0e0d0c-0b0a-0908-0706-050403020100"
-    assert cgroup_parent("Guaranteed", uid, root="/") == f"/kubepods/pod{uid}"
-    assert cgroup_parent("BestEffort", uid) == f"/numabench/kubepods/besteffort/pod{uid}"
-    assert cgroup_parent("Burstable", uid, "systemd") == f"kubepods-burstable-pod{uid.replace('-', '_')}.slice"
-    pod = CriPod("p", uid, "ns", "Guaranteed", "img", ("numabench",), "2-3", "1", 1 << 30, {2 << 20: 64 << 20})
-    cfg = container_config(pod)
-    res = cfg.linux.resources
-    assert (res.cpuset_cpus, res.cpuset_mems, res.memory_limit_in_bytes) == ("2-3", "1", 1 << 30)
-    assert {(h.page_size, h.limit) for h in res.hugepage_limits} == {("2MB", 64 << 20), ("1GB", 0)}
-    sc = cfg.linux.security_context
-    assert sc.run_as_user.value == 65532 and sc.readonly_rootfs and list(sc.capabilities.drop_capabilities) == ["ALL"]
-    log = ("2026-01-01T00:00:00Z stdout P abc\n2026-01-01T00:00:00Z stderr F err\n"
-           "2026-01-01T00:00:00Z stdout F def\n")
-    assert parse_cri_log(log) == "err\nabcdef\n"

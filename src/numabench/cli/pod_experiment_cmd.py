@@ -69,42 +69,113 @@ def manifests(experiment_file, output_dir, nodes, run_id) -> None:
     progress(f"wrote rbac.yaml and {len(runs)} Job manifest(s) into {output_dir}")
 
 
+def cri_options(func):
+    """--cri-socket, --cgroup-driver, --cgroup-root: where the CRI runtime is and how the kubelet would
+    name the pod cgroups (shared by pod run --backend cri and pod exec --runtime cri)."""
+    options = [
+        click.option("--cri-socket", metavar="PATH",
+                     help="The container runtime's CRI socket (default: /run/containerd/containerd.sock)."),
+        click.option("--cgroup-driver", type=click.Choice(["cgroupfs", "systemd"]),
+                     help="The runtime's cgroup driver: pod cgroups named as the kubelet does for it "
+                          "(default: cgroupfs)."),
+        click.option("--cgroup-root", metavar="PATH",
+                     help="The kubelet's cgroupRoot for the cgroupfs driver (default: /numabench, never a real "
+                          "kubelet's /kubepods)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def cri_settings(cri_socket, cgroup_driver, cgroup_root, used: bool, where: str) -> dict:
+    """The CRI options as keyword arguments, refusing them where no CRI is used.
+
+    Raises:
+        UsageError: a CRI option without the CRI.
+    """
+    given = [n for n, v in (("--cri-socket", cri_socket), ("--cgroup-driver", cgroup_driver),
+                            ("--cgroup-root", cgroup_root)) if v is not None]
+    if given and not used:
+        raise UsageError(f"{', '.join(given)}: only for the CRI", f"add {where} or drop them")
+    if cgroup_root is not None and cgroup_driver == "systemd":
+        raise UsageError("--cgroup-root applies to the cgroupfs driver", "drop it with --cgroup-driver systemd")
+    from numabench.kube.cri.client import DEFAULT_SOCKET
+    from numabench.kube.cri.configs import DEFAULT_CGROUP_ROOT
+
+    return {"cri_socket": cri_socket or DEFAULT_SOCKET, "cgroup_driver": cgroup_driver or "cgroupfs",
+            "cgroup_root": cgroup_root or DEFAULT_CGROUP_ROOT}
+
+
+def _backend(exp: Experiment, backend: str, kubeconfig, context, cri: dict):
+    """The backend object for --backend (each imports its own extra only when chosen)."""
+    if backend != "kubernetes" and (kubeconfig or context):
+        raise UsageError("--kubeconfig/--context are for the kubernetes backend", f"drop them with --backend {backend}")
+    if backend == "local":
+        from numabench.kube.experiment.backends import LocalBackend
+
+        return LocalBackend(exp)
+    if backend == "cri":
+        from numabench.kube.cri.backend import CriBackend
+
+        be = CriBackend(exp, **cri)
+        report_leftovers(be.leftovers)
+        return be
+    from numabench.kube.experiment.backends import KubernetesBackend
+
+    return KubernetesBackend.from_config(exp.namespace, kubeconfig, context)
+
+
+def report_leftovers(leftovers) -> None:
+    """Say which pods of killed numabench runs were removed, and which could not be."""
+    if leftovers.removed:
+        progress(f"removed {len(leftovers.removed)} pod sandbox(es) left by a killed numabench run: "
+                 + ", ".join(s[:13] for s in leftovers.removed))
+    for failed in leftovers.failed:
+        progress(f"warning: a pod sandbox left by a killed numabench run stays: {failed}")
+
+
+def _cleanup_hint(backend: str, exp: Experiment, run_id: str) -> str:
+    if backend == "cri":
+        return "remove each with crictl rmp -f <sandbox id> (a later --backend cri run also removes them)"
+    return f"delete them with kubectl delete job -n {exp.namespace} -l numabench.io/run={run_id}"
+
+
 @click.command("run")
 @click.argument("experiment_file", metavar="EXPERIMENT.yaml")
-@click.option("--backend", type=click.Choice(["kubernetes", "local"]), default="kubernetes", show_default=True,
-              help="kubernetes: Jobs on a cluster; local: this machine, placed by the kubelet model.")
+@click.option("--backend", type=click.Choice(["kubernetes", "local", "cri"]), default="kubernetes",
+              show_default=True,
+              help="kubernetes: Jobs on a cluster; cri: pods on this machine through its container runtime, "
+                   "placed by the kubelet model; local: this machine's cgroups, placed by the kubelet model.")
 @click.option("--kubeconfig", metavar="FILE", help="Kubeconfig (default: $KUBECONFIG, ~/.kube/config, or in-cluster).")
 @click.option("--context", metavar="NAME", help="Kubeconfig context.")
+@cri_options
 @click.option("--timeout", "timeout_s", type=click.IntRange(1), metavar="S",
               help="Seconds to wait for each pod (default: the file's timeoutSeconds).")
 @click.option("--node", "nodes", multiple=True, metavar="NAME", help="Fleet mode: the nodes (default: the file's).")
 @click.option("-o", "--output", required=True, metavar="RESULTS.json", help="The result set.")
 @click.option("--force", is_flag=True, help="Overwrite RESULTS.json.")
 @one_line_errors
-def run_cmd(experiment_file, backend, kubeconfig, context, timeout_s, nodes, output, force) -> None:
+def run_cmd(experiment_file, backend, kubeconfig, context, cri_socket, cgroup_driver, cgroup_root, timeout_s, nodes,
+            output, force) -> None:
     """Create the experiment's pods, wait, collect each framed result, delete everything created, and
     write one result set. Exit 0 when every pod gave a result, 3 when some failed (recorded with their
     reason), 130 when interrupted (what was collected is written)."""
-    from numabench.kube.experiment.orchestrate import KubernetesBackend, LocalBackend, run_experiment
+    from numabench.kube.experiment.orchestrate import run_experiment
     from numabench.results.schema import save
 
     exp = _load(experiment_file)
     if os.path.exists(output) and not force:
         raise UsageError(f"{output} already exists", "choose another -o file or pass --force")
-    if backend == "local":
-        if kubeconfig or context:
-            raise UsageError("--kubeconfig/--context are for the kubernetes backend", "drop them with --backend local")
-        be = LocalBackend(exp)
-    else:
-        be = KubernetesBackend.from_config(exp.namespace, kubeconfig, context)
+    cri = cri_settings(cri_socket, cgroup_driver, cgroup_root, backend == "cri", "--backend cri")
+    be = _backend(exp, backend, kubeconfig, context, cri)
     result = run_experiment(exp, be, timeout_s=timeout_s, nodes=list(nodes) or None, progress=progress)
     save(result.to_dict(), output, force=True)
     runs = result.runs
     good = sum(1 for r in runs if r.status == "ok")
     progress(f"wrote {output}: {good} of {len(runs)} pod(s) gave a result")
     if result.cleanup_errors:
-        fail("could not delete: " + "; ".join(result.cleanup_errors) + ": delete them with kubectl delete job "
-             f"-n {exp.namespace} -l numabench.io/run={result.run_id}", EXIT_PARTIAL)
+        fail("could not delete: " + "; ".join(result.cleanup_errors) + ": "
+             + _cleanup_hint(backend, exp, result.run_id), EXIT_PARTIAL)
     if result.interrupted:
         fail("interrupted; the results so far were written", EXIT_INTERRUPTED)
     if good < len(runs):

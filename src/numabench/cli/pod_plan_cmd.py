@@ -8,11 +8,10 @@ import sys
 
 import click
 
-from numabench.util.atomicfile import write_atomic
-from numabench.cli.common import SYSFS_ENV, one_line_errors, progress, resolve_roots
-from numabench.util.cpulist import format_cpulist, parse_cpulist
+from numabench.cli.common import EXIT_INTERRUPTED, SYSFS_ENV, one_line_errors, progress, resolve_roots
+from numabench.cli.pod_experiment_cmd import cri_options, cri_settings, report_leftovers
 from numabench.errors import UsageError
-from numabench.kube.experiment.executor import PodCgroup, find_hierarchies, numabench_argv, run_in_cgroup
+from numabench.host.topology import read_topology
 from numabench.kube.admission import (
     AdmittedState,
     NodeDescription,
@@ -21,6 +20,7 @@ from numabench.kube.admission import (
     load_state,
     plan_pod,
 )
+from numabench.kube.experiment.executor import PodCgroup, find_hierarchies, numabench_argv, run_in_cgroup
 from numabench.kube.podspec import load_pod
 from numabench.kube.resources import (
     HUGEPAGES_PREFIX,
@@ -29,7 +29,8 @@ from numabench.kube.resources import (
     TOPOLOGY_MANAGER_SCOPES,
     parse_quantity,
 )
-from numabench.host.topology import read_topology
+from numabench.util.atomicfile import write_atomic
+from numabench.util.cpulist import format_cpulist, parse_cpulist
 from numabench.util.units import format_size
 
 EXIT_REJECTED = 1  # pod plan: the kubelet would reject the pod
@@ -153,10 +154,11 @@ def plan(pod_file, node_file, sysfs_root, reserved_cpus, reserved_memory, policy
         sys.exit(EXIT_REJECTED)
 
 
-def default_command(memory_limit_bytes: int | None) -> list[str]:
+def default_command(memory_limit_bytes: int | None, numabench: list[str] | None = None) -> list[str]:
     """``numabench run --json``, with a buffer of a quarter of the memory limit (at most 1 GiB, at
-    least 1 MiB) so the benchmark fits the container."""
-    argv = numabench_argv() + ["run", "--json"]
+    least 1 MiB) so the benchmark fits the container. ``numabench``: how to start it (default: this
+    interpreter's; in an image, ``["numabench"]``)."""
+    argv = list(numabench or numabench_argv()) + ["run", "--json"]
     if memory_limit_bytes:
         size_mib = max(1, min(1024, memory_limit_bytes // 4 >> 20))
         argv += ["--size", f"{size_mib}M"]
@@ -167,32 +169,98 @@ def _write_record(path: str, record: dict) -> None:
     write_atomic(path, json.dumps(record, indent=1), fix="choose a writable --record path")
 
 
+def _default_image() -> str:
+    from numabench import __version__
+
+    return f"localhost/numabench:{__version__}"  # what scripts/build-image.sh tags
+
+
 @click.command("exec", context_settings={"ignore_unknown_options": True})
 @click.argument("pod_file", metavar="POD.yaml")
 @_node_options
 @click.option("--container", metavar="NAME", help="Which container's placement to use (default: the first app one).")
 @click.option("--record", metavar="FILE", help="Write the placement, cgroup and exit code as JSON to FILE.")
+@click.option("--runtime", type=click.Choice(["cgroup", "cri"]), default="cgroup", show_default=True,
+              help="cgroup: make the container's cgroup here and run COMMAND in it; cri: start the pod through "
+                   "the node's container runtime (RunPodSandbox, CreateContainer, StartContainer), as the kubelet.")
+@click.option("--image", metavar="IMAGE", help="--runtime cri: the container's image, already in the runtime "
+                                               "(default: localhost/numabench:<version>, scripts/build-image.sh).")
+@cri_options
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @one_line_errors
 def exec_(pod_file, node_file, sysfs_root, reserved_cpus, reserved_memory, policy, scope, state_file,
-          strict_cpu_reservation, container, record, command) -> None:
-    """Plan POD.yaml, make the container's cgroup as the kubelet would (cpuset.cpus, cpuset.mems,
-    memory limit), run COMMAND inside it (default: numabench run --json), remove the cgroup.
-    Exits with the command's status (128+N when signal N ended it)."""
+          strict_cpu_reservation, container, record, runtime, image, cri_socket, cgroup_driver, cgroup_root,
+          command) -> None:
+    """Plan POD.yaml, then run COMMAND (default: numabench run --json) with the container's placement
+    (cpuset.cpus, cpuset.mems, memory limit): in a cgroup made here as the kubelet would (--runtime
+    cgroup), or in a pod started through the CRI (--runtime cri); everything made is removed, also on
+    Ctrl-C and SIGTERM. Exits with the command's status (128+N when signal N ended it; 130 when
+    interrupted)."""
+    cri = cri_settings(cri_socket, cgroup_driver, cgroup_root, runtime == "cri", "--runtime cri")
+    if image and runtime != "cri":
+        raise UsageError("--image is for --runtime cri", "add --runtime cri or drop --image")
     result = _build(pod_file, node_file, sysfs_root, reserved_cpus, reserved_memory, policy, scope, state_file,
                     strict_cpu_reservation)
     placement = result.placement(container)
-    argv = list(command) or default_command(placement.memory_limit_bytes)
     progress(f"pod {result.pod.name} container {placement.name} ({result.qos}): cpuset.cpus "
              f"{format_cpulist(placement.cpus)}, cpuset.mems {format_cpulist(placement.mems)}"
              + (f", memory limit {format_size(placement.memory_limit_bytes)}" if placement.memory_limit_bytes else ""))
-    cgroup = PodCgroup(result.pod.uid, placement.name, result.qos, placement.cpus, placement.mems,
-                       placement.memory_limit_bytes, find_hierarchies())
-    with cgroup:
-        progress(f"cgroup: {', '.join(cgroup.paths)}")
-        rc = run_in_cgroup(cgroup, argv)
-    progress(f"command exited {rc}; cgroup removed")
+    if runtime == "cri":
+        argv = list(command) or default_command(placement.memory_limit_bytes, ["numabench"])
+        rc, where = _exec_cri(result, placement, argv, image or _default_image(), cri)
+    else:
+        argv = list(command) or default_command(placement.memory_limit_bytes)
+        cgroup = PodCgroup(result.pod.uid, placement.name, result.qos, placement.cpus, placement.mems,
+                           placement.memory_limit_bytes, find_hierarchies())
+        with cgroup:
+            progress(f"cgroup: {', '.join(cgroup.paths)}")
+            rc = run_in_cgroup(cgroup, argv)
+        progress(f"command exited {rc}; cgroup removed")
+        where = {"cgroup": cgroup.to_dict()}
     if record:
-        _write_record(record, {"plan": result.to_dict(), "container": placement.to_dict(),
-                               "cgroup": cgroup.to_dict(), "command": argv, "exit_code": rc})
+        _write_record(record, {"plan": result.to_dict(), "container": placement.to_dict(), **where,
+                               "command": argv, "exit_code": rc})
     sys.exit(rc)
+
+
+def _exec_cri(result: PodPlan, placement, argv: list[str], image: str, cri: dict) -> tuple[int, dict]:
+    """One pod through the CRI (``kube.cri.backend.exec_pod``): its output on ours, its exit status.
+    Ctrl-C, SIGTERM and SIGHUP stop it; the sandbox is removed on every path but SIGKILL (the next
+    CRI run removes that one). Returns (exit status, the record's ``cri`` part)."""
+    import socket
+
+    from numabench.kube.cri.backend import check_runtime, exec_pod, new_handle, runner_labels
+    from numabench.kube.cri.client import CriClient
+    from numabench.kube.cri.configs import CriPod
+    from numabench.kube.experiment.backends import hugepage_limits_bytes
+    from numabench.kube.experiment.orchestrate import SignalGuard
+
+    pod = result.pod
+    with CriClient(cri["cri_socket"]) as client:
+        report_leftovers(check_runtime(client, image))
+        handle = new_handle(result.qos, pod.uid, cri["cgroup_driver"], cri["cgroup_root"], None, placement.name)
+        spec = CriPod(name=pod.name, uid=pod.uid, namespace=pod.namespace, qos=result.qos, image=image,
+                      command=tuple(argv), cpuset_cpus=format_cpulist(placement.cpus),
+                      cpuset_mems=format_cpulist(placement.mems), memory_limit_bytes=placement.memory_limit_bytes,
+                      hugepage_limits_bytes=hugepage_limits_bytes(pod.container(placement.name)),
+                      container_name=placement.name, labels=runner_labels(socket.gethostname()))
+        progress(f"cri: {client.socket}, pod cgroup {handle.cgroup_parent} ({cri['cgroup_driver']}), image {image}")
+        record = {"cri": {"socket": client.socket, "image": image, "cgroup_parent": handle.cgroup_parent,
+                          "cgroup_driver": cri["cgroup_driver"]}}
+        guard = SignalGuard(progress)
+        guard.install()
+        try:
+            rc, reason = exec_pod(client, handle, spec, _write_stream, cleaning=guard.cleaning)
+        except KeyboardInterrupt:
+            progress("interrupted: the pod sandbox was removed")
+            return EXIT_INTERRUPTED, record
+        finally:
+            guard.restore()
+    progress(f"container exited {rc}{f' ({reason})' if reason else ''}; pod sandbox removed")
+    return rc, record
+
+
+def _write_stream(stream: str, line: str) -> None:
+    out = sys.stdout if stream == "stdout" else sys.stderr
+    out.write(line)
+    out.flush()

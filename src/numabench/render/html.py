@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 
 from numabench.analysis.qualify import verdicts_from_section
-from numabench.errors import ResultError
+from numabench.errors import ResultError, UsageError
 from numabench.util.atomicfile import write_atomic
 from numabench.util.cpulist import format_cpulist
 from numabench.util.units import format_size
@@ -45,10 +45,21 @@ def _table(header: list[str], rows: list[list[str]], cls: str = "", cell_classes
     return "\n".join(out)
 
 
-def _figure(png: bytes, alt: str, caption: str) -> str:
-    from numabench.render.plots import data_uri
+def plots():
+    """The plotting module (matplotlib, the ``[report]`` extra); call it before measuring to fail early.
 
-    return (f'<figure><img src="{data_uri(png)}" alt="{_e(alt)}">'
+    Raises:
+        UsageError: matplotlib is not installed.
+    """
+    try:
+        from numabench.render import plots as module
+    except ImportError:
+        raise UsageError("qualify --html needs matplotlib", "pip install 'numabench[report]'") from None
+    return module
+
+
+def _figure(png: bytes, alt: str, caption: str) -> str:
+    return (f'<figure><img src="{plots().data_uri(png)}" alt="{_e(alt)}">'
             f"<figcaption>{_e(caption)}</figcaption></figure>")
 
 
@@ -76,17 +87,15 @@ def _matrix_section(result: dict) -> str:
     matrix = result.get("matrix")
     if not matrix:
         return '<p class="note">No matrix in this result.</p>'
-    from numabench.render.plots import heatmap_png
-
     parts = []
     if matrix.get("latency_ns"):
-        parts.append(_figure(heatmap_png(matrix["latency_ns"], matrix["rows"], matrix["columns"],
+        parts.append(_figure(plots().heatmap_png(matrix["latency_ns"], matrix["rows"], matrix["columns"],
                                          title="Idle latency (ns)", unit="ns"),
                              "latency matrix", "Idle latency, CPU node (rows) x memory node (columns), ns."))
     else:
         parts.append('<p class="note">Latency matrix: not measured.</p>')
     if matrix.get("bandwidth_bytes_per_s"):
-        parts.append(_figure(heatmap_png(matrix["bandwidth_bytes_per_s"], matrix["rows"], matrix["columns"],
+        parts.append(_figure(plots().heatmap_png(matrix["bandwidth_bytes_per_s"], matrix["rows"], matrix["columns"],
                                          title="Read bandwidth (GB/s)", unit="GB/s", scale=1e-9),
                              "bandwidth matrix",
                              "Read bandwidth, CPU node (rows) x memory node (columns), GB/s (1e9 bytes/s)."))
@@ -102,11 +111,9 @@ def _sweep_section(result: dict) -> str:
     sweep = result.get("latency_sweep")
     if not sweep or not sweep.get("points"):
         return '<p class="note">Latency vs size: not measured.</p>'
-    from numabench.render.plots import latency_sweep_png
-
     caption = (f"CPU node {sweep['cpu_node']}, memory node {sweep['mem_node']}, {sweep['pages']} pages; "
                "x axis log2.")
-    return _figure(latency_sweep_png(sweep["points"]), "latency vs size", caption)
+    return _figure(plots().latency_sweep_png(sweep["points"]), "latency vs size", caption)
 
 
 def _loaded_section(result: dict) -> str:
@@ -114,11 +121,9 @@ def _loaded_section(result: dict) -> str:
     if not loaded or not loaded.get("points"):
         reason = (loaded or {}).get("skipped")
         return f'<p class="note">Loaded latency: {_e(reason) if reason else "not measured"}.</p>'
-    from numabench.render.plots import loaded_latency_png
-
     caption = (f"Chase on CPU node {loaded['cpu_node']} -> memory node {loaded['mem_node']}; "
                f"{loaded['injectors']} injector(s), {loaded['kind']} traffic to node {loaded['inject_node']}.")
-    return _figure(loaded_latency_png(loaded["points"]), "loaded latency", caption)
+    return _figure(plots().loaded_latency_png(loaded["points"]), "loaded latency", caption)
 
 
 def _topology_section(result: dict) -> str:
@@ -154,7 +159,13 @@ def _environment_section(result: dict) -> str:
 
 
 def render_html(result: dict) -> str:
-    """The whole report as one HTML string. Raises ResultError if the result has no qualification section."""
+    """The whole report as one HTML string.
+
+    Raises:
+        ResultError: the result has no qualification section.
+        UsageError: matplotlib (the ``[report]`` extra) is not installed.
+    """
+    plots()
     section = result.get("qualification")
     if not section:
         raise ResultError("the result has no qualification section", "evaluate a spec first (numabench qualify)")

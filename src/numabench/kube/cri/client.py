@@ -1,21 +1,18 @@
 """A small CRI client: the RuntimeService and ImageService calls the kubelet makes, over gRPC.
 
-Every call has a deadline and maps gRPC failures to ``CriError`` naming the call; the stubs are the
-vendored, generated ``proto`` package (``pip install 'numabench[cri]'`` for grpcio and protobuf).
+Every call has a deadline and maps gRPC failures to ``errors.CriError`` (a ``BackendError``) naming
+the call; the stubs are the vendored, generated ``proto`` package (``pip install 'numabench[cri]'``
+for grpcio and protobuf).
 """
 
 from __future__ import annotations
 
-from numabench.errors import NumabenchError, UsageError
+from numabench.errors import CriError, UsageError
 
 DEFAULT_SOCKET = "/run/containerd/containerd.sock"
 CALL_TIMEOUT_S = 60.0
 # Creating or stopping a sandbox mounts, starts and kills processes: give the runtime longer.
 SLOW_CALL_TIMEOUT_S = 180.0
-
-
-class CriError(NumabenchError):
-    """A CRI call failed; the message names the call and the runtime's answer."""
 
 
 def _modules():
@@ -65,7 +62,7 @@ class CriClient:
             code = exc.code().name if hasattr(exc, "code") else "UNKNOWN"
             detail = exc.details() if hasattr(exc, "details") else str(exc)
             fix = ("is the runtime running? give its socket with --cri-socket" if code == "UNAVAILABLE"
-                   else "see the runtime's log")
+                   else "see the runtime's log (journalctl -u containerd)")
             raise CriError(f"CRI {what} failed ({code}: {detail})", fix) from None
 
     def version(self):

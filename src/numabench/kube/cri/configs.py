@@ -19,7 +19,12 @@ CGROUP_DRIVERS = ("cgroupfs", "systemd")
 # /kubepods is never used: its orphan cleanup would kill pods it does not know.
 DEFAULT_CGROUP_ROOT = "/numabench"
 MANAGED_LABEL = "numabench.io/managed-by"
-RUNNER_LABEL = "numabench.io/runner"  # "<hostname>/<pid>": a later run removes pods whose runner is dead
+# Whose pod it is: a later run removes the pods whose runner (host, pid) is gone.
+RUNNER_HOST_LABEL = "numabench.io/runner-host"
+RUNNER_PID_LABEL = "numabench.io/runner-pid"
+# What a later run needs to clean up after a SIGKILLed runner, beyond the sandbox itself.
+CGROUP_PARENT_ANNOTATION = "numabench.io/cgroup-parent"
+LOG_DIR_ANNOTATION = "numabench.io/log-dir"
 RUNTIME_DEFAULT_SECCOMP = 0  # SecurityProfile.ProfileType.RuntimeDefault
 NONROOT_UID = 65532
 # The cgroup file names of hugetlb page sizes, as the kubelet writes them (``HugepageLimit.page_size``).
@@ -47,6 +52,7 @@ class CriPod:
     hugepage_limits_bytes: dict[int, int] = field(default_factory=dict)
     container_name: str = "numabench"
     labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
     log_directory: str = ""
     run_as_user: int = NONROOT_UID
 
@@ -100,6 +106,7 @@ def sandbox_config(pod: CriPod, parent: str):
         metadata=api.PodSandboxMetadata(name=pod.name, uid=pod.uid, namespace=pod.namespace, attempt=0),
         log_directory=pod.log_directory,
         labels=labels,
+        annotations=dict(pod.annotations),
         linux=api.LinuxPodSandboxConfig(
             cgroup_parent=parent,
             security_context=api.LinuxSandboxSecurityContext(
@@ -140,21 +147,45 @@ def container_config(pod: CriPod):
     )
 
 
-def parse_cri_log(text: str) -> str:
-    """The container's output from a CRI log file (``<RFC3339 time> <stdout|stderr> <P|F> <text>`` a
-    line; ``P`` is a partial line the runtime split at its size limit). Streams are reassembled
-    separately, so a split stdout line stays whole whatever stderr printed in between."""
-    out: list[str] = []
-    partial = {"stdout": "", "stderr": ""}
-    for line in text.splitlines():
+class CriLogLines:
+    """The container's lines from a CRI log file, fed in pieces as the runtime writes it.
+
+    The format is ``<RFC3339 time> <stdout|stderr> <P|F> <text>`` a line; ``P`` is a partial line the
+    runtime split at its size limit. Streams are reassembled separately, so a split stdout line stays
+    whole whatever stderr printed in between.
+    """
+
+    def __init__(self) -> None:
+        self._partial = {"stdout": "", "stderr": ""}
+        self._rest = ""  # an unfinished log line: the runtime is still writing it
+
+    def feed(self, text: str) -> list[tuple[str, str]]:
+        """(stream, line with its newline) of every line completed by ``text``."""
+        lines = (self._rest + text).split("\n")
+        self._rest = lines.pop()
+        return [out for line in lines for out in self._line(line)]
+
+    def flush(self) -> list[tuple[str, str]]:
+        """What is left once the container has ended (an unterminated last line, split parts)."""
+        out = self._line(self._rest) if self._rest else []
+        self._rest = ""
+        out += [(stream, text + "\n") for stream, text in self._partial.items() if text]
+        self._partial = {"stdout": "", "stderr": ""}
+        return out
+
+    def _line(self, line: str) -> list[tuple[str, str]]:
         parts = line.split(" ", 3)
-        if len(parts) < 3 or parts[1] not in partial:
-            continue
+        if len(parts) < 3 or parts[1] not in self._partial:
+            return []
         stream, tag, body = parts[1], parts[2], parts[3] if len(parts) > 3 else ""
         if tag == "P":
-            partial[stream] += body
-        else:
-            out.append(partial[stream] + body + "\n")
-            partial[stream] = ""
-    out.extend(p + "\n" for p in partial.values() if p)
-    return "".join(out)
+            self._partial[stream] += body
+            return []
+        whole, self._partial[stream] = self._partial[stream] + body, ""
+        return [(stream, whole + "\n")]
+
+
+def parse_cri_log(text: str) -> str:
+    """The container's output (both streams) from a whole CRI log file (see ``CriLogLines``)."""
+    reader = CriLogLines()
+    return "".join(line for _stream, line in reader.feed(text) + reader.flush())

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -29,7 +30,8 @@ from numabench.kube.experiment.executor import numabench_argv
 from numabench.kube.experiment.manifests import CONTAINER_NAME, LABEL_PREFIX, PlannedRun
 from numabench.kube.experiment.spec import Experiment
 
-__all__ = ["FATAL_WAITING", "KubernetesBackend", "LocalBackend", "PodState", "classify_pod"]
+__all__ = ["FATAL_WAITING", "Admission", "KubernetesBackend", "LocalBackend", "PodState", "admit", "classify_pod",
+           "hugepage_limits_bytes", "model_node"]
 
 FATAL_WAITING = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
                  "CreateContainerConfigError", "CreateContainerError", "RunContainerError")
@@ -160,7 +162,7 @@ class KubernetesBackend:
             from kubernetes import client, config
         except ImportError:
             raise UsageError("the kubernetes backend needs the kubernetes Python client",
-                             "pip install kubernetes (or use --backend local)") from None
+                             "pip install 'numabench[cluster]' (or use --backend local)") from None
         try:
             if kubeconfig or not os.environ.get("KUBERNETES_SERVICE_HOST"):
                 config.load_kube_config(config_file=kubeconfig, context=context)
@@ -251,6 +253,77 @@ class KubernetesBackend:
             raise _api_error(f"delete Job {run.job_name}", exc) from None
 
 
+# --------------------------------------------------------------------------- admission on this machine
+
+
+def model_node(exp: Experiment, topology=None, backend: str = "local"):
+    """This machine as the kubelet model's ``NodeDescription``, with the experiment's
+    ``local.reservedSystemCPUs``. Used by every backend that runs pods here (local, cri).
+
+    Raises:
+        UsageError: a fleet experiment, or a malformed reservedSystemCPUs.
+    """
+    from numabench.host.topology import read_topology
+    from numabench.kube.admission import NodeDescription
+    from numabench.util.cpulist import parse_cpulist
+
+    if exp.fleet is not None:
+        raise UsageError(f"fleet mode needs the kubernetes backend, not {backend}",
+                         "drop fleet: or use --backend kubernetes")
+    reserved = None
+    if exp.local.reserved_cpus is not None:
+        try:
+            reserved = parse_cpulist(exp.local.reserved_cpus)
+        except ValueError as exc:
+            raise UsageError(f"local.reservedSystemCPUs: {exc}", "write a CPU list such as 0") from None
+    return NodeDescription.from_topology(topology or read_topology(), reserved_cpus=reserved)
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A run's pod after the kubelet model: its spec and plan, and either the container's placement
+    with the ``planned`` record (admitted) or the Failed ``rejected`` state (the kubelet's reason)."""
+
+    pod: Any
+    plan: Any
+    placement: Any = None
+    planned: dict[str, Any] | None = None
+    rejected: PodState | None = None
+
+
+def hugepage_limits_bytes(container) -> dict[int, int]:
+    """A podspec container's hugepage limits: page size in bytes -> limit in bytes."""
+    from numabench.kube.resources import HUGEPAGES_PREFIX, hugepage_size_bytes
+
+    return {hugepage_size_bytes(k): int(v) for k, v in container.limits.items() if k.startswith(HUGEPAGES_PREFIX)}
+
+
+def admit(exp: Experiment, node, run: PlannedRun, hostname: str) -> Admission:
+    """Admit ``run``'s pod on ``node`` under the experiment's Topology Manager policy and scope, as
+    the kubelet would; the one planning step of the local and cri backends. ``planned`` holds the
+    modelled cpuset (recorded beside what the pod saw) and the hugepage limits in bytes."""
+    from numabench.kube.admission import plan_pod
+    from numabench.kube.podspec import pod_from_dict
+    from numabench.util.cpulist import format_cpulist
+
+    pod = pod_from_dict(run.manifest, source=run.job_name)
+    plan = plan_pod(pod, node, policy=exp.local.topology_manager_policy, scope=exp.local.topology_manager_scope)
+    if not plan.admitted:
+        return Admission(pod, plan, rejected=PodState(
+            pod=run.job_name, phase="Failed", terminal=True, reason=plan.reason,
+            message=f"Pod was rejected: {plan.message} ({plan.detail})", node=hostname, qos_class=plan.qos,
+            attempts=1))
+    placement = plan.placement(CONTAINER_NAME)
+    huge = hugepage_limits_bytes(pod.container(CONTAINER_NAME))
+    planned = {"cpuset_cpus": format_cpulist(placement.cpus), "cpuset_mems": format_cpulist(placement.mems),
+               "cpus": list(placement.cpus), "mems": list(placement.mems),
+               "exclusive_cpus": placement.exclusive_cpus, "memory_pinned": placement.memory_pinned,
+               "memory_limit_bytes": placement.memory_limit_bytes,
+               "hugepage_limits_bytes": {str(k): v for k, v in sorted(huge.items())},
+               "topology_manager_policy": plan.policy}
+    return Admission(pod, plan, placement, planned)
+
+
 # --------------------------------------------------------------------------- the local backend
 
 
@@ -293,20 +366,8 @@ class LocalBackend:
 
     def __init__(self, exp: Experiment, topology=None, hierarchies=None, numabench: list[str] | None = None,
                  workdir: str | None = None):
-        from numabench.host.topology import read_topology
-        from numabench.kube.admission import NodeDescription
-        from numabench.util.cpulist import parse_cpulist
-
-        if exp.fleet is not None:
-            raise UsageError("fleet mode needs the kubernetes backend", "drop fleet: or use --backend kubernetes")
         self.exp = exp
-        reserved = None
-        if exp.local.reserved_cpus is not None:
-            try:
-                reserved = parse_cpulist(exp.local.reserved_cpus)
-            except ValueError as exc:
-                raise UsageError(f"local.reservedSystemCPUs: {exc}", "write a CPU list such as 0") from None
-        self.node = NodeDescription.from_topology(topology or read_topology(), reserved_cpus=reserved)
+        self.node = model_node(exp, topology, self.name)
         self.hierarchies = hierarchies
         self.numabench = list(numabench or numabench_argv())
         self.workdir = workdir
@@ -318,20 +379,13 @@ class LocalBackend:
         raise UsageError("fleet mode needs the kubernetes backend", "use --backend kubernetes")
 
     def create(self, run: PlannedRun, timeout_s: int) -> None:
-        from numabench.kube.admission import plan_pod
         from numabench.kube.experiment.executor import PodCgroup, find_hierarchies
-        from numabench.kube.podspec import pod_from_dict
 
-        pod = pod_from_dict(run.manifest, source=run.job_name)
-        plan = plan_pod(pod, self.node, policy=self.exp.local.topology_manager_policy,
-                        scope=self.exp.local.topology_manager_scope)
-        if not plan.admitted:
-            self._states[run.job_name] = PodState(
-                pod=run.job_name, phase="Failed", terminal=True, reason=plan.reason,
-                message=f"Pod was rejected: {plan.message} ({plan.detail})", node=self.hostname, qos_class=plan.qos,
-                attempts=1)
+        adm = admit(self.exp, self.node, run, self.hostname)
+        if adm.rejected is not None:
+            self._states[run.job_name] = adm.rejected
             return
-        placement = plan.placement(CONTAINER_NAME)
+        pod, plan, placement = adm.pod, adm.plan, adm.placement
         cgroup = PodCgroup(pod.uid, CONTAINER_NAME, plan.qos, placement.cpus, placement.mems,
                            placement.memory_limit_bytes,
                            self.hierarchies if self.hierarchies is not None else find_hierarchies())
@@ -340,7 +394,7 @@ class LocalBackend:
         self._states[run.job_name] = PodState(
             pod=run.job_name, phase="Succeeded" if rc == 0 else "Failed", terminal=True, reason=reason,
             message=message, node=self.hostname, qos_class=plan.qos, attempts=1, exit_code=rc, has_log=True,
-            interrupted=interrupted, planned=_planned(plan, placement))
+            interrupted=interrupted, planned=adm.planned)
 
     def _execute(self, run: PlannedRun, cgroup, timeout_s: int) -> tuple[int, bool, int | None]:
         """Run the container's command in ``cgroup`` with its output in the "pod log";
@@ -397,11 +451,3 @@ class LocalBackend:
             os.unlink(path)
 
 
-def _planned(plan, placement) -> dict[str, Any]:
-    """The modelled cpuset, recorded beside what the pod saw."""
-    from numabench.util.cpulist import format_cpulist
-
-    return {"cpuset_cpus": format_cpulist(placement.cpus), "cpuset_mems": format_cpulist(placement.mems),
-            "cpus": list(placement.cpus), "mems": list(placement.mems),
-            "exclusive_cpus": placement.exclusive_cpus, "memory_pinned": placement.memory_pinned,
-            "memory_limit_bytes": placement.memory_limit_bytes, "topology_manager_policy": plan.policy}

@@ -1,7 +1,8 @@
 """Run a pod experiment: create each run's pod, wait, collect its framed result, delete what was made.
 
 Backends (``backends.py``): ``KubernetesBackend`` (a cluster) and ``LocalBackend`` (this machine,
-admitted by the kubelet model, run in the cgroup the kubelet would make).
+admitted by the kubelet model, run in the cgroup the kubelet would make); ``kube.cri.backend.CriBackend``
+(this machine, admitted by the same model, started through the node's container runtime).
 
 The run loop (``run_experiment``) goes wave by wave: one wave is one variant and repetition (on
 every fleet node at once); the waves run one after another, repetitions interleaved
@@ -36,6 +37,7 @@ __all__ = [
     "KubernetesBackend",
     "LocalBackend",
     "PodState",
+    "SignalGuard",
     "classify_pod",
     "new_run_id",
     "run_experiment",
@@ -105,9 +107,10 @@ def _collect(backend, run: PlannedRun, st: PodState, rec: PodRun) -> None:
         rec.message = rec.message or rec.result_error
 
 
-class _Signals:
+class SignalGuard:
     """SIGTERM (and SIGHUP) raise KeyboardInterrupt while the loop runs, as Ctrl-C does; during
-    cleanup every one of them is only reported, so a second Ctrl-C cannot leave Jobs behind."""
+    cleanup every one of them is only reported, so a second Ctrl-C cannot leave Jobs behind.
+    Also used by ``pod exec --runtime cri`` around its one pod."""
 
     def __init__(self, progress):
         self.progress = progress
@@ -163,14 +166,17 @@ class _Loop:
         live: list[PlannedRun] = []
         for run in wave:
             rec = self.records[run.job_name]
+            # Listed before the call: a signal during create (the CRI's StartContainer, say) must
+            # still find in cleanup what was made so far; deleting what was not made is harmless.
+            self.created.append(run)
             try:
                 self.backend.create(run, self.timeout_s)
             except BackendError as exc:
+                self.created.remove(run)  # a backend removes what a failed create made
                 rec.status, rec.reason, rec.message = "not-created", "CreateFailed", str(exc)
                 self.errors.append(str(exc))
                 self.progress(f"{head}{' [' + run.node + ']' if run.node else ''}: not created: {exc}")
                 continue
-            self.created.append(run)
             live.append(run)
             rec.status = "created"
         stop = _wait(self.backend, live, self.records, self.timeout_s, self.poll_s, self.clock, self.sleep,
@@ -230,7 +236,7 @@ def run_experiment(exp: Experiment, backend, *, timeout_s: int | None = None, ru
                  progress)
     started = time.time()
     interrupted = False
-    signals = _Signals(progress)
+    signals = SignalGuard(progress)
     signals.install()
     waves = _waves(runs)
     try:

@@ -69,6 +69,10 @@ def containerd(podman_env, image, pause_image):
         daemon.import_image(podman_env, pause_image)
         yield daemon
     finally:
+        # Kill what a failed test may have left running, or its shims outlive the daemon.
+        tasks = daemon.ctr("tasks", "list", "-q", check=False).stdout.split()
+        for task in tasks:
+            daemon.ctr("tasks", "kill", "-s", "KILL", task, check=False)
         daemon.stop()
         # The overlay snapshots may still be mounted if a container was killed mid-run.
         subprocess.run(["umount", "-R", "-l", os.path.join(directory, "root")], capture_output=True)

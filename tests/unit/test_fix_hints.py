@@ -20,7 +20,7 @@ TOPOLOGY_SOURCES = ["host/topology.py", "host/cgroups.py", "util/cpulist.py", "u
                     "cli/topology_cmd.py", "cli/common.py"]
 _OPTION = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*)")
 # Text about another tool's options (the kubelet's --root-dir, kubectl's --ignore-daemonsets, ...).
-_OTHER_TOOL = re.compile(r"kubelet's|kubectl|\bMLC\b|collector's")
+_OTHER_TOOL = re.compile(r"kubelet's|kubectl|crictl|\bMLC\b|collector's")
 _COMMAND_OPTION = re.compile(r"numabench ((?:[a-z][a-z-]* )+?)(--[a-z][a-z0-9-]*)")
 
 

@@ -135,6 +135,10 @@ def qualify(spec_path, output, as_json, force, prometheus_path, junit_path, html
     spec = load_spec(spec_path)
     outputs = Outputs(output, None, prometheus_path, as_json, force)
     outputs.check(junit_path, html_path)
+    if html_path:
+        from numabench.render.html import plots
+
+        plots()  # a missing matplotlib is refused before measuring, naming numabench[report]
     session = None
     if from_path:
         result = load(from_path)

@@ -679,7 +679,7 @@ def _check_vs_claimed(ctx: _Context, bound, check: str, figure: str) -> Verdict:
     if not cells:
         return _verdict(check, SKIPPED, None, bound, _no_claim_reason(ctx, figure))
     measured = [c for c in cells if c.measured is not None]
-    missing = [c.missing for c in cells if c.measured is None]
+    missing = list(dict.fromkeys(c.missing for c in cells if c.measured is None))  # once each reason
     pick = max if figure == "latency" else min
     worst = pick(measured, key=lambda c: c.pct) if measured else None
     parts = missing + ([f"worst {_format_claimed(worst)}"] if worst else []) + [_format_claimed(c) for c in measured]

@@ -623,11 +623,12 @@ _CLAIM_FIGURES = {"latency": ("latency_ns", "read_latency_ns", 1.0),
                   "bandwidth": ("bandwidth_bytes_per_s", "read_bandwidth_mb_s", 1e6)}
 
 
-def _claim_of(ctx: _Context, r: int, c: int) -> dict | None:
+def _claim_of(ctx: _Context, r: int, c: int) -> dict[str, Any] | None:
     """The cell's claim: the matrix's `claimed` grid (what `matrix` showed), else the topology's."""
     grid = (ctx.matrix or {}).get("claimed")
     if grid is not None:
-        return grid.get(str(r), {}).get(str(c))
+        cell: dict[str, Any] | None = grid.get(str(r), {}).get(str(c))
+        return cell
     claim = ctx.topology.claimed(r, c)
     return None if claim is None else claim.to_dict()
 
@@ -648,7 +649,7 @@ def _claimed_cells(ctx: _Context, figure: str) -> tuple[list[ClaimedCell], list[
     return cells, unclaimed
 
 
-def claimed_comparison(result: dict, figure: str) -> list[ClaimedCell]:
+def claimed_comparison(result: dict[str, Any], figure: str) -> list[ClaimedCell]:
     """The cells of `result` whose `figure` ("latency" or "bandwidth") the firmware claims, with
     the measured figure beside it. Raises ResultError when the result has no topology section."""
     return _claimed_cells(_Context(result), figure)[0]
@@ -666,26 +667,28 @@ def _no_claim_reason(ctx: _Context, figure: str) -> str:
 
 
 def _format_claimed(cell: ClaimedCell) -> str:
+    """One measured cell: its percentage of the claim, the measured and claimed figures."""
+    assert cell.measured is not None
     if cell.figure == "latency":
         return f"{cell.cpu_node}->{cell.mem_node}: {cell.pct:.0f}% ({cell.measured:.1f} ns of {cell.claimed:.0f} ns)"
     return (f"{cell.cpu_node}->{cell.mem_node}: {cell.pct:.0f}% "
             f"({cell.measured / 1e9:.2f} of {cell.claimed / 1e9:.2f} GB/s)")
 
 
-def _check_vs_claimed(ctx: _Context, bound, check: str, figure: str) -> Verdict:
+def _check_vs_claimed(ctx: _Context, bound: float, check: str, figure: str) -> Verdict:
     """Worst measured/claimed percentage over the claimed cells: the highest for latency, the
     lowest for bandwidth. Skipped when no cell has a claim; a claimed cell not measured fails."""
     cells, unclaimed = _claimed_cells(ctx, figure)
     if not cells:
         return _verdict(check, SKIPPED, None, bound, _no_claim_reason(ctx, figure))
     measured = [c for c in cells if c.measured is not None]
-    missing = list(dict.fromkeys(c.missing for c in cells if c.measured is None))  # once each reason
+    missing = list(dict.fromkeys(c.missing or "" for c in cells if c.measured is None))  # once each reason
     pick = max if figure == "latency" else min
-    worst = pick(measured, key=lambda c: c.pct) if measured else None
+    worst = pick(measured, key=lambda c: c.pct or 0.0) if measured else None
     parts = missing + ([f"worst {_format_claimed(worst)}"] if worst else []) + [_format_claimed(c) for c in measured]
     if unclaimed:
         parts.append("no claim, not judged: " + ", ".join(f"{r}->{c}" for r, c in unclaimed))
-    if missing:  # a claimed cell without its measurement: never a pass on figures we lack
+    if missing or worst is None:  # a claimed cell without its measurement: never a pass on figures we lack
         return _verdict(check, FAIL, None if worst is None else worst.pct, bound, "; ".join(parts))
     return _judge(check, worst.pct, bound, "; ".join(parts), [])
 

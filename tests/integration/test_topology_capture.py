@@ -9,6 +9,7 @@ import time
 import pytest
 
 CPUSET_V1 = "/sys/fs/cgroup/cpuset"
+CGROUP_V2 = "/sys/fs/cgroup"
 SAME = ("cgroup_version", "cgroup_path", "cpuset_cpus", "cpuset_mems", "cpus_allowed", "mems_allowed", "kube")
 
 
@@ -90,5 +91,64 @@ def test_capture_inside_a_restricted_cgroup_keeps_the_restriction(cli, tmp_path,
     assert live["cpuset"]["cgroup_path"] == "/" + os.path.basename(path)
     assert live["cpuset"]["cpuset_cpus"] == [cpu] and live["cpuset"]["cpus_allowed"] == [cpu]
     assert_same_view(live, back, dest)
+    text = cli("topology", "--sysfs-root", dest).stdout
+    assert f"cpuset.cpus: {cpu}" in text and f"Cpus_allowed_list: {cpu}" in text
+
+
+def _v2_unavailable() -> str | None:
+    """Why a cgroup v2 cpuset child cannot be made here, or None."""
+    if os.geteuid() != 0:
+        return "needs root to create a cgroup"
+    try:
+        with open(os.path.join(CGROUP_V2, "cgroup.controllers")) as f:
+            controllers = f.read().split()
+    except OSError:
+        return (f"{CGROUP_V2} is not a cgroup v2 hierarchy (no cgroup.controllers: cgroup v1 or none); "
+                "the v2 round trip runs in the multi-node guest: tests/vm, capture_round_trip_in_cgroup_v2")
+    if "cpuset" not in controllers:
+        return f"the cpuset controller is not available in {CGROUP_V2}/cgroup.controllers"
+    return None
+
+
+@pytest.fixture
+def restricted_cpuset_v2():
+    """A cgroup v2 child with cpuset.cpus = the highest allowed CPU; removed at teardown."""
+    reason = _v2_unavailable()
+    if reason:
+        pytest.skip(reason)
+    try:  # the child's cpuset files exist only once the parent hands the controller down
+        with open(os.path.join(CGROUP_V2, "cgroup.subtree_control"), "w") as f:
+            f.write("+cpuset")
+    except OSError as exc:
+        pytest.skip(f"cannot enable cpuset in {CGROUP_V2}/cgroup.subtree_control ({exc.strerror})")
+    path = os.path.join(CGROUP_V2, f"numabench-capture-{os.getpid()}")
+    os.mkdir(path)
+    cpu = max(os.sched_getaffinity(0))
+    try:
+        with open(os.path.join(path, "cpuset.cpus"), "w") as f:
+            f.write(str(cpu))
+        yield path, cpu
+    finally:
+        for _ in range(50):
+            try:
+                os.rmdir(path)
+                break
+            except OSError as exc:
+                if exc.errno != errno.EBUSY:
+                    raise
+                time.sleep(0.05)
+
+
+def test_capture_inside_a_restricted_cgroup_v2_keeps_the_restriction(cli, tmp_path, restricted_cpuset_v2):
+    path, cpu = restricted_cpuset_v2
+    dest = str(tmp_path / "cap")
+    join = ("sh", "-c", f'echo $$ > {path}/cgroup.procs && exec "$@"', "sh")
+    live, back = capture_and_read_back(cli, dest, prefix=join)
+    assert live["cpuset"]["cgroup_version"] == 2
+    assert live["cpuset"]["cgroup_path"] == "/" + os.path.basename(path)
+    assert live["cpuset"]["cpuset_cpus"] == [cpu] and live["cpuset"]["cpus_allowed"] == [cpu]
+    assert_same_view(live, back, dest)
+    for name in ("cpuset.cpus", "cpuset.mems", "cpuset.cpus.effective", "cpuset.mems.effective"):
+        assert os.path.isfile(os.path.join(dest, path.lstrip("/"), name)), name
     text = cli("topology", "--sysfs-root", dest).stdout
     assert f"cpuset.cpus: {cpu}" in text and f"Cpus_allowed_list: {cpu}" in text

@@ -32,7 +32,8 @@ CHECKS: dict[str, list[str]] = {
     "four_node": [
         "topology_matches", "matrix_memory_only_columns", "memory_only_cpu_node_refused",
         "run_on_memory_only_node", "hugepages_on_memory_only_node", "interleave_spreads_evenly",
-        "qualify_placement_checks",
+        "qualify_placement_checks", "hmat_claims_caches_and_tiers_shown", "matrix_claimed_beside_measured",
+        "capture_round_trip_in_cgroup_v2",
     ],
 }
 
@@ -354,6 +355,145 @@ def qualify_placement_checks(expected):
     expect(rc == 1, f"qualify of the wrong spec exited {rc}: {err.strip()[-500:]}")
     verdicts = {v["check"]: v["status"] for v in json.loads(out)["qualification"]["checks"]}
     expect(verdicts == {"distances": "fail", "hugepages_2m_min_per_node": "fail"}, f"verdicts {verdicts}")
+
+
+# ---- firmware claims (ACPI HMAT) and memory tiers: rig.FOUR_NODE boots with -machine hmat=on ----
+
+NODE_SYSFS = "/sys/devices/system/node"
+TIER_SYSFS = "/sys/devices/virtual/memory_tiering"
+
+
+def _sysfs_claims(node: int) -> dict:
+    """The kernel's own files, read plainly: {access class: {initiators, figures (0 -> None)}}."""
+    out = {}
+    base = f"{NODE_SYSFS}/node{node}"
+    for access in sorted(d for d in os.listdir(base) if d.startswith("access")):
+        ini = f"{base}/{access}/initiators"
+        entry = {"initiators": sorted(int(x[4:]) for x in os.listdir(ini) if x.startswith("node"))}
+        for f in ("read_latency", "write_latency", "read_bandwidth", "write_bandwidth"):
+            unit = "_ns" if f.endswith("latency") else "_mb_s"
+            entry[f + unit] = read_int(f"{ini}/{f}") or None
+        out[int(access[len("access"):])] = entry
+    return out
+
+
+def _sysfs_tiers() -> dict | None:
+    """{tier: [nodes]} from memory_tiering/memory_tier<T>/nodelist; None when the kernel has none."""
+    from numabench.util.cpulist import parse_cpulist
+
+    if not os.path.isdir(TIER_SYSFS):
+        return None
+    with_lists = {}
+    for d in sorted(os.listdir(TIER_SYSFS)):
+        if d.startswith("memory_tier"):
+            with open(f"{TIER_SYSFS}/{d}/nodelist") as f:
+                with_lists[d[len("memory_tier"):]] = list(parse_cpulist(f.read()))
+    return with_lists
+
+
+def hmat_claims_caches_and_tiers_shown(expected):
+    """The guest kernel wrote node*/access*/initiators and memory_side_cache from QEMU's HMAT;
+    numabench topology shows exactly the configured figures and cache, as the files say."""
+    expect(expected["hmat"], "this topology boots without HMAT (rig.FOUR_NODE)")
+    doc = nb_json("topology")["topology"]
+    for n in doc["nodes"]:
+        nid = n["id"]
+        want = expected["claims"][str(nid)]
+        got = {a["access"]: {k: v for k, v in a.items() if k != "access"} for a in n["access"]}
+        expect(_sysfs_claims(nid) == {0: want, 1: want}, f"node {nid}: sysfs {_sysfs_claims(nid)}, configured {want}")
+        expect(got == {0: want, 1: want}, f"node {nid}: numabench shows {got}, configured {want}")
+        caches = n["memory_side_caches"]
+        expect(caches == expected["memory_side_caches"][str(nid)], f"node {nid}: caches {caches}")
+    tiers = _sysfs_tiers()
+    release = os.uname().release
+    if tiers is None:
+        # Memory tiers came with Linux 6.1; an older guest kernel has no such directory.
+        expect(tuple(map(int, release.split(".")[:2])) < (6, 1), f"kernel {release} has no {TIER_SYSFS}")
+    else:
+        expect(sorted(n for ids in tiers.values() for n in ids) == expected["nodes"], f"tiers in sysfs {tiers}")
+        expect(doc["memory_tiers"] == tiers, f"numabench tiers {doc['memory_tiers']}, sysfs {tiers}")
+    rc, text, err = nb("topology")
+    expect(rc == 0, f"topology exited {rc}: {err[-500:]}")
+    for line in ("node 3 claimed (HMAT access1, initiators 0): read 250 ns 8000 MB/s, write 250 ns 8000 MB/s",
+                 "node 1 claimed (HMAT access1, initiators 1): read 120 ns n/a, write 120 ns n/a",
+                 "node 3 memory-side cache L1: 16 MiB, line 64 B, direct-mapped, write-back"):
+        expect(line in text, f"topology text lacks {line!r}:\n{text[-1500:]}")
+    from numabench.util.cpulist import format_cpulist
+
+    for tier, ids in (tiers or {}).items():
+        line = f"memory tier {tier}: nodes {format_cpulist(ids)}"
+        expect(line in text, f"topology text lacks {line!r}")
+
+
+def matrix_claimed_beside_measured(expected):
+    """matrix puts each claimed figure beside its measured cell; qualify --from judges those cells.
+    Only the logic is checked: the guest's timings mean nothing."""
+    workdir = sys.argv[2]
+    out = os.path.join(workdir, "matrix-hmat.json")
+    rc, text, err = nb("matrix", "--kind", "latency", "--size", "8M", "--repeat", "1", "-o", out, "--force")
+    expect(rc == 0, f"matrix exited {rc}: {err.strip()[-800:]}")
+    with open(out) as f:
+        mx = json.load(f)["matrix"]
+    rows, columns = [0, 1, 2], [0, 1, 2, 3]
+    claimed = {}
+    for r in rows:
+        for c in columns:
+            expect(mx["latency_ns"][str(r)][str(c)] is not None, f"cell {r}->{c}: {mx['status'][str(r)][str(c)]}")
+            want = expected["claims"][str(c)]
+            cell = mx["claimed"][str(r)][str(c)]
+            if r in want["initiators"]:
+                expect(cell is not None and {k: cell[k] for k in want} == want, f"claim {r}->{c}: {cell}")
+                if want["read_latency_ns"]:
+                    claimed[(r, c)] = want["read_latency_ns"]
+            else:
+                expect(cell is None, f"cell {r}->{c} has a claim {cell}; its initiators are {want['initiators']}")
+    expect(sorted(claimed) == [(0, 0), (0, 3), (1, 1)], f"claimed latency cells {sorted(claimed)}")
+    for (r, c), ns in claimed.items():
+        expect(f"(claimed {ns})" in text, f"matrix text lacks '(claimed {ns})' for {r}->{c}:\n{text[-1500:]}")
+    spec = os.path.join(workdir, "hmat-spec.yaml")
+    with open(spec, "w") as f:  # JSON is YAML
+        json.dump({"name": "hmat guest", "checks": {"measured_vs_claimed_latency_pct_max": 125,
+                                                    "measured_vs_claimed_bandwidth_pct_min": 80}}, f)
+    rc, qout, err = nb("qualify", spec, "--from", out, "--json")
+    expect(rc == 1, f"qualify --from exited {rc} (the bandwidth check must fail: no bandwidth matrix): {err[-500:]}")
+    v = {x["check"]: x for x in json.loads(qout)["qualification"]["checks"]}
+    lat = v["measured_vs_claimed_latency_pct_max"]
+    worst = max(mx["latency_ns"][str(r)][str(c)] / ns * 100 for (r, c), ns in claimed.items())
+    expect(lat["status"] in ("pass", "fail") and abs(lat["measured"] - worst) < 1e-6, f"latency verdict {lat}")
+    expect("no claim, not judged: 0->1, 0->2, 1->0, 1->2, 1->3, 2->0, 2->1, 2->2, 2->3" in lat["detail"],
+           f"latency detail {lat['detail']}")
+    bw = v["measured_vs_claimed_bandwidth_pct_min"]
+    expect(bw["status"] == "fail" and "no read bandwidth matrix" in bw["detail"], f"bandwidth verdict {bw}")
+
+
+CAPTURE_CGROUP = "/sys/fs/cgroup/nb-capture"
+CAPTURE_SAME = ("cgroup_version", "cgroup_path", "cpuset_cpus", "cpuset_mems", "cpus_allowed", "mems_allowed", "kube")
+
+
+def capture_round_trip_in_cgroup_v2(expected):
+    """topology --capture inside a cgroup v2 cpuset (CPU 2, memory on the memory-only node 3),
+    read back outside it with --sysfs-root: the same cpuset section, claims and tiers."""
+    if not os.path.isdir(CAPTURE_CGROUP):
+        write("/sys/fs/cgroup/cgroup.subtree_control", "+cpuset")
+        os.mkdir(CAPTURE_CGROUP)
+        write(f"{CAPTURE_CGROUP}/cpuset.cpus", "2")
+        write(f"{CAPTURE_CGROUP}/cpuset.mems", "3")
+    dest = os.path.join(sys.argv[2], "capture-v2")
+    live = nb_json("topology", "--capture", dest, cgroup=CAPTURE_CGROUP)
+    back = nb_json("topology", "--sysfs-root", dest)
+    cs = live["cpuset"]
+    expect(cs["cgroup_version"] == 2 and cs["cgroup_path"] == "/nb-capture", f"live cpuset {cs}")
+    expect(cs["cpuset_cpus"] == [2] and cs["cpuset_mems"] == [3], f"live cpuset {cs}")
+    expect(cs["cpus_allowed"] == [2] and cs["mems_allowed"] == [3], f"live cpuset {cs}")
+    for key in CAPTURE_SAME:
+        expect(back["cpuset"][key] == cs[key], f"{key}: read back {back['cpuset'][key]}, live {cs[key]}")
+    expect(back == live, "the read-back document differs from the live one")
+    for f in ("cpuset.cpus", "cpuset.mems", "cpuset.cpus.effective", "cpuset.mems.effective"):
+        path = os.path.join(dest, "sys/fs/cgroup/nb-capture", f)
+        expect(os.path.isfile(path), f"{path} not captured")
+    rc, text, err = nb("topology", "--sysfs-root", dest)
+    expect(rc == 0 and "cpuset.cpus: 2" in text and "Mems_allowed_list: 3" in text, f"text {text[-800:]}")
+    expect("node 3 claimed (HMAT access1, initiators 0)" in text, "the capture lost the HMAT claims")
 
 
 def main() -> int:

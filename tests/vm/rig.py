@@ -26,14 +26,67 @@ MODULE_BLACKLIST = "kvm,kvm_intel,kvm_amd,ahci,libahci,psmouse,sr_mod,cdrom,flop
 
 
 @dataclass(frozen=True)
+class HmatLb:
+    """One ACPI HMAT figure QEMU puts in the guest's firmware (``-numa hmat-lb``): what CPUs of
+    `initiator` reach memory of `target` at. `kind` "latency" (ns) or "bandwidth" (MB/s), given as
+    QEMU's access-latency / access-bandwidth, which the kernel shows as both read and write.
+
+    Only "access" figures: QEMU writes one full initiator x target table per data type, and the
+    kernel applies every entry of each table in turn, so a read-latency table would overwrite an
+    access-latency figure of another cell with its 0 ("not given") entry.
+    """
+
+    initiator: int
+    target: int
+    kind: str
+    value: int
+
+    def qemu_arg(self) -> str:
+        amount = f"latency={self.value}" if self.kind == "latency" else f"bandwidth={self.value}M"
+        return (f"hmat-lb,initiator={self.initiator},target={self.target},hierarchy=memory,"
+                f"data-type=access-{self.kind},{amount}")
+
+
+@dataclass(frozen=True)
+class HmatCache:
+    """A memory-side cache in front of `node` (``-numa hmat-cache``), direct-mapped, write-back."""
+
+    node: int
+    level: int
+    size_mib: int
+    line_bytes: int
+
+    def qemu_arg(self) -> str:
+        return (f"hmat-cache,node-id={self.node},size={self.size_mib}M,level={self.level},"
+                f"associativity=direct,policy=write-back,line={self.line_bytes}")
+
+    def expected(self) -> dict:
+        """As numabench reports it (MemorySideCache.to_dict)."""
+        return {"level": self.level, "size_bytes": self.size_mib << 20, "line_size_bytes": self.line_bytes,
+                "indexing": "direct-mapped", "write_policy": "write-back"}
+
+
+@dataclass(frozen=True)
 class VmTopology:
-    """A guest layout: per node its memory (MiB) and CPUs (empty: memory-only)."""
+    """A guest layout: per node its memory (MiB) and CPUs (empty: memory-only), and optionally
+    the firmware's HMAT claims (`-machine hmat=on`); `initiators` names the initiator of each
+    memory-only node (QEMU needs one for every node once HMAT is on; a CPU node is its own)."""
 
     name: str
     node_mem_mib: tuple[int, ...]
     node_cpus: tuple[tuple[int, ...], ...]
     distances: dict = field(default_factory=dict)  # (a, b) -> SLIT distance, both directions given
     hugepages_2m: tuple[int, ...] = ()
+    initiators: dict = field(default_factory=dict)  # memory-only node -> its initiator node
+    hmat_lb: tuple[HmatLb, ...] = ()
+    hmat_caches: tuple[HmatCache, ...] = ()
+
+    @property
+    def hmat(self) -> bool:
+        return bool(self.hmat_lb or self.hmat_caches or self.initiators)
+
+    def initiator(self, node: int) -> int:
+        return node if self.node_cpus[node] else self.initiators[node]
 
     @property
     def cpus(self) -> int:
@@ -44,14 +97,35 @@ class VmTopology:
 
     def vng_args(self) -> list[str]:
         args = ["--cpus", str(self.cpus), "--memory", f"{sum(self.node_mem_mib)}M"]
-        for mem, cpus in zip(self.node_mem_mib, self.node_cpus):
+        for node, (mem, cpus) in enumerate(zip(self.node_mem_mib, self.node_cpus)):
             spec = f"{mem}M"
             if cpus:
                 spec += ",cpus=" + ("-".join(map(str, (cpus[0], cpus[-1]))) if len(cpus) > 1 else str(cpus[0]))
+            elif self.hmat:
+                spec += f",initiator={self.initiators[node]}"  # vng passes the rest to -numa node
             args += ["--numa", spec]
         for (a, b), d in sorted(self.distances.items()):
             args += ["--numa-distance", f"{a},{b}={d}"]
+        if self.hmat:
+            # "--qemu-opt=VALUE": a separate VALUE starting with "-" would be read as vng's own option.
+            args += ["--qemu-opt=-machine", "--qemu-opt=hmat=on"]
+            for entry in (*self.hmat_lb, *self.hmat_caches):
+                args += ["--qemu-opt=-numa", f"--qemu-opt={entry.qemu_arg()}"]
         return args
+
+    def expected_claims(self) -> dict:
+        """Per node, what the kernel shows in access0 and access1 (numabench's AccessClass.to_dict()
+        without "access"): the node's initiator, and the figures of that initiator -> node (None:
+        not given). The kernel links only the node's declared initiator (QEMU marks it in the
+        Memory Proximity Domain Attributes) and takes the figures of that pair alone."""
+        out = {}
+        for node in range(len(self.node_mem_mib)):
+            ini = self.initiator(node)
+            figures = {e.kind: e.value for e in self.hmat_lb if e.initiator == ini and e.target == node}
+            lat, bw = figures.get("latency"), figures.get("bandwidth")
+            out[str(node)] = {"initiators": [ini], "read_latency_ns": lat, "write_latency_ns": lat,
+                              "read_bandwidth_mb_s": bw, "write_bandwidth_mb_s": bw}
+        return out
 
     def kernel_args(self) -> str:
         parts = [f"module_blacklist={MODULE_BLACKLIST}"]
@@ -70,6 +144,10 @@ class VmTopology:
             "memory_only": [i for i, c in enumerate(self.node_cpus) if not c],
             "distances": {str(a): {str(b): self.distance(a, b) for b in range(n)} for a in range(n)},
             "hugepages_2m": {str(i): c for i, c in enumerate(self.hugepages_2m)},
+            "hmat": self.hmat,
+            "claims": self.expected_claims() if self.hmat else {},
+            "memory_side_caches": {str(i): [c.expected() for c in self.hmat_caches if c.node == i]
+                                   for i in range(n)},
         }
 
 
@@ -90,7 +168,10 @@ TWO_NODE = VmTopology(
 )
 
 # Three CPU nodes and a memory-only node (like CXL memory), with asymmetric
-# distances (1 -> 0 is farther than 0 -> 1).
+# distances (1 -> 0 is farther than 0 -> 1), and firmware claims (ACPI HMAT) as a CXL machine
+# has them: node 3's initiator is node 0, with a slower claim and a memory-side cache in front of
+# it; node 1 claims a latency but no bandwidth; node 2 claims nothing (its access classes name
+# its initiator with every figure 0).
 FOUR_NODE = VmTopology(
     name="four_node",
     node_mem_mib=(1024, 1024, 1024, 1024),
@@ -98,6 +179,10 @@ FOUR_NODE = VmTopology(
     distances={**_symmetric({(0, 2): 21, (1, 2): 21, (0, 3): 24, (1, 3): 30, (2, 3): 28}),
                (0, 1): 21, (1, 0): 31},
     hugepages_2m=(8, 8, 8, 8),
+    initiators={3: 0},
+    hmat_lb=(HmatLb(0, 0, "latency", 110), HmatLb(0, 0, "bandwidth", 20000), HmatLb(1, 1, "latency", 120),
+             HmatLb(0, 3, "latency", 250), HmatLb(0, 3, "bandwidth", 8000)),
+    hmat_caches=(HmatCache(node=3, level=1, size_mib=16, line_bytes=64),),
 )
 
 TOPOLOGIES = {t.name: t for t in (TWO_NODE, FOUR_NODE)}

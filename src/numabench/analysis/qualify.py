@@ -90,6 +90,13 @@ CHECKS: dict[str, CheckDef] = {c.key: c for c in (
     # Asking for placement measures at least the latency matrix: every cell's pages get located.
     CheckDef("placement", "true", frozenset({"latency"}), "", "==", "placement: true", True,
              "every measurement's pages were on the node(s) asked (move_pages or numa_maps)"),
+    # Measured as a percentage of the firmware's claim (ACPI HMAT), per cell that has one.
+    CheckDef("measured_vs_claimed_latency_pct_max", "number", frozenset({"latency"}), "%", "<=",
+             "measured_vs_claimed_latency_pct_max: 125", False,
+             "every claimed cell's idle latency as a percentage of the firmware's claimed read latency (HMAT)"),
+    CheckDef("measured_vs_claimed_bandwidth_pct_min", "number", frozenset({"read"}), "%", ">=",
+             "measured_vs_claimed_bandwidth_pct_min: 80", False,
+             "every claimed cell's read bandwidth as a percentage of the firmware's claimed read bandwidth (HMAT)"),
 )}
 
 
@@ -587,6 +594,105 @@ def _check_placement(ctx: _Context, bound) -> Verdict:
     return _verdict("placement", FAIL if bad else PASS, not bad, bound, detail)
 
 
+# --------------------------------------------------------------------------- measured vs claimed (HMAT)
+
+
+@dataclass(frozen=True)
+class ClaimedCell:
+    """One matrix cell that the firmware gives a figure for (ACPI HMAT, kernel numaperf.rst).
+
+    `figure` is "latency" (ns) or "bandwidth" (bytes/s; the kernel's MB/s times 1e6);
+    `measured` is the cell's median in the same unit, None when it was not measured (`missing`
+    says why); `pct` is measured / claimed * 100.
+    """
+
+    cpu_node: int
+    mem_node: int
+    figure: str
+    claimed: float
+    measured: float | None
+    missing: str | None
+
+    @property
+    def pct(self) -> float | None:
+        return None if self.measured is None else self.measured / self.claimed * 100.0
+
+
+# figure -> (matrix key, claim field, claim unit -> matrix unit)
+_CLAIM_FIGURES = {"latency": ("latency_ns", "read_latency_ns", 1.0),
+                  "bandwidth": ("bandwidth_bytes_per_s", "read_bandwidth_mb_s", 1e6)}
+
+
+def _claim_of(ctx: _Context, r: int, c: int) -> dict[str, Any] | None:
+    """The cell's claim: the matrix's `claimed` grid (what `matrix` showed), else the topology's."""
+    grid = (ctx.matrix or {}).get("claimed")
+    if grid is not None:
+        cell: dict[str, Any] | None = grid.get(str(r), {}).get(str(c))
+        return cell
+    claim = ctx.topology.claimed(r, c)
+    return None if claim is None else claim.to_dict()
+
+
+def _claimed_cells(ctx: _Context, figure: str) -> tuple[list[ClaimedCell], list[tuple[int, int]]]:
+    """(the cells with a claimed `figure`, the cells without one), rows x columns in order."""
+    key, field_name, scale = _CLAIM_FIGURES[figure]
+    columns = list(ctx.matrix["columns"]) if ctx.matrix else list(ctx.topology.memory_nodes)
+    cells, unclaimed = [], []
+    for r in ctx.rows:
+        for c in columns:
+            claimed = (_claim_of(ctx, r, c) or {}).get(field_name)
+            if not claimed:  # no claim, or the firmware gave no such figure (0 / None)
+                unclaimed.append((r, c))
+                continue
+            value, why = ctx.cell(key, r, c)
+            cells.append(ClaimedCell(r, c, figure, claimed * scale, value, why))
+    return cells, unclaimed
+
+
+def claimed_comparison(result: dict[str, Any], figure: str) -> list[ClaimedCell]:
+    """The cells of `result` whose `figure` ("latency" or "bandwidth") the firmware claims, with
+    the measured figure beside it. Raises ResultError when the result has no topology section."""
+    return _claimed_cells(_Context(result), figure)[0]
+
+
+def _no_claim_reason(ctx: _Context, figure: str) -> str:
+    field_name = _CLAIM_FIGURES[figure][1]
+    access = [a for n in ctx.topology.nodes for a in n.access]
+    if not access:
+        return ("the firmware claims no figures (no ACPI HMAT: no node*/access*/initiators/ in sysfs); "
+                "nothing to compare")
+    if not any(getattr(a, field_name) for a in access):
+        return f"the firmware's HMAT claims give no read {figure} for any node (the kernel shows 0: not given)"
+    return f"no CPU node of the matrix is an initiator the firmware gives a read {figure} for"
+
+
+def _format_claimed(cell: ClaimedCell) -> str:
+    """One measured cell: its percentage of the claim, the measured and claimed figures."""
+    assert cell.measured is not None
+    if cell.figure == "latency":
+        return f"{cell.cpu_node}->{cell.mem_node}: {cell.pct:.0f}% ({cell.measured:.1f} ns of {cell.claimed:.0f} ns)"
+    return (f"{cell.cpu_node}->{cell.mem_node}: {cell.pct:.0f}% "
+            f"({cell.measured / 1e9:.2f} of {cell.claimed / 1e9:.2f} GB/s)")
+
+
+def _check_vs_claimed(ctx: _Context, bound: float, check: str, figure: str) -> Verdict:
+    """Worst measured/claimed percentage over the claimed cells: the highest for latency, the
+    lowest for bandwidth. Skipped when no cell has a claim; a claimed cell not measured fails."""
+    cells, unclaimed = _claimed_cells(ctx, figure)
+    if not cells:
+        return _verdict(check, SKIPPED, None, bound, _no_claim_reason(ctx, figure))
+    measured = [c for c in cells if c.measured is not None]
+    missing = list(dict.fromkeys(c.missing or "" for c in cells if c.measured is None))  # once each reason
+    pick = max if figure == "latency" else min
+    worst = pick(measured, key=lambda c: c.pct or 0.0) if measured else None
+    parts = missing + ([f"worst {_format_claimed(worst)}"] if worst else []) + [_format_claimed(c) for c in measured]
+    if unclaimed:
+        parts.append("no claim, not judged: " + ", ".join(f"{r}->{c}" for r, c in unclaimed))
+    if missing or worst is None:  # a claimed cell without its measurement: never a pass on figures we lack
+        return _verdict(check, FAIL, None if worst is None else worst.pct, bound, "; ".join(parts))
+    return _judge(check, worst.pct, bound, "; ".join(parts), [])
+
+
 _EVALUATORS: dict[str, Callable[[_Context, Any], Verdict]] = {
     "local_latency_ns_max": _check_local_latency,
     "remote_local_latency_ratio_max": _check_ratio,
@@ -598,6 +704,10 @@ _EVALUATORS: dict[str, Callable[[_Context, Any], Verdict]] = {
     "nodes": _check_nodes,
     "memory_only_nodes": _check_memory_only,
     "placement": _check_placement,
+    "measured_vs_claimed_latency_pct_max":
+        lambda ctx, b: _check_vs_claimed(ctx, b, "measured_vs_claimed_latency_pct_max", "latency"),
+    "measured_vs_claimed_bandwidth_pct_min":
+        lambda ctx, b: _check_vs_claimed(ctx, b, "measured_vs_claimed_bandwidth_pct_min", "bandwidth"),
 }
 
 

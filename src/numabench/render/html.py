@@ -2,7 +2,8 @@
 
 Styles are inline and every plot is a PNG embedded as a ``data:`` URI, so the file opens from disk,
 from a CI artifact or an e-mail without a server and without fetching anything.
-Sections: the verdict table, latency and bandwidth matrices (heatmaps), the latency-vs-size curve,
+Sections: the verdict table, latency and bandwidth matrices (heatmaps), measured vs the firmware's
+claimed figures (HMAT) per claimed cell, the latency-vs-size curve,
 the loaded-latency curve, the topology, the environment, notes and errors. A plot whose data the
 result lacks is replaced by a line saying it was not measured.
 """
@@ -107,6 +108,34 @@ def _matrix_section(result: dict) -> str:
     return "\n".join(parts)
 
 
+def _claims_section(result: dict) -> str:
+    """Each cell the firmware claims a figure for (ACPI HMAT): measured, claimed, and measured as a
+    percentage of the claim, as the measured_vs_claimed_* checks judge them."""
+    from numabench.analysis.qualify import claimed_comparison
+
+    by_cell: dict = {}
+    for figure in ("latency", "bandwidth"):
+        for cell in claimed_comparison(result, figure):
+            by_cell.setdefault((cell.cpu_node, cell.mem_node), {})[figure] = cell
+    if not by_cell:
+        return '<p class="note">Firmware claims (ACPI HMAT): none on this machine.</p>'
+
+    def show(cell, scale: float, unit: str, digits: int) -> list[str]:
+        if cell is None:
+            return ["-", "no claim", "-"]
+        measured = "-" if cell.measured is None else f"{cell.measured * scale:.{digits}f} {unit}"
+        claimed = f"{cell.claimed * scale:.{0 if unit == 'ns' else 2}f} {unit}"
+        return [_e(measured), _e(claimed), "-" if cell.pct is None else f"{cell.pct:.0f}%"]
+
+    rows = [[_e(r), _e(c)] + show(cells.get("latency"), 1.0, "ns", 1) + show(cells.get("bandwidth"), 1e-9, "GB/s", 2)
+            for (r, c), cells in sorted(by_cell.items())]
+    note = ('<p class="note">Claimed: the firmware\'s read figures for the row\'s CPUs reaching the column\'s '
+            "memory (node&lt;N&gt;/access&lt;A&gt;/initiators/, CPU initiators preferred). Cells without a claim "
+            "are not listed.</p>")
+    return _table(["CPU node", "memory node", "latency measured", "latency claimed", "% of claim",
+                   "read bandwidth measured", "bandwidth claimed", "% of claim"], rows, "claims") + note
+
+
 def _sweep_section(result: dict) -> str:
     sweep = result.get("latency_sweep")
     if not sweep or not sweep.get("points"):
@@ -177,6 +206,7 @@ def render_html(result: dict) -> str:
          f'{_e(section.get("evaluated_from") or "a new measurement")}.</p>'),
         "<h2>Verdicts</h2>", _verdict_section(section),
         "<h2>Matrices</h2>", _matrix_section(result),
+        "<h2>Measured vs claimed (ACPI HMAT)</h2>", _claims_section(result),
         "<h2>Latency vs buffer size</h2>", _sweep_section(result),
         "<h2>Loaded latency</h2>", _loaded_section(result),
         "<h2>Topology</h2>", _topology_section(result),

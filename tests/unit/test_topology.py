@@ -6,6 +6,7 @@ import pytest
 
 from numabench.host.cgroups import CpusetView
 from numabench.errors import TopologyError, UsageError
+from numabench.host.cgroups import read_process_cpuset
 from numabench.host.topology import (
     HugepagePool,
     Topology,
@@ -28,7 +29,8 @@ def load(name):
     return read_topology_tree(tree(name))
 
 
-@pytest.mark.parametrize("name", ["this-machine", "two-socket-smt", "four-node-cxl", "no-numa"])
+@pytest.mark.parametrize("name", ["this-machine", "two-socket-smt", "four-node-cxl", "no-numa",
+                                  "guest-four-node-hmat-v2"])
 def test_tree_matches_expected_json(name):
     with open(os.path.join(tree(name), "expected.json")) as f:
         expected = json.load(f)
@@ -335,3 +337,16 @@ def test_live_capture_matches_live_read(tmp_path):
     assert [n.cpus for n in captured.nodes] == [n.cpus for n in live.nodes]
     assert captured.online_cpus == live.online_cpus
     assert captured.system_mem_total_bytes == live.system_mem_total_bytes
+
+
+def test_a_real_kernels_hmat_capture_from_the_guest():
+    """A capture the multi-node guest's kernel wrote (tests/vm, four-node boot with QEMU's
+    hmat-lb/hmat-cache entries), taken inside a cgroup v2 cpuset child: the claims QEMU was given,
+    the memory-side cache, the memory tier and the restricted cpuset all read back."""
+    root = tree("guest-four-node-hmat-v2")
+    topo = read_topology_tree(root)
+    assert topo.claimed(0, 0).read_latency_ns == 110 and topo.claimed(0, 3).read_latency_ns == 250
+    assert topo.claimed(0, 3).read_bandwidth_mb_s == 8000
+    assert topo.to_dict()["memory_tiers"]
+    view = read_process_cpuset(os.path.join(root, "proc"), root)
+    assert (view.cgroup_version, view.cgroup_path, view.cpuset_cpus, view.cpuset_mems) == (2, "/nb-capture", (2,), (3,))

@@ -25,10 +25,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from numabench.util.fsread import read_text
-
-from numabench.util.cpulist import parse_cpulist
 from numabench.errors import CgroupError
+from numabench.util.cpulist import parse_cpulist
+from numabench.util.fsread import read_text
 
 __all__ = [
     "CpusetView",

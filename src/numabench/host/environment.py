@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from numabench.errors import NumabenchError
-from numabench.host.podview import inspect_process
 from numabench.host.noise import read_noise
+from numabench.host.podview import inspect_process
 from numabench.host.system import read_environment
 
 

@@ -77,7 +77,8 @@ def read_hugetlb_limits(proc_root: str = "/proc", fs_root: str = "/", pid: int |
     is shown as ``"max"``). None when no hugetlb controller is visible. Never raises.
     """
     pid_dir = os.path.join(proc_root, str(pid))
-    cgroup_text, mountinfo_text = read_text(os.path.join(pid_dir, "cgroup")), read_text(os.path.join(pid_dir, "mountinfo"))
+    cgroup_text = read_text(os.path.join(pid_dir, "cgroup"))
+    mountinfo_text = read_text(os.path.join(pid_dir, "mountinfo"))
     if cgroup_text is None or mountinfo_text is None:
         return None
     v1, v2 = parse_proc_cgroup(cgroup_text)

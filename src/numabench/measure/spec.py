@@ -28,7 +28,6 @@ from numabench.host.topology import Topology
 from numabench.util.cpulist import format_cpulist
 from numabench.util.units import format_size
 
-
 # Samples per measurement at most: a bound, so that a typo cannot run for days.
 MAX_REPEAT = 10_000
 

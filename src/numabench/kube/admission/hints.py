@@ -160,7 +160,8 @@ def merge_hints(policy: str, numa_nodes, providers: list) -> tuple[Hint, bool]:
         if best.mask == node_mask(numa_nodes):
             best = Hint(None, best.preferred)
         return best, best.preferred
-    raise UsageError(f"unknown Topology Manager policy {policy!r}", f"use one of: {', '.join(TOPOLOGY_MANAGER_POLICIES)}")
+    raise UsageError(f"unknown Topology Manager policy {policy!r}",
+                     f"use one of: {', '.join(TOPOLOGY_MANAGER_POLICIES)}")
 
 
 def find_best_hint(hints: list[Hint]) -> Hint:

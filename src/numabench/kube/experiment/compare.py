@@ -4,9 +4,10 @@
 
 Cells: one per measured cell: (kernel, page kind, buffer size, threads, CPU node, memory node(s),
 policy). A variant's figure for a cell is the median of its raw samples pooled over its repetitions
-(never over different cells: a variant run with ``--mem-node 0,1`` has a local and a remote cell) (``latency_ns`` for ``latency``, ``bandwidth_bytes_per_s``
-for the bandwidth kernels). The ratio is variant / baseline of those medians, so a latency ratio
-above 1 or a bandwidth ratio below 1 means the variant is slower than the baseline. Variants
+(never over different cells: a variant run with ``--mem-node 0,1`` has a local and a remote cell)
+(``latency_ns`` for ``latency``, ``bandwidth_bytes_per_s`` for the bandwidth kernels). The ratio
+is variant / baseline of those medians, so a latency ratio above 1 or a bandwidth ratio below 1
+means the variant is slower than the baseline. Variants
 differ in placement by design, so a variant's cell is set against every baseline cell of the same
 (kernel, page kind, size); each row names both placements (``cpu->mem``).
 

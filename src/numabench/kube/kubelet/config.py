@@ -238,7 +238,8 @@ def _limit_quantity(node: int, name: str, value: Any, findings: list[Finding]) -
     try:
         q = parse_quantity(value, f"reservedMemory NUMA node {node} {name}")
     except QuantityError as exc:
-        findings.append(Finding("error", "quantity", exc.message, "write a Kubernetes quantity such as 1124Mi or 1.5Gi"))
+        findings.append(Finding("error", "quantity", exc.message,
+                                "write a Kubernetes quantity such as 1124Mi or 1.5Gi"))
         return None
     if q == 0:
         findings.append(Finding("error", "reserved-memory-zero", f"reservedMemory NUMA node {node} {name} is zero",

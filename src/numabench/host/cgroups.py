@@ -25,10 +25,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from numabench.util.fsread import read_text
-
-from numabench.util.cpulist import parse_cpulist
 from numabench.errors import CgroupError
+from numabench.util.cpulist import parse_cpulist
+from numabench.util.fsread import read_text
 
 __all__ = [
     "CpusetView",
@@ -205,7 +204,11 @@ def read_process_cpuset(proc_root: str = "/proc", fs_root: str = "/", pid: int |
     )
 
 
-def _find_cpuset(pid_dir: str, fs_root: str):
+# (cgroup version, cgroup path, cpuset cpus, cpuset mems, cpuset directory), as CpusetView holds them.
+_CpusetFound = tuple[int | None, str | None, tuple[int, ...] | None, tuple[int, ...] | None, str | None]
+
+
+def _find_cpuset(pid_dir: str, fs_root: str) -> _CpusetFound:
     cgroup_text = read_text(os.path.join(pid_dir, "cgroup"))
     mountinfo_text = read_text(os.path.join(pid_dir, "mountinfo"))
     if cgroup_text is None:
@@ -250,8 +253,8 @@ def _find_cpuset(pid_dir: str, fs_root: str):
 
 # --------------------------------------------------------------------------- capture
 
-_CPUSET_FILES_V1 = ("cpuset.cpus", "cpuset.mems", "cpuset.effective_cpus", "cpuset.effective_mems")
-_CPUSET_FILES_V2 = ("cpuset.cpus", "cpuset.mems", "cpuset.cpus.effective", "cpuset.mems.effective",
+_CPUSET_FILES_V1: tuple[str, ...] = ("cpuset.cpus", "cpuset.mems", "cpuset.effective_cpus", "cpuset.effective_mems")
+_CPUSET_FILES_V2: tuple[str, ...] = ("cpuset.cpus", "cpuset.mems", "cpuset.cpus.effective", "cpuset.mems.effective",
                     "cgroup.controllers")
 # hugetlb limits: v1 hugetlb.<size>.limit_in_bytes (and rsvd), v2 hugetlb.<size>.max (and rsvd).
 _HUGETLB_LIMIT = re.compile(r"^hugetlb\.\w+\.(?:rsvd\.)?(?:limit_in_bytes|max)$")

@@ -4,13 +4,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import Any
+
 from numabench.errors import NumabenchError
-from numabench.host.podview import inspect_process
 from numabench.host.noise import read_noise
+from numabench.host.podview import inspect_process
 from numabench.host.system import read_environment
 
 
-def sample_noise(cpus, progress=None) -> dict | None:
+def sample_noise(cpus: Iterable[int], progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """What may spoil measurements on `cpus` (governor, turbo, load, busy
     CPUs), sampled before measuring; each problem is also told to `progress`."""
     try:
@@ -24,7 +27,7 @@ def sample_noise(cpus, progress=None) -> dict | None:
     return noise
 
 
-def collect_environment(noise: dict | None = None) -> dict:
+def collect_environment(noise: dict[str, Any] | None = None) -> dict[str, Any]:
     """The environment section of a result, with environment["pod"] and
     environment["noise"] (from sample_noise, taken before measuring).
 

@@ -79,7 +79,8 @@ def _proc_stat(procfs_root: str) -> tuple[dict[int, tuple[int, int]], int | None
     return cpus, running
 
 
-def _busy(before: dict, after: dict, cpus: Iterable[int]) -> dict[str, float | None]:
+def _busy(before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]],
+          cpus: Iterable[int]) -> dict[str, float | None]:
     out: dict[str, float | None] = {}
     for cpu in cpus:
         if cpu not in before or cpu not in after:

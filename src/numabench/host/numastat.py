@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from numabench.errors import TopologyError
 
@@ -62,7 +64,8 @@ def read_numastat(sysfs_root: str = "/sys") -> dict[int, dict[str, int]]:
     return dict(sorted(out.items()))
 
 
-def delta(before: dict, after: dict) -> dict[int, dict[str, int]]:
+def delta(before: Mapping[Any, Mapping[str, int]],
+          after: Mapping[Any, Mapping[str, int]]) -> dict[int, dict[str, int]]:
     """``after - before`` per node and counter, for the nodes and counters present in both.
 
     Keys may be ints or strings (as read back from JSON); the result's node keys are ints.
@@ -72,7 +75,7 @@ def delta(before: dict, after: dict) -> dict[int, dict[str, int]]:
     return {node: {c: a[node][c] - b[node][c] for c in a[node] if c in b[node]} for node in sorted(a) if node in b}
 
 
-def sum_deltas(deltas) -> dict[int, dict[str, int]]:
+def sum_deltas(deltas: Iterable[Mapping[Any, Mapping[str, int]]]) -> dict[int, dict[str, int]]:
     """The per-node, per-counter sum of several deltas (e.g. one per measured spec)."""
     out: dict[int, dict[str, int]] = {}
     for d in deltas:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from typing import Any, Callable
 
 from numabench.host.cgroups import CpusetView, cgroup_dir, parse_mountinfo, parse_proc_cgroup, read_process_cpuset
@@ -76,7 +77,8 @@ def read_hugetlb_limits(proc_root: str = "/proc", fs_root: str = "/", pid: int |
     is shown as ``"max"``). None when no hugetlb controller is visible. Never raises.
     """
     pid_dir = os.path.join(proc_root, str(pid))
-    cgroup_text, mountinfo_text = read_text(os.path.join(pid_dir, "cgroup")), read_text(os.path.join(pid_dir, "mountinfo"))
+    cgroup_text = read_text(os.path.join(pid_dir, "cgroup"))
+    mountinfo_text = read_text(os.path.join(pid_dir, "mountinfo"))
     if cgroup_text is None or mountinfo_text is None:
         return None
     v1, v2 = parse_proc_cgroup(cgroup_text)
@@ -110,9 +112,9 @@ def read_hugetlb_limits(proc_root: str = "/proc", fs_root: str = "/", pid: int |
     return None
 
 
-def nodes_of(topo: Topology, cpus) -> list[int]:
+def nodes_of(topo: Topology, cpus: Iterable[int]) -> list[int]:
     """The NUMA nodes of ``cpus`` on ``topo``, ascending."""
-    nodes = set()
+    nodes: set[int] = set()
     for c in cpus:
         for n in topo.nodes:
             if c in n.cpus:
@@ -128,7 +130,7 @@ def _qos_words(pod: dict[str, Any]) -> str:
     return "no pod in the cgroup path"
 
 
-def alignment_verdict(topo: Topology, cpus, mems, pod: dict[str, Any] | None = None,
+def alignment_verdict(topo: Topology, cpus: Iterable[int], mems: Iterable[int], pod: dict[str, Any] | None = None,
                       probe_pages_by_node: dict[int, int] | None = None) -> tuple[str, str]:
     """(verdict, reason in words) for a cpuset on ``topo``; see the module docstring.
 
@@ -171,7 +173,7 @@ def alignment_verdict(topo: Topology, cpus, mems, pod: dict[str, Any] | None = N
     return "aligned", f"CPUs {format_cpulist(cpus)}, memory and all {total} probe pages on node {node}"
 
 
-def pod_identity(view: CpusetView, proc_root: str, pid) -> dict[str, Any]:
+def pod_identity(view: CpusetView, proc_root: str, pid: int | str) -> dict[str, Any]:
     """qos_class, pod_uid, container_id, container_name, runtime, driver and source (None where
     unknown), from the cgroup path and, inside a cgroup namespace, the kubelet's bind mounts."""
     kube = view.kube

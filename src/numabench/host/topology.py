@@ -28,12 +28,11 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from numabench.host.cgroups import process_capture_files
-from numabench.util.fsread import read_text
-
-from numabench.util.cpulist import clean_list_text, format_cpulist, parse_cpulist, parse_cpumask
-from numabench.util.units import format_size
 from numabench.errors import TopologyError, UsageError
+from numabench.host.cgroups import process_capture_files
+from numabench.util.cpulist import clean_list_text, format_cpulist, parse_cpulist, parse_cpumask
+from numabench.util.fsread import read_text
+from numabench.util.units import format_size
 
 if TYPE_CHECKING:  # only for the type of format_topology's argument
     from numabench.host.cgroups import CpusetView
@@ -550,7 +549,8 @@ def _read_online_cpus(sysfs_root: str) -> tuple[int, ...] | None:
     if not ids:
         return None
     # Only an explicit "0" is offline: an empty file (seen in captures) says nothing.
-    return tuple(sorted(c for c in ids if clean_list_text(read_text(os.path.join(cpu_dir, f"cpu{c}", "online")) or "") != "0"))
+    return tuple(sorted(
+        c for c in ids if clean_list_text(read_text(os.path.join(cpu_dir, f"cpu{c}", "online")) or "") != "0"))
 
 
 def _single_node(sysfs_root: str, node_dir: str, online_cpus: tuple[int, ...] | None,
@@ -829,7 +829,8 @@ def capture_tree(dest_dir: str, sysfs_root: str = "/sys", procfs_root: str = "/p
         kept = [line for line in status.splitlines() if line.partition(":")[0] in _STATUS_KEYS]
         written.append(_write_capture(dest_dir, "proc/self/status", "\n".join(kept) + "\n"))
     written += _capture_initiator_links(dest_dir, sysfs_root)
-    written.append(_write_capture(dest_dir, "capture.json", json.dumps(_capture_info(sysfs_root, procfs_root), indent=2) + "\n"))
+    info = json.dumps(_capture_info(sysfs_root, procfs_root), indent=2)
+    written.append(_write_capture(dest_dir, "capture.json", info + "\n"))
     return sorted(written)
 
 

@@ -8,9 +8,13 @@ its reason.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from numabench.errors import CpusetError, NumabenchError
+from numabench.host.cgroups import CpusetView
+from numabench.host.topology import Topology
 from numabench.measure.spec import RunOptions, Spec, plan_run
 
 LATENCY_KERNEL = "latency"
@@ -26,8 +30,8 @@ class MatrixPlan:
     skipped: dict[tuple[int, int], str] = field(default_factory=dict)
 
 
-def plan_matrix(topology, cpuset, *, kernels, pages: str, size_bytes: int, threads: int | None,
-                repeat: int) -> MatrixPlan:
+def plan_matrix(topology: Topology, cpuset: CpusetView, *, kernels: Iterable[str], pages: str, size_bytes: int,
+                threads: int | None, repeat: int) -> MatrixPlan:
     """One spec per allowed cell; forbidden or impossible cells get a reason instead."""
     rows = [n.id for n in topology.nodes if n.has_cpus]
     columns = [n.id for n in topology.nodes if n.has_memory]
@@ -45,14 +49,18 @@ def plan_matrix(topology, cpuset, *, kernels, pages: str, size_bytes: int, threa
     return plan
 
 
-def _grid(rows, columns, fill=None) -> dict[str, dict[str, object]]:
+_Cell = TypeVar("_Cell")
+
+
+def _grid(rows: Iterable[int], columns: Sequence[int], fill: _Cell) -> dict[str, dict[str, _Cell]]:
     return {str(r): {str(c): fill for c in columns} for r in rows}
 
 
-def claimed_grid(topology, rows, columns) -> dict[str, dict[str, dict | None]]:
+def claimed_grid(topology: Topology, rows: Iterable[int],
+                 columns: Sequence[int]) -> dict[str, dict[str, dict[str, Any] | None]]:
     """The firmware's claimed figures (ACPI HMAT) per cell, as ``AccessClass.to_dict()``, or None
     where the memory node lists the row's node among none of its best initiators."""
-    grid: dict[str, dict[str, dict | None]] = _grid(rows, columns)
+    grid: dict[str, dict[str, dict[str, Any] | None]] = _grid(rows, columns, None)
     for r in rows:
         for c in columns:
             claim = topology.claimed(r, c)
@@ -60,7 +68,8 @@ def claimed_grid(topology, rows, columns) -> dict[str, dict[str, dict | None]]:
     return grid
 
 
-def build_matrix(topology, plan: MatrixPlan, measurements: list[dict], errors: list[dict]) -> dict:
+def build_matrix(topology: Topology, plan: MatrixPlan, measurements: list[dict[str, Any]],
+                 errors: list[dict[str, Any]]) -> dict[str, Any]:
     """The matrix document: values, local/remote ratios, distances and cell status.
 
     Keys are node ids as strings (JSON). A ratio is cell / the row's local
@@ -68,7 +77,7 @@ def build_matrix(topology, plan: MatrixPlan, measurements: list[dict], errors: l
     cells were measured: > 1 means slower for latency, < 1 less for bandwidth.
     """
     rows, columns = plan.rows, plan.columns
-    doc = {"rows": rows, "columns": columns, "memory_only": [c for c in columns if c not in rows],
+    doc: dict[str, Any] = {"rows": rows, "columns": columns, "memory_only": [c for c in columns if c not in rows],
            "distances": {str(r): {str(c): topology.node(r).distances.get(c) for c in columns} for r in rows},
            "status": _grid(rows, columns, "measured")}
     claimed = claimed_grid(topology, rows, columns)
@@ -80,7 +89,7 @@ def build_matrix(topology, plan: MatrixPlan, measurements: list[dict], errors: l
         for c in e["mem_nodes"]:
             doc["status"][str(e["cpu_node"])][str(c)] = e["error"]
     for key, kernel in (("latency_ns", LATENCY_KERNEL), ("bandwidth_bytes_per_s", BANDWIDTH_KERNEL)):
-        values = _grid(rows, columns)
+        values: dict[str, dict[str, float | None]] = _grid(rows, columns, None)
         found = False
         for m in measurements:
             if m["kernel"] == kernel and m["mem_node"] is not None:
@@ -88,7 +97,7 @@ def build_matrix(topology, plan: MatrixPlan, measurements: list[dict], errors: l
                 found = True
         if not found:
             continue
-        ratios = _grid(rows, columns)
+        ratios: dict[str, dict[str, float | None]] = _grid(rows, columns, None)
         for r in rows:
             local = values[str(r)].get(str(r))
             for c in columns:

@@ -8,6 +8,7 @@ denied, `/proc/self/numa_maps`.
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from typing import Any
 
 from numabench.errors import NumabenchError
@@ -16,7 +17,7 @@ from numabench.native.placement import place
 from numabench.util.cpulist import format_cpulist
 
 
-def first_touch_probe(topo: Topology, cpus, probe_bytes: int) -> dict[str, Any]:
+def first_touch_probe(topo: Topology, cpus: Collection[int], probe_bytes: int) -> dict[str, Any]:
     """Fault in ``probe_bytes`` by first touch from the first usable CPU and locate the pages
     (a ``podview.Prober``); the memory is released before returning. Never raises for a probe that
     fails: the dict says ``skipped`` or ``error``."""

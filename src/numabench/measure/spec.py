@@ -7,6 +7,7 @@ that does not fit. The runner then only meets what the kernel does at run time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from numabench.constants import (
@@ -22,9 +23,10 @@ from numabench.constants import (
     hugepage_sysfs_file,
 )
 from numabench.errors import CpusetError, HugepageError, InsufficientMemoryError, UsageError
+from numabench.host.cgroups import CpusetView
+from numabench.host.topology import Topology
 from numabench.util.cpulist import format_cpulist
 from numabench.util.units import format_size
-
 
 # Samples per measurement at most: a bound, so that a typo cannot run for days.
 MAX_REPEAT = 10_000
@@ -93,17 +95,17 @@ def parse_pages(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _usable_cpu_nodes(topology, cpuset) -> list[int]:
+def _usable_cpu_nodes(topology: Topology, cpuset: CpusetView) -> list[int]:
     """Nodes with at least one online CPU this process may run on, lowest first."""
     return sorted({topology.cpu_node(c) for c in cpuset.cpus_allowed if c in topology.online_cpus})
 
 
-def _allowed_cpus_on(topology, cpuset, node_id: int) -> tuple[int, ...]:
+def _allowed_cpus_on(topology: Topology, cpuset: CpusetView, node_id: int) -> tuple[int, ...]:
     allowed = set(cpuset.cpus_allowed)
     return tuple(c for c in topology.node(node_id).cpus if c in allowed)
 
 
-def _describe_cpuset(cpuset, what: str) -> str:
+def _describe_cpuset(cpuset: CpusetView, what: str) -> str:
     allowed = cpuset.cpus_allowed if what == "cpus" else cpuset.mems_allowed
     cg = cpuset.cpuset_cpus if what == "cpus" else cpuset.cpuset_mems
     text = f"{'Cpus' if what == 'cpus' else 'Mems'}_allowed_list {format_cpulist(allowed)}"
@@ -112,7 +114,7 @@ def _describe_cpuset(cpuset, what: str) -> str:
     return text
 
 
-def _check_cpu_node(topology, cpuset, node_id: int) -> tuple[int, ...]:
+def _check_cpu_node(topology: Topology, cpuset: CpusetView, node_id: int) -> tuple[int, ...]:
     node = topology.node(node_id)
     if not node.cpus:
         raise UsageError(f"node {node_id} has no CPUs (memory-only)",
@@ -128,7 +130,7 @@ def _check_cpu_node(topology, cpuset, node_id: int) -> tuple[int, ...]:
     return cpus
 
 
-def _check_mem_node(topology, cpuset, node_id: int, cpu_node: int) -> None:
+def _check_mem_node(topology: Topology, cpuset: CpusetView, node_id: int, cpu_node: int) -> None:
     node = topology.node(node_id)
     if not node.has_memory:
         raise UsageError(f"node {node_id} has no memory", "choose a --mem-node that has memory")
@@ -140,7 +142,7 @@ def _check_mem_node(topology, cpuset, node_id: int, cpu_node: int) -> None:
         )
 
 
-def _check_memory(topology, spec: Spec, explicit_pages: bool) -> str | None:
+def _check_memory(topology: Topology, spec: Spec, explicit_pages: bool) -> str | None:
     """Refuse before allocating; returns a note when an implicit hugepage run must be skipped."""
     if spec.pages in HUGETLB_PAGE_BYTES:
         page = HUGETLB_PAGE_BYTES[spec.pages]
@@ -174,7 +176,7 @@ def _check_memory(topology, spec: Spec, explicit_pages: bool) -> str | None:
     return None
 
 
-def plan_run(topology, cpuset, options: RunOptions) -> Plan:
+def plan_run(topology: Topology, cpuset: CpusetView, options: RunOptions) -> Plan:
     """Check the options against this machine and process; return the specs to run.
 
     Raises UsageError, TopologyError, CpusetError, HugepageError or
@@ -220,7 +222,7 @@ def _check_options(options: RunOptions) -> None:
         raise UsageError(f"--threads {options.threads} is not positive", "use --threads 1 or more")
 
 
-def _cpu_nodes(topology, cpuset, options: RunOptions) -> list[int]:
+def _cpu_nodes(topology: Topology, cpuset: CpusetView, options: RunOptions) -> list[int]:
     """The nodes asked for, else the first node with a CPU this process may use."""
     if options.cpu_nodes is not None:
         return list(options.cpu_nodes)
@@ -230,9 +232,11 @@ def _cpu_nodes(topology, cpuset, options: RunOptions) -> list[int]:
     return usable[:1]
 
 
-def _mem_targets(topology, cpuset, options: RunOptions, cpu_node: int, notes: list[str]) -> list[tuple[int, ...]]:
+def _mem_targets(topology: Topology, cpuset: CpusetView, options: RunOptions, cpu_node: int,
+                 notes: list[str]) -> list[tuple[int, ...]]:
     """The memory node sets to measure from this CPU node, each checked: one per node asked, one
     interleaved set, or by default the CPU's own node (else the cgroup's first allowed one)."""
+    targets: list[tuple[int, ...]]
     if options.mem_nodes is None:
         if cpu_node in cpuset.mems_allowed and topology.node(cpu_node).has_memory:
             targets = [(cpu_node,)]
@@ -279,8 +283,10 @@ class LoadedSpec:
     repeat: int
 
 
-def plan_loaded(topology, cpuset, *, cpu_node, mem_node, inject_node, injectors, pages, size_bytes,
-                inject_size_bytes, kind, delays, repeat, inject_cpu_node=None) -> LoadedSpec:
+def plan_loaded(topology: Topology, cpuset: CpusetView, *, cpu_node: int | None, mem_node: int | None,
+                inject_node: int | None, injectors: int | None, pages: str, size_bytes: int,
+                inject_size_bytes: int, kind: str, delays: Sequence[int], repeat: int,
+                inject_cpu_node: int | None = None) -> LoadedSpec:
     """Check nodes, cpusets, hugepages and memory for both buffers; pick the CPUs."""
     if kind not in INJECT_KINDS:
         raise UsageError(f"unknown injection kind {kind!r}", f"choose from {','.join(INJECT_KINDS)}")

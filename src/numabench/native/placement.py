@@ -165,8 +165,9 @@ def place(
                     arena.bind(policy, targets)
                     method = "mbind"
                 except _DENIED as exc:
+                    err = exc.errno or 0  # NativeError's errno is 0 when there is none
                     notes.append(
-                        f"mbind denied ({errno.errorcode.get(exc.errno, exc.errno)}: no CAP_SYS_NICE under the "
+                        f"mbind denied ({errno.errorcode.get(err, str(err))}: no CAP_SYS_NICE under the "
                         "runtime's seccomp profile?); "
                         f"placed by first touch from CPU {cpu}"
                     )

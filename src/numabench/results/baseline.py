@@ -62,7 +62,7 @@ def default_dir() -> str:
     return os.path.join(data_home, "numabench", "baselines")
 
 
-def save_baseline(result: dict, directory: str, force: bool = False) -> Baseline:
+def save_baseline(result: dict[str, Any], directory: str, force: bool = False) -> Baseline:
     """Store a validated result as ``<directory>/<fingerprint>.json`` (the directory is created).
 
     Raises:

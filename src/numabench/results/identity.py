@@ -20,7 +20,7 @@ FINGERPRINT_CHARS = 12
 IDENTITY_FIELDS = ("cpu_model", "kernel_release", "thp_enabled", "thp_defrag", "nodes", "hugepage_sizes_bytes")
 
 
-def machine_identity(result: dict) -> dict[str, Any]:
+def machine_identity(result: dict[str, Any]) -> dict[str, Any]:
     """What the fingerprint hashes, from a result's (or a live) ``environment`` and ``topology``:
     ``cpu_model``, ``kernel_release``, ``thp_enabled``, ``thp_defrag``, ``nodes`` (``[{id, cpus,
     memory_only}]`` by id) and ``hugepage_sizes_bytes`` (sorted, over all nodes). Missing parts are None."""

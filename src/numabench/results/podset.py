@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar
 
 from numabench import __version__
 from numabench.errors import ResultError
@@ -115,11 +115,30 @@ class PodResultSet:
         if not isinstance(data.get("runs"), list) or not isinstance(data.get("experiment"), dict):
             raise ResultError(f"{where}: 'runs' or 'experiment' is missing")
         runs = [PodRun.from_dict(r, f"{where}: runs[{i}]") for i, r in enumerate(data["runs"])]
-        return cls(backend=data.get("backend"), run_id=data.get("run_id"), experiment=data["experiment"],
-                   numabench_version=data.get("numabench_version"), started_unix=data.get("started_unix"),
+        # backend and run_id are always written; numabench_version and started_unix default as
+        # the result schema's loader does for the same fields.
+        return cls(backend=_typed(data, "backend", str, where), run_id=_typed(data, "run_id", str, where),
+                   experiment=data["experiment"],
+                   numabench_version=_typed(data, "numabench_version", str, where, "unknown"),
+                   started_unix=float(_typed(data, "started_unix", (int, float), where, 0.0)),
                    finished_unix=data.get("finished_unix"), timeout_s=data.get("timeout_s"),
                    interrupted=bool(data.get("interrupted", False)), errors=list(data.get("errors") or []),
                    cleanup_errors=list(data.get("cleanup_errors") or []), runs=runs)
+
+
+_T = TypeVar("_T")
+
+
+def _typed(data: dict[str, Any], key: str, kind: type[_T] | tuple[type[_T], ...], where: str,
+           default: _T | None = None) -> _T:
+    """``data[key]`` checked against ``kind``; ``default`` when absent (None: the key is required).
+
+    Raises ResultError naming the key when it is missing (and required) or of the wrong type."""
+    value = data.get(key, default)
+    if value is None or isinstance(value, bool) or not isinstance(value, kind):
+        raise ResultError(f"{where}: {key!r} is missing or of the wrong type ({type(value).__name__})",
+                          "give the -o file of numabench pod run")
+    return value
 
 
 def load_pod_results(path: str) -> PodResultSet:

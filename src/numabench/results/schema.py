@@ -228,7 +228,7 @@ class Result:
             raise ResultError(f"{name}: not a numabench result (top level is not an object)",
                               "pass a JSON file written by numabench run, matrix, loaded or qualify")
         version = data.get("schema_version")
-        if not _is_kind(version, "int"):
+        if not isinstance(version, int) or isinstance(version, bool):  # _is_kind(.., "int"), spelled out to narrow
             raise ResultError(f"{name}: no integer schema_version; not a numabench result",
                               "pass a JSON file written by numabench run, matrix, loaded or qualify")
         loader = _LOADERS.get(version)
@@ -368,7 +368,7 @@ def to_dataframe(result: Result | JSON, per: str = "measurement") -> Any:
     if per == "measurement":
         return pd.DataFrame([_row(m) for m in typed.measurements])
     if per == "sample":
-        rows = []
+        rows: list[JSON] = []
         for index, m in enumerate(typed.measurements):
             base = {k: v for k, v in _row(m).items() if k not in ("samples", "cv", "min", "max")}
             rows.extend({"measurement": index, **base, "sample": i, "value": v, "unit": m.unit}

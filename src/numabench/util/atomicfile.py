@@ -78,7 +78,7 @@ def remove_stale_temporaries(directory: str) -> list[str]:
     """Remove `.numabench-<pid>-*.tmp` files in `directory` whose writer is no longer running.
 
     Returns the names removed. Files of live writers, and anything not named so, are left alone."""
-    removed = []
+    removed: list[str] = []
     try:
         names = os.listdir(directory)
     except OSError:

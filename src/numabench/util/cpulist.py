@@ -59,8 +59,9 @@ def parse_cpulist(text: str, max_id: int = MAX_LIST_ID) -> tuple[int, ...]:
     return tuple(sorted(ids))
 
 
-def _parse_item(part: str, max_id: int) -> range:
-    stride_used = stride_group = None
+def _parse_item(part: str, max_id: int) -> range | list[int]:
+    stride_used: int | None = None
+    stride_group: int | None = None
     if ":" in part:  # "a-b:used/group"
         part, _, stride = part.partition(":")
         used, sep, group = stride.partition("/")
@@ -76,9 +77,9 @@ def _parse_item(part: str, max_id: int) -> range:
         raise ValueError(f"range {part!r} ends before it starts")
     if hi > max_id:
         raise ValueError(f"id {hi} is above the largest possible id {max_id}")
-    if stride_group is None:
+    if stride_group is None or stride_used is None:
         return range(lo, hi + 1)
-    return [i for i in range(lo, hi + 1) if (i - lo) % stride_group < stride_used]  # type: ignore[return-value]
+    return [i for i in range(lo, hi + 1) if (i - lo) % stride_group < stride_used]
 
 
 def _int(s: str) -> int:

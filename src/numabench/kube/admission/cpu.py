@@ -37,14 +37,14 @@ def cpu_hints(node: NodeDescription, available: set[int], request: int) -> list[
     CPUs; preferred = as few nodes as the request needs on an empty machine."""
     cpu_nodes = node.cpu_node_ids
     min_size = len(cpu_nodes)
-    hints: list[Hint] = []
+    fitting: list[int] = []
     for mask in iterate_masks(cpu_nodes):
         in_mask = node.cpus_of(mask)
         if len(in_mask) >= request and node_count(mask) < min_size:
             min_size = node_count(mask)
         if len(in_mask & available) >= request:
-            hints.append(Hint(mask, False))
-    return [Hint(h.mask, node_count(h.mask) == min_size) for h in hints]
+            fitting.append(mask)
+    return [Hint(mask, node_count(mask) == min_size) for mask in fitting]
 
 
 def pod_cpu_request(qos: str, pod: PodSpec) -> int:

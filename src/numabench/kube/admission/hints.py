@@ -24,11 +24,21 @@ class Hint:
     def nodes(self) -> tuple[int, ...] | None:
         return None if self.mask is None else mask_nodes(self.mask)
 
+    def affinity(self) -> int:
+        """The mask of a hint that has one: a provider's hint, or a merged one.
+
+        Raises:
+            ValueError: a "no preference" hint (mask None), where the kubelet would use a nil mask.
+        """
+        if self.mask is None:
+            raise ValueError("a hint without NUMA affinity has no node mask")
+        return self.mask
+
     def to_dict(self) -> dict[str, Any]:
-        return {"nodes": None if self.mask is None else list(self.nodes), "preferred": self.preferred}
+        return {"nodes": None if self.mask is None else list(mask_nodes(self.mask)), "preferred": self.preferred}
 
     def __str__(self) -> str:
-        where = "any" if self.mask is None else "{" + ",".join(map(str, self.nodes)) + "}"
+        where = "any" if self.mask is None else "{" + ",".join(map(str, mask_nodes(self.mask))) + "}"
         return f"{where} {'preferred' if self.preferred else 'not preferred'}"
 
 
@@ -77,8 +87,9 @@ def _narrowest_count(hints: list[Hint]) -> int | None:
 
 
 def _compare(current: Hint | None, candidate: Hint, best_np_count: int) -> Hint | None:
-    """``HintMerger.compare`` (without ``prefer-closest-numa-nodes``)."""
-    if node_count(candidate.mask) == 0:
+    """``HintMerger.compare`` (without ``prefer-closest-numa-nodes``); both hints are merged ones,
+    which always have a mask."""
+    if node_count(candidate.affinity()) == 0:
         return current
     if current is None:
         return candidate
@@ -90,11 +101,11 @@ def _compare(current: Hint | None, candidate: Hint, best_np_count: int) -> Hint 
     def fitter(a: Hint, b: Hint) -> Hint:
         if b.mask == a.mask:
             return a
-        return b if is_narrower(b.mask, a.mask) else a
+        return b if is_narrower(b.affinity(), a.affinity()) else a
 
     if current.preferred and candidate.preferred:
         return fitter(current, candidate)
-    cur, cand = node_count(current.mask), node_count(candidate.mask)
+    cur, cand = node_count(current.affinity()), node_count(candidate.affinity())
     if cur > best_np_count:
         return fitter(current, candidate)
     if cur == best_np_count:
@@ -149,17 +160,19 @@ def merge_hints(policy: str, numa_nodes, providers: list) -> tuple[Hint, bool]:
         if best.mask == node_mask(numa_nodes):
             best = Hint(None, best.preferred)
         return best, best.preferred
-    raise UsageError(f"unknown Topology Manager policy {policy!r}", f"use one of: {', '.join(TOPOLOGY_MANAGER_POLICIES)}")
+    raise UsageError(f"unknown Topology Manager policy {policy!r}",
+                     f"use one of: {', '.join(TOPOLOGY_MANAGER_POLICIES)}")
 
 
 def find_best_hint(hints: list[Hint]) -> Hint:
-    """``findBestHint``: preferred first, then the narrowest."""
-    best = None
+    """``findBestHint``: preferred first, then the narrowest; for no hints, the kubelet's empty
+    ``TopologyHint{}`` (no mask, not preferred)."""
+    best = Hint(None, False)
     for h in hints:
-        if best is None:
+        if best.mask is None:
             best = h
         elif h.preferred and not best.preferred:
             best = h
-        elif h.preferred == best.preferred and is_narrower(h.mask, best.mask):
+        elif h.preferred == best.preferred and is_narrower(h.affinity(), best.affinity()):
             best = h
     return best

@@ -182,17 +182,17 @@ def _best_mask(ms: dict[int, NodeState], requested: dict[str, int], hint: Hint, 
         if not default.preferred and best.preferred:
             raise unexpected("[memorymanager] failed to find the default preferred hint", container)
         best = default
-    bits = mask_nodes(best.mask)
+    bits = mask_nodes(best.affinity())
     if any(_free(ms, bits, res) < size for res, size in requested.items()):
         candidates = [h for h in memory_hints(ms, requested).get(MEMORY, [])
-                      if set(bits) <= set(mask_nodes(h.mask))]
+                      if set(bits) <= set(mask_nodes(h.affinity()))]
         if not candidates:
             raise unexpected("[memorymanager] failed to find NUMA nodes to extend the current topology hint",
                              container)
         extended = find_best_hint(candidates)
         if not extended.preferred and best.preferred:
             raise unexpected("[memorymanager] failed to find the extended preferred hint", container)
-        bits = mask_nodes(extended.mask)
+        bits = mask_nodes(extended.affinity())
     return bits
 
 

@@ -4,9 +4,10 @@
 
 Cells: one per measured cell: (kernel, page kind, buffer size, threads, CPU node, memory node(s),
 policy). A variant's figure for a cell is the median of its raw samples pooled over its repetitions
-(never over different cells: a variant run with ``--mem-node 0,1`` has a local and a remote cell) (``latency_ns`` for ``latency``, ``bandwidth_bytes_per_s``
-for the bandwidth kernels). The ratio is variant / baseline of those medians, so a latency ratio
-above 1 or a bandwidth ratio below 1 means the variant is slower than the baseline. Variants
+(never over different cells: a variant run with ``--mem-node 0,1`` has a local and a remote cell)
+(``latency_ns`` for ``latency``, ``bandwidth_bytes_per_s`` for the bandwidth kernels). The ratio
+is variant / baseline of those medians, so a latency ratio above 1 or a bandwidth ratio below 1
+means the variant is slower than the baseline. Variants
 differ in placement by design, so a variant's cell is set against every baseline cell of the same
 (kernel, page kind, size); each row names both placements (``cpu->mem``).
 
@@ -82,7 +83,7 @@ def _cells(runs: list[PodRun]) -> dict[Cell, dict[str, Any]]:
     out: dict[Cell, dict[str, Any]] = {}
     for r in runs:
         per_pod: dict[Cell, list[float]] = {}
-        for m in r.result.get("measurements", []):
+        for m in (r.result or {}).get("measurements", []):  # runs with a result only (_compare_group)
             key = Cell.of(m)
             out.setdefault(key, {"metric": _metric(m), "samples": []})
             per_pod.setdefault(key, []).extend(float(x) for x in m["samples"])
@@ -141,7 +142,7 @@ def _evidence(r: PodRun) -> dict[str, Any]:
         "cpuset_mems": None if mems is None else format_cpulist(mems),
         "cpu_nodes": pod.get("cpu_nodes"),
         "planned_cpus": planned.get("cpuset_cpus"), "planned_mems": planned.get("cpuset_mems"),
-        "cpuset_as_planned": (None if not planned or cpus is None
+        "cpuset_as_planned": (None if not planned or cpus is None or mems is None
                               else (planned.get("cpus") == list(cpus) and planned.get("mems") == list(mems))),
         "pages_by_node": dict(sorted(pages.items())), "placement_methods": sorted(methods),
         "restarts": r.restarts, "exit_code": r.exit_code, "result_error": r.result_error,

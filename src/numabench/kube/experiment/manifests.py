@@ -287,9 +287,10 @@ def plan_runs(exp: Experiment, run_id: str, nodes: list[str] | tuple[str, ...] |
     Raises:
         UsageError: a fleet experiment without nodes, or a Job name longer than 63 characters.
     """
+    fleet_nodes: list[str] = []
     if exp.fleet is not None:
-        nodes = list(nodes if nodes is not None else exp.fleet.nodes)
-        if not nodes:
+        fleet_nodes = list(nodes if nodes is not None else exp.fleet.nodes)
+        if not fleet_nodes:
             raise UsageError(f"experiment {exp.name} is a fleet experiment but no node was given or found",
                              "name the nodes (fleet.nodes or --node) or check the nodeSelector")
     out = []
@@ -299,7 +300,7 @@ def plan_runs(exp: Experiment, run_id: str, nodes: list[str] | tuple[str, ...] |
                 m = job_manifest(exp, variant, rep, run_id)
                 out.append(PlannedRun(variant, rep, None, m["metadata"]["name"], m))
                 continue
-            for i, node in enumerate(nodes):
+            for i, node in enumerate(fleet_nodes):
                 m = job_manifest(exp, variant, rep, run_id, node, i)
                 out.append(PlannedRun(variant, rep, node, m["metadata"]["name"], m))
     return out

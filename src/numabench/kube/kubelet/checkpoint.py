@@ -36,8 +36,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from numabench.util.cpulist import parse_cpulist
 from numabench.errors import CheckpointError, GoDecodeError
+from numabench.util.cpulist import parse_cpulist
 
 __all__ = [
     "CPU_STATE_FILE",

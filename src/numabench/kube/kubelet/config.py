@@ -238,7 +238,8 @@ def _limit_quantity(node: int, name: str, value: Any, findings: list[Finding]) -
     try:
         q = parse_quantity(value, f"reservedMemory NUMA node {node} {name}")
     except QuantityError as exc:
-        findings.append(Finding("error", "quantity", exc.message, "write a Kubernetes quantity such as 1124Mi or 1.5Gi"))
+        findings.append(Finding("error", "quantity", exc.message,
+                                "write a Kubernetes quantity such as 1124Mi or 1.5Gi"))
         return None
     if q == 0:
         findings.append(Finding("error", "reserved-memory-zero", f"reservedMemory NUMA node {node} {name} is zero",
@@ -335,13 +336,14 @@ def _sum_findings(mm: str, reserved: _Reserved, alloc: _NodeAllocatable, finding
     kube_reserved, system_reserved, eviction_memory = alloc.kube, alloc.system, alloc.eviction_memory
     static, sums, unparsed = mm == "Static", reserved.sums, reserved.unparsed
     # Node-allocatable reservation per memory type: kubeReserved + systemReserved (+ eviction for memory).
-    allocatable: dict[str, Fraction | None] = {}
+    reserve: dict[str, Fraction] = {}
     for source in (kube_reserved, system_reserved):
         for name, q in source.items():
             if name == "memory" or name.startswith(HUGEPAGES_PREFIX):
-                allocatable[name] = allocatable.get(name, Fraction(0)) + q
+                reserve[name] = reserve.get(name, Fraction(0)) + q
+    allocatable: dict[str, Fraction | None] = dict(reserve)  # None: cannot be known
     allocatable["memory"] = (None if eviction_memory is None
-                             else allocatable.get("memory", Fraction(0)) + eviction_memory)
+                             else reserve.get("memory", Fraction(0)) + eviction_memory)
     types = sorted(set(sums) | set(allocatable), key=lambda t: (t != "memory", t))
     for rtype in types:
         want = allocatable.get(rtype, Fraction(0))
@@ -352,7 +354,7 @@ def _sum_findings(mm: str, reserved: _Reserved, alloc: _NodeAllocatable, finding
             continue
         parts = [f"kubeReserved {format_quantity(kube_reserved.get(rtype, Fraction(0)))}",
                  f"systemReserved {format_quantity(system_reserved.get(rtype, Fraction(0)))}"]
-        if rtype == "memory":
+        if rtype == "memory" and eviction_memory is not None:  # always, as want is not None
             parts.append(f"evictionHard {format_quantity(eviction_memory)}")
         message = (f"{rtype}: reservedMemory totals {format_quantity(have)} over NUMA nodes, but "
                    f"{' + '.join(parts)} = {format_quantity(want)}; they must be equal")

@@ -10,7 +10,9 @@ up to all of them), the half-width of the median's 95% bootstrap CI over the med
 threshold makes the cell "noisy": no verdict). The last column is the smallest n at which the
 half-width is within the threshold and stays there for every larger n tried (at least 4: below
 that the two-sided Mann-Whitney U test cannot reach p < 0.05 however far apart the samples are).
-Uses numabench.util.stats, so run it with the interpreter numabench is installed in.
+--model prints, instead, the share of normally distributed sample sets of a given cv whose median
+CI is within the threshold at each n (100 sets each, fixed seed): what the rule costs on a machine
+of that noise. Uses numabench.util.stats, so run it with the interpreter numabench is installed in.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+
+import numpy as np
 
 from numabench.util.stats import ci_rel_halfwidth
 
@@ -39,14 +43,30 @@ def needed(samples: list[float], limit: float) -> tuple[list[tuple[int, float]],
     return widths, None if enough is None else max(enough, MIN_FOR_SIGNIFICANCE)
 
 
+def model(limit: float) -> None:
+    """Share of normal sample sets (cv 0.5-10%) whose median CI half-width is within limit, per n."""
+    rng = np.random.default_rng(7)
+    print(f"# share of 100 normal sample sets whose median's 95% CI half-width <= {limit:.0%}")
+    for cv in (0.005, 0.01, 0.02, 0.03, 0.05, 0.10):
+        shares = [np.mean([ci_rel_halfwidth(rng.normal(1.0, cv, n), resamples=500) <= limit for _ in range(100)])
+                  for n in STEPS[:-1]]
+        print(f"cv {cv:5.1%}  " + "  ".join(f"n={n}: {s:4.0%}" for n, s in zip(STEPS[:-1], shares)))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("result", help="a numabench result file (numabench run -o FILE)")
+    ap.add_argument("result", nargs="?", help="a numabench result file (numabench run -o FILE)")
+    ap.add_argument("--model", action="store_true", help="the share of normal sample sets within the threshold")
     ap.add_argument("--threshold", type=float, default=5.0, help="the gate's threshold in percent (default 5)")
     args = ap.parse_args(argv)
+    limit = args.threshold / 100.0
+    if args.model:
+        model(limit)
+        return 0
+    if not args.result:
+        ap.error("give a result file, or --model")
     with open(args.result) as f:
         doc = json.load(f)
-    limit = args.threshold / 100.0
     print(f"# {args.result}: median's 95% CI half-width / median, by number of samples; gate {args.threshold:g}%")
     for m in doc.get("measurements", []):
         samples = m["samples"]

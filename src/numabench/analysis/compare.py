@@ -541,9 +541,10 @@ def _row(cell: Cell, metric: str, base: dict, cur: dict, names: tuple[str, str],
     # Samples that cannot support the threshold support no claim of significance either.
     significant = p < alpha and not noisy
     shown = dict(zip(("baseline", "current"), names))
-    row_warnings = [_noise_warning(shown[key], sides[key], threshold, confidence) for key in noisy]
+    row_warnings = []
     if min(b.size, c.size) < MIN_REPETITIONS:
         row_warnings.append(f"{FEW_REPETITIONS} ({b.size} vs {c.size} samples)")
+    row_warnings += [_noise_warning(shown[key], sides[key], threshold, confidence) for key in noisy]
     for side, entry in zip(names, (base, cur)):
         if not entry["placement_ok"]:
             row_warnings.append(f"{side}: pages were not where asked (placement not ok)")

@@ -72,7 +72,8 @@ def test_noisy_cells_in_every_rendering():
     assert text.splitlines()[0] == ("numabench compare: PASS: 0 regression(s), 1 noisy, 0 inconclusive, 0 improved, "
                                     "0 ok; 0 added, 0 removed")
     assert "warning: copy 4k 1 GiB node 0->0 2 thr: c.json too noisy for bandwidth:-5%" in text
-    assert "warning: 1 cell(s) too noisy to support their threshold, so no verdict: copy 4k 1 GiB node 0->0 2 thr" in text
+    assert ("warning: 1 cell(s) too noisy to support their threshold, so no verdict: "
+            "copy 4k 1 GiB node 0->0 2 thr") in text
     md = format_markdown(c)
     assert "| **noisy** | copy 4k 1 GiB node 0->0 2 thr |" in md
     case = ET.fromstring(junit_xml(JUNIT_SUITE, junit_cases(c))).find("testsuite").find("testcase")

@@ -434,9 +434,10 @@ def _noisy_sides(sides: dict[str, dict], threshold: Threshold | None) -> list[st
             if side["ci_rel_halfwidth"] is None or side["ci_rel_halfwidth"] > limit]
 
 
-def _noise_warning(name: str, side: dict, threshold: Threshold, confidence: float) -> str:
+def _noise_warning(name: str, side: dict[str, Any], threshold: Threshold | None, confidence: float) -> str:
     width = "undefined (one sample)" if side["ci_rel_halfwidth"] is None else f"+-{side['ci_rel_halfwidth']:.1%}"
-    return (f"{name} too noisy for {threshold.text}: its median's {confidence:.0%} CI is {width} over "
+    what = threshold.text if threshold is not None else "its threshold"
+    return (f"{name} too noisy for {what}: its median's {confidence:.0%} CI is {width} over "
             f"{side['n']} samples, wider than the threshold; no verdict (take more samples with "
             "numabench run --min-samples/--target-ci, or measure on a quieter machine)")
 
@@ -455,7 +456,8 @@ def compare_results(baseline: dict, current: dict, *, baseline_name: str = "base
     (the median's CI half-width over the median; null for one sample)}, ``change`` (fraction),
     ``ci_low``/``ci_high`` (fractions), ``u`` (U of the current samples), ``p_value``, ``test``,
     ``significant`` (p < alpha and neither side noisy), ``threshold``, ``status``, ``noisy_sides``
-    (``baseline``/``current`` whose CI is wider than the threshold), ``warnings``), ``added``/``removed`` (cells in one file only),
+    (``baseline``/``current`` whose CI is wider than the threshold), ``warnings``),
+    ``added``/``removed`` (cells in one file only),
     ``mismatched`` (cells measured with another page kind or size), ``warnings``, ``summary``
     (count per status) and ``verdict`` (``pass`` or ``fail``).
 

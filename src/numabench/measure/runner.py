@@ -167,17 +167,20 @@ def bandwidth_layout(kernel: str, size_bytes: int, array_offset: int = DEFAULT_A
     return n, [i * (n * 8 + array_offset) for i in range(streams)]
 
 
-def _passes_per_sample(arena, kernel, n, offsets, cpus, isa, sample_seconds) -> int:
+def _passes_per_sample(arena: Any, kernel: str, n: int, offsets: list[int], cpus: Sequence[int], isa: str,
+                       sample_seconds: float) -> int:
     """Whole passes that last about sample_seconds, as Google Benchmark grows its iterations:
     time 1 pass (after the warm-up, fastest of 3), then up to 10x more at most each time, until the timed passes last
     at least CALIBRATION_SHARE of a sample; scale that up."""
     passes, warmup = 1, WARMUP_PASSES
     while True:
         # The fastest of 3 timings: one preempted timing must not shrink every sample.
-        seconds = max(float(_native.bw_run(kernel, arena, n, offsets, cpus, 3, 3.0, isa, passes, warmup)[0].min()), 1e-9)
+        timed, _, _ = _native.bw_run(kernel, arena, n, offsets, cpus, 3, 3.0, isa, passes, warmup)
+        seconds = max(float(timed.min()), 1e-9)
         if seconds >= CALIBRATION_SHARE * sample_seconds or passes >= MAX_CALIBRATION_PASSES:
-            return max(1, round(sample_seconds / (seconds / passes)))
-        passes = min(MAX_CALIBRATION_PASSES, passes * min(10, math.ceil(CALIBRATION_SHARE * sample_seconds / seconds * 1.4)))
+            return max(1, int(round(sample_seconds / (seconds / passes))))
+        growth = min(10, math.ceil(CALIBRATION_SHARE * sample_seconds / seconds * 1.4))
+        passes = min(MAX_CALIBRATION_PASSES, passes * growth)
         warmup = 0
 
 

@@ -40,8 +40,8 @@ def _explain(code: str, m: dict) -> str:
                 f"{b.get('high_n')} near {b.get('high_median', 0) / unit:.4g}: the machine changed state during "
                 "the run (another task on one CPU for part of it, a frequency or power state, khugepaged)")
     if code == START_SKEW:
-        return (f"{len(m.get('skewed_samples', []))} sample(s) whose threads started more than {SKEW_FLAG_FRACTION:.0%} of "
-                "the sample apart: a CPU was busy with other work when the sample began")
+        return (f"{len(m.get('skewed_samples', []))} sample(s) whose threads started more than "
+                f"{SKEW_FLAG_FRACTION:.0%} of the sample apart: a CPU was busy with other work when the sample began")
     if code == CI_NOT_REACHED:
         s = m.get("sampling", {})
         return (f"the median's CI stayed at +-{(s.get('ci_rel_halfwidth') or 0):.1%} after {s.get('samples_taken')} "

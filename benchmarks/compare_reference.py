@@ -20,18 +20,31 @@ since this machine's figures drift 5-25% within minutes:
              glibc memcpy against copy_nt, the one that runs a b[i] = a[i] loop against copy
              (probed at start: Debian's mbw 1.2.2 prints these labels swapped). mbw counts a
              copied byte once: its MiB/s x 2^20 x 2 is the STREAM-style figure. Informational.
+  copy/triad also benchmarks/stream_style.c (compiled here with gcc -O3 -fopenmp, as STREAM is
+             built): a STREAM-style program, not STREAM's code, following STREAM's rules (3 arrays of
+             BYTES/3 each, OpenMP static schedule, first touch in parallel, 10 iterations, the first
+             discarded, best time, STREAM's byte counting), pinned with OMP_PLACES on the same CPUs.
+             Its Copy is set against copy, or against copy_nt when gcc made the loop a memcpy call.
   latency    `numabench run ... --kernels latency --pages 4k|2m --size 1GiB` against
              benchmarks/plain_chase.c (compiled here with gcc -O2 into a temporary directory):
              a random single cycle over 64-byte lines (Sattolo), prefaulted, pinned.
 
 Ratios: for every round, numabench's median over its samples divided by the reference's figure
 of the same round; the ratio printed is the median of those per-round ratios (min..max shown).
+Beside each ratio: numabench's cv within its run (stdev / mean of its samples, median over rounds;
+marked * above 3%) and the reference's cv (within its run for STREAM-style and mbw, which print
+every iteration; over rounds for likwid-bench and the plain chase, which print one figure).
 
-Targets (each line PASS/FAIL; the exit status is 0 unless something could not be measured: this
-is a report, not a test):
-  every bandwidth kernel          numabench >= 0.95 x likwid-bench, with each thread count
-  latency, 4k and 2m pages        numabench within 5% of the plain C chase
+Targets (issue 12; each line PASS/FAIL; the exit status is 0 unless something could not be
+measured: this is a report, not a test):
+  every bandwidth kernel          numabench >= 0.98 x likwid-bench, with each thread count
+  triad                           numabench >= STREAM-style Triad
+  copy_nt, 1 thread               numabench >= glibc memcpy (mbw's memcpy mode)
+  every bandwidth kernel          numabench's cv within a run <= 3% (the * beside the cv)
+  latency, 4k and 2m pages        numabench within 3% of the plain C chase
   latency, 2m vs 4k (numabench)   2m <= 0.90 x 4k
+--consecutive N runs numabench's copy N times in a row at each thread count after the rounds and
+prints the N medians (issue 12: copy at 2 threads must not be bimodal across 10 runs).
 
 2 MiB pages: run as root, the script raises /proc/sys/vm/nr_hugepages just enough, reads it back,
 and restores the previous value at the end (also on error or Ctrl-C). Otherwise the 2 MiB part
@@ -96,8 +109,10 @@ void *memcpy(void *d, const void *s, size_t n)
 }
 """
 
-BW_TARGET = 0.95
-LAT_TOLERANCE = 0.05
+BW_TARGET = 0.98
+LAT_TOLERANCE = 0.03
+CV_TARGET = 0.03
+STREAM_NTIMES = 10  # STREAM's default NTIMES
 HUGE_GAIN_TARGET = 0.90
 HUGE_BYTES = 2 << 20
 HUGE_SYSFS = Path("/sys/kernel/mm/hugepages/hugepages-2048kB")
@@ -260,14 +275,15 @@ class Mbw:
                 runs = "memcpy" if "shim: memcpy" in proc.stderr else "loop"
             self.modes[t] = {"label": label, "runs": runs, "against": "copy_nt" if runs == "memcpy" else "copy"}
 
-    def copy(self, t: str, size_bytes: int, runs: int = 5) -> float:
-        """STREAM-style bytes/s of mbw -t<t> with two arrays of size_bytes/2 (mbw counts a copied byte once)."""
+    def copy(self, t: str, size_bytes: int, runs: int = 5) -> tuple[float, float | None]:
+        """(STREAM-style bytes/s, cv of its runs) of mbw -t<t> with two arrays of size_bytes/2 (mbw
+        counts a copied byte once)."""
         mib = max(1, size_bytes // 2 // (1 << 20))
         proc = run_tool([self.exe, "-t" + t, "-n", str(runs), str(mib)])
         rates = [float(x) for x in re.findall(r"^\d+\s+Method: \S+.*Copy: ([0-9.]+) MiB/s", proc.stdout, re.M)]
         if not rates:
             raise ToolError(f"mbw -t{t}: no 'Copy: ... MiB/s' lines in its output")
-        return statistics.median(rates) * (1 << 20) * 2
+        return statistics.median(rates) * (1 << 20) * 2, cv_over(rates)
 
 
 class PlainChase:
@@ -293,17 +309,67 @@ class PlainChase:
         return float(m.group(1))
 
 
+class StreamStyle:
+    """benchmarks/stream_style.c built as STREAM is (gcc -O3 -fopenmp), pinned through OpenMP's env."""
+
+    def __init__(self, workdir: Path):
+        self.exe = None
+        self.error = None
+        self.copy_is_memcpy = False
+        gcc = shutil.which("gcc")
+        if not gcc:
+            self.error = "gcc not found"
+            return
+        out = workdir / "stream_style"
+        try:
+            run_tool([gcc, "-O3", "-fopenmp", "-o", str(out), str(HERE / "stream_style.c"), "-lm"])
+        except ToolError as exc:
+            self.error = str(exc)
+            return
+        self.exe = str(out)
+        # gcc may turn the Copy loop into memcpy (then glibc's, non-temporal above a threshold):
+        # an undefined memcpy symbol says so, and decides which numabench kernel Copy is set against.
+        nm = shutil.which("nm")
+        if nm:
+            self.copy_is_memcpy = "memcpy" in run_tool([nm, "-u", self.exe], check=False).stdout
+
+    @property
+    def copy_against(self) -> str:
+        return "copy_nt" if self.copy_is_memcpy else "copy"
+
+    def run(self, size_bytes: int, cpus: list[int], ntimes: int) -> dict:
+        """{copy, triad (bytes/s, best of the iterations after the first), copy_cv, triad_cv}: three
+        arrays of size_bytes / 3 each, one OpenMP thread pinned on each of cpus."""
+        env = dict(os.environ, OMP_NUM_THREADS=str(len(cpus)), OMP_PROC_BIND="close",
+                   OMP_PLACES=",".join(f"{{{c}}}" for c in cpus))
+        n = max(1, size_bytes // 3 // 8)
+        try:
+            proc = subprocess.run([self.exe, str(n), str(ntimes)], capture_output=True, text=True, env=env,
+                                  timeout=600)
+        except subprocess.TimeoutExpired:
+            raise ToolError("stream_style ran past 600 s") from None
+        values = dict(line.split(None, 1) for line in proc.stdout.splitlines() if " " in line)
+        if proc.returncode != 0 or values.get("valid", "").strip() != "1":
+            raise ToolError(f"stream_style exited {proc.returncode} (valid {values.get('valid', '?').strip()}): "
+                            f"{proc.stderr.strip()[-200:]}")
+        return {"copy": float(values["copy_best_bytes_per_s"]), "triad": float(values["triad_best_bytes_per_s"]),
+                "copy_cv": float(values["copy_cv"]), "triad_cv": float(values["triad_cv"])}
+
+
 class Numabench:
     def __init__(self, exe: str | None):
         candidates = [exe] if exe else [str(Path(sys.executable).parent / "numabench"),
                                         str(REPO / ".venv" / "bin" / "numabench"), shutil.which("numabench")]
         self.exe = next((c for c in candidates if c and os.access(c, os.X_OK)), None)
 
-    def run(self, kernels: list[str], pages: str, size_bytes: int, threads: int, repeat: int) -> dict:
+    def run(self, kernels: list[str], pages: str, size_bytes: int, threads: int, repeat: int,
+            sample_seconds: float | None = None) -> dict:
         """numabench's measurements keyed by kernel, from one `numabench run --json`."""
         cmd = [self.exe, "run", "--cpu-node", "0", "--mem-node", "0", "--pages", pages,
                "--size", str(size_bytes), "--threads", str(threads), "--kernels", ",".join(kernels),
                "--repeat", str(repeat), "--json"]
+        if sample_seconds is not None:
+            cmd += ["--sample-seconds", str(sample_seconds)]
         proc = run_tool(cmd, check=False)
         # A partial failure (exit 3 or so) still prints the JSON of what was measured.
         try:
@@ -371,13 +437,26 @@ class HugepageReservation:
 
 # ----------------------------------------------------------------------------- the run
 
-def summarize_pairs(nb: list[float], ref: list[float]) -> dict:
-    """Medians of both sides and of the per-round ratios nb/ref (paired rounds only)."""
+def cv_over(xs: list) -> float | None:
+    """stdev / mean of the values given (None with fewer than 2)."""
+    xs = [x for x in xs if x is not None]
+    return statistics.stdev(xs) / statistics.mean(xs) if len(xs) > 1 and statistics.mean(xs) else None
+
+
+def summarize_pairs(sides: dict) -> dict:
+    """Medians of both sides and of the per-round ratios nb/ref (paired rounds only), and the cvs:
+    numabench's within-run cv (median over rounds), the reference's within-run cv where it has one,
+    else its cv over rounds."""
+    nb, ref = sides["numabench"], sides["reference"]
     ratios = [a / b for a, b in zip(nb, ref) if a is not None and b is not None and b > 0]
+    nb_cv = [x for x in sides.get("numabench_cv", []) if x is not None]
+    ref_cv = [x for x in sides.get("reference_cv", []) if x is not None]
     return {"numabench": median([x for x in nb if x is not None]),
             "reference": median([x for x in ref if x is not None]),
             "ratio": median(ratios), "ratio_min": min(ratios) if ratios else None,
-            "ratio_max": max(ratios) if ratios else None, "rounds": len(ratios)}
+            "ratio_max": max(ratios) if ratios else None, "rounds": len(ratios),
+            "numabench_cv": median(nb_cv), "reference_cv": median(ref_cv) if ref_cv else cv_over(ref),
+            "reference_cv_kind": "within run" if ref_cv else "over rounds"}
 
 
 def main(argv=None) -> int:
@@ -397,6 +476,10 @@ def main(argv=None) -> int:
     ap.add_argument("--no-bandwidth", action="store_true", help="skip the bandwidth part")
     ap.add_argument("--quick", action="store_true", help="small sizes, one round: a smoke run, not the targets' conditions")
     ap.add_argument("--numabench", metavar="PATH", help="numabench executable")
+    ap.add_argument("--sample-seconds", type=float, default=None,
+                    help="numabench --sample-seconds (default: numabench's own, 0.2 s)")
+    ap.add_argument("--consecutive", type=int, default=0, metavar="N",
+                    help="after the rounds, run numabench copy N times in a row per thread count, print the medians")
     ap.add_argument("--json", metavar="FILE", help="write every figure (per round) to FILE")
     ap.add_argument("--force", action="store_true", help="overwrite the --json FILE")
     args = ap.parse_args(argv)
@@ -429,6 +512,8 @@ def main(argv=None) -> int:
         return 2
     tmpdir = tempfile.TemporaryDirectory(prefix="numabench-ref-")
     likwid, mbw = Likwid(flags), Mbw(Path(tmpdir.name))
+    stream = StreamStyle(Path(tmpdir.name)) if not args.no_bandwidth else None
+    stream_ntimes = 5 if args.quick else STREAM_NTIMES
 
     started = datetime.datetime.now().astimezone()
     command = "python " + " ".join([os.path.relpath(__file__)] + (sys.argv[1:] if argv is None else list(argv)))
@@ -446,6 +531,10 @@ def main(argv=None) -> int:
                                           for t, m in mbw.modes.items()) + (f"; {mbw.note}" if mbw.note else ""))
     if likwid.tests:
         print("# likwid tests: " + ", ".join(f"{k}={t}" for k, t in likwid.tests.items()))
+    if stream:
+        print(f"# STREAM-style (benchmarks/stream_style.c, gcc -O3 -fopenmp, NTIMES {stream_ntimes}, best time): "
+              + (stream.error or f"its Copy {'calls memcpy' if stream.copy_is_memcpy else 'is a loop'}, "
+                                 f"set against numabench {stream.copy_against}"))
     q0 = quiet_check()
     print(f"# quiet check before: load {q0['loadavg_1m']:.2f}/{q0['loadavg_5m']:.2f}, "
           f"{q0['other_runnable']} other runnable task(s)")
@@ -454,10 +543,13 @@ def main(argv=None) -> int:
     print(flush=True)
 
     errors: list[str] = []
-    raw: dict = {"bandwidth": {}, "mbw": {}, "latency": {}}
+    raw: dict = {"bandwidth": {}, "mbw": {}, "stream": {}, "latency": {}}
 
-    def record(store, key, side, value):
-        store.setdefault(key, {"numabench": [None] * rounds, "reference": [None] * rounds})[side][r] = value
+    def record(store, key, side, value, cv=None):
+        sides = store.setdefault(key, {name: [None] * rounds for name in
+                                       ("numabench", "reference", "numabench_cv", "reference_cv")})
+        sides[side][r] = value
+        sides[side + "_cv"][r] = cv
 
     def attempt(what, fn):
         try:
@@ -489,11 +581,13 @@ def main(argv=None) -> int:
                     for t in threads:
                         for k in kernels:
                             # A: numabench, B: likwid (then mbw for 1-thread copies), back to back.
-                            m = attempt(f"numabench {k} {t}T", lambda: nb.run([k], "4k", size, t, repeat))
+                            m = attempt(f"numabench {k} {t}T",
+                                        lambda: nb.run([k], "4k", size, t, repeat, args.sample_seconds))
                             a = m[k]["bandwidth_bytes_per_s"] if m else None
+                            a_cv = m[k].get("stats", {}).get("cv") if m else None
                             if m and m[k].get("checksum_ok") is False:
                                 errors.append(f"round {r + 1}: numabench read checksum wrong ({t}T)")
-                            record(raw["bandwidth"], (k, t), "numabench", a)
+                            record(raw["bandwidth"], (k, t), "numabench", a, a_cv)
                             b = None
                             if k in likwid.tests:
                                 b = attempt(f"likwid {likwid.tests[k]} {t}T", lambda: likwid.bandwidth(k, size, t))
@@ -504,56 +598,89 @@ def main(argv=None) -> int:
                                 for mt, mode in mbw.modes.items():
                                     if mode["against"] == k:
                                         c = attempt(f"mbw -t{mt}", lambda: mbw.copy(mt, size))
-                                        record(raw["mbw"], (mt, k), "numabench", a)
-                                        record(raw["mbw"], (mt, k), "reference", c)
+                                        record(raw["mbw"], (mt, k), "numabench", a, a_cv)
+                                        record(raw["mbw"], (mt, k), "reference", c[0] if c else None,
+                                               c[1] if c else None)
+                            if stream and stream.exe and k in ("triad", stream.copy_against):
+                                key = "triad" if k == "triad" else "copy"
+                                st = attempt(f"stream_style {t}T", lambda: stream.run(size, cpus0[:t], stream_ntimes))
+                                record(raw["stream"], (k, t), "numabench", a, a_cv)
+                                record(raw["stream"], (k, t), "reference", st[key] if st else None,
+                                       st[key + "_cv"] if st else None)
                 if not args.no_latency and chase and chase.exe:
                     for pages in page_kinds:
                         m = attempt(f"numabench latency {pages}",
-                                    lambda: nb.run(["latency"], pages, lat_size, 1, repeat))
+                                    lambda: nb.run(["latency"], pages, lat_size, 1, repeat, args.sample_seconds))
                         a = m["latency"]["latency_ns"] if m else None
                         cpu = m["latency"]["cpus"][0] if m and m["latency"].get("cpus") else cpus0[0]
                         b = attempt(f"plain_chase {pages}",
                                     lambda: chase.latency(lat_size, pages, cpu, chase_loads, repeat))
-                        record(raw["latency"], pages, "numabench", a)
+                        record(raw["latency"], pages, "numabench", a,
+                               m["latency"].get("stats", {}).get("cv") if m else None)
                         record(raw["latency"], pages, "reference", b)
                         print(f"  round {r + 1} latency {pages}  numabench {a or float('nan'):6.1f}"
                               f"  plain chase {b or float('nan'):6.1f} ns", flush=True)
                 print(f"  round {r + 1} took {time.time() - t0:.0f} s", flush=True)
+    consecutive: dict = {}
+    if args.consecutive > 0 and not args.no_bandwidth:
+        for t in threads:
+            print(f"  copy {t}T: {args.consecutive} consecutive numabench runs", flush=True)
+            runs = [attempt(f"numabench copy {t}T run {i + 1}",
+                            lambda: nb.run(["copy"], "4k", size, t, repeat, args.sample_seconds))
+                    for i in range(args.consecutive)]
+            consecutive[t] = [m["copy"]["bandwidth_bytes_per_s"] if m else None for m in runs]
     q1 = quiet_check()
 
     # ------------------------------------------------------------------ report
     rows = []
     print()
     print(f"{'kernel':17s} {'thr':>3s} {'numabench':>10s} {'reference':>10s} {'ratio':>6s} {'(min..max)':>13s}"
-          f" {'target':>8s} verdict  reference")
+          f" {'nb cv':>6s} {'ref cv':>6s} {'target':>8s} verdict  reference")
+
+    def ratio_verdict(s, target):
+        return "n/a" if s["ratio"] is None else ("PASS" if s["ratio"] >= target else "FAIL")
+
     for (k, t), sides in raw["bandwidth"].items():
-        s = summarize_pairs(sides["numabench"], sides["reference"])
-        verdict = "n/a" if s["ratio"] is None else ("PASS" if s["ratio"] >= BW_TARGET else "FAIL")
+        s = summarize_pairs(sides)
         ref = f"likwid-bench {likwid.tests[k]}" if k in likwid.tests else "likwid-bench: none"
         rows.append({"kind": "bandwidth", "kernel": k, "threads": t, "unit": "GB/s", "target": f">={BW_TARGET}",
-                     "verdict": verdict, "reference_tool": ref, **s, "per_round": sides})
+                     "verdict": ratio_verdict(s, BW_TARGET), "reference_tool": ref, **s, "per_round": sides})
+    for (k, t), sides in raw["stream"].items():
+        s = summarize_pairs(sides)
+        gated = k == "triad"  # issue 12: triad >= STREAM's triad; Copy is informational
+        rows.append({"kind": "bandwidth", "kernel": k, "threads": t, "unit": "GB/s", "target": ">=1" if gated else "-",
+                     "verdict": ratio_verdict(s, 1.0) if gated else "info",
+                     "reference_tool": f"STREAM-style {'Triad' if gated else 'Copy'} (stream_style.c -O3 -fopenmp)",
+                     **s, "per_round": sides})
     for (mt, k), sides in raw["mbw"].items():
-        s = summarize_pairs(sides["numabench"], sides["reference"])
+        s = summarize_pairs(sides)
         mode = mbw.modes[mt]
-        rows.append({"kind": "bandwidth", "kernel": k, "threads": 1, "unit": "GB/s", "target": "-",
-                     "verdict": "info", "reference_tool": f"mbw -t{mt} x2 (printed {mode['label']}, runs {mode['runs']})",
-                     **s,
-                     "per_round": sides})
+        gated = mode["runs"] == "memcpy"  # issue 12: copy_nt >= glibc memcpy
+        rows.append({"kind": "bandwidth", "kernel": k, "threads": 1, "unit": "GB/s", "target": ">=1" if gated else "-",
+                     "verdict": ratio_verdict(s, 1.0) if gated else "info",
+                     "reference_tool": f"mbw -t{mt} x2 (printed {mode['label']}, runs {mode['runs']})",
+                     **s, "per_round": sides})
     for pages, sides in raw["latency"].items():
-        s = summarize_pairs(sides["numabench"], sides["reference"])
+        s = summarize_pairs(sides)
         ok = s["ratio"] is not None and abs(s["ratio"] - 1) <= LAT_TOLERANCE
         rows.append({"kind": "latency", "kernel": f"latency {pages}", "threads": 1, "unit": "ns",
                      "target": f"1+-{LAT_TOLERANCE:g}", "verdict": "n/a" if s["ratio"] is None else ("PASS" if ok else "FAIL"),
                      "reference_tool": f"plain_chase.c {pages}", **s, "per_round": sides})
     if "4k" in raw["latency"] and "2m" in raw["latency"]:
         for side, label in (("numabench", "numabench"), ("reference", "plain chase")):
-            s = summarize_pairs(raw["latency"]["2m"][side], raw["latency"]["4k"][side])
+            s = summarize_pairs({"numabench": raw["latency"]["2m"][side], "reference": raw["latency"]["4k"][side]})
+            s["numabench_cv"] = s["reference_cv"] = None
             target = HUGE_GAIN_TARGET if side == "numabench" else None
             verdict = "info" if target is None else (
                 "n/a" if s["ratio"] is None else ("PASS" if s["ratio"] <= target else "FAIL"))
             rows.append({"kind": "latency_2m_vs_4k", "kernel": f"2m/4k {label}", "threads": 1, "unit": "ns",
                          "target": f"<={target}" if target else "-", "verdict": verdict,
                          "reference_tool": f"{label} 4k pages", **s})
+
+    def pct(x, mark=False):
+        if x is None:
+            return "-"
+        return f"{x * 100:.1f}%" + ("*" if mark and x > CV_TARGET else "")
 
     def cell(x, unit):
         if x is None:
@@ -564,19 +691,31 @@ def main(argv=None) -> int:
         spread = (f"{row['ratio_min']:.3f}..{row['ratio_max']:.3f}" if row["ratio_min"] is not None else "-")
         ratio = f"{row['ratio']:.3f}" if row["ratio"] is not None else "-"
         print(f"{row['kernel']:17s} {row['threads']:3d} {cell(row['numabench'], row['unit']):>10s} "
-              f"{cell(row['reference'], row['unit']):>10s} {ratio:>6s} {spread:>13s} {row['target']:>8s} "
-              f"{row['verdict']:7s}  {row['reference_tool']} ({row['unit']})")
+              f"{cell(row['reference'], row['unit']):>10s} {ratio:>6s} {spread:>13s} "
+              f"{pct(row.get('numabench_cv'), row['unit'] == 'GB/s'):>6s} {pct(row.get('reference_cv')):>6s} "
+              f"{row['target']:>8s} {row['verdict']:7s}  {row['reference_tool']} ({row['unit']})")
     print()
     print("Bandwidth: GB/s = 1e9 B/s, STREAM counting (read + write bytes, no write-allocate) on both sides;")
     print("  mbw counts a copied byte once, so its MiB/s is shown x 2^20 x 2. Latency: ns per dependent load.")
     print("Ratio: median over rounds of numabench/reference within the same round; (min..max) over rounds.")
+    print(f"nb cv: numabench's stdev/mean within a run, median over rounds (* above the {CV_TARGET:.0%} target);")
+    print("  ref cv: within a run for STREAM-style and mbw, over rounds for likwid-bench and the plain chase.")
     print(f"Quiet check after: load {q1['loadavg_1m']:.2f}/{q1['loadavg_5m']:.2f}, "
           f"{q1['other_runnable']} other runnable task(s). This VM drifts 5-25%: read ratios, not absolutes.")
     if args.quick:
         print("--quick run: the verdicts above are not at the targets' sizes.")
     if hp.note and not hp.ok and not args.no_latency:
         print(f"note: {hp.note}")
+    for t, medians in consecutive.items():
+        got = [x for x in medians if x is not None]
+        if got:
+            print(f"copy {t}T, {len(medians)} consecutive runs, medians GB/s: "
+                  + ", ".join(f"{x / 1e9:.2f}" for x in got)
+                  + f"; min..max {min(got) / 1e9:.2f}..{max(got) / 1e9:.2f}, cv {pct(cv_over(got))}")
     fails = [row["kernel"] + f" {row['threads']}T" for row in rows if row["verdict"] == "FAIL"]
+    # The cv target once per kernel and thread count (the likwid rows carry every bandwidth kernel).
+    fails += [f"{row['kernel']} {row['threads']}T cv {row['numabench_cv']:.1%}" for row in rows
+              if row["reference_tool"].startswith("likwid") and (row.get("numabench_cv") or 0) > CV_TARGET]
     print(f"{len(fails)} target(s) missed" + (": " + ", ".join(fails) if fails else "") + ".")
     for e in errors:
         print(f"error: {e}", file=sys.stderr)
@@ -586,10 +725,15 @@ def main(argv=None) -> int:
                "avx512": "avx512f" in flags, "options": {"size_bytes": size, "latency_size_bytes": lat_size,
                                                           "rounds": rounds, "repeat": repeat, "threads": threads,
                                                           "kernels": kernels, "quick": args.quick,
-                                                          "chase_loads": chase_loads},
+                                                          "chase_loads": chase_loads,
+                                                          "sample_seconds": args.sample_seconds},
                "tools": {"numabench": nb.exe, "likwid": pkg_version("likwid"), "likwid_domain": likwid.domain,
                          "likwid_tests": likwid.tests, "mbw": pkg_version("mbw"),
-                         "mbw_modes": mbw.modes},
+                         "mbw_modes": mbw.modes,
+                         "stream_style": None if not stream else {"error": stream.error,
+                                                                  "copy_is_memcpy": stream.copy_is_memcpy,
+                                                                  "ntimes": stream_ntimes}},
+               "consecutive_copy_medians": {str(t): v for t, v in consecutive.items()},
                "hugepages": hp.note, "quiet_before": q0, "quiet_per_round": raw.get("quiet", []), "quiet_after": q1, "rows": rows, "errors": errors}
         tmp_path = args.json + ".tmp"
         with open(tmp_path, "w") as f:

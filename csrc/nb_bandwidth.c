@@ -193,31 +193,45 @@ static void nb_bw_chunk(size_t n, int nthreads, int tid, size_t *lo, size_t *hi)
     *hi = tid == nthreads - 1 ? n : *lo + per;
 }
 
+/* Thread 0, between barriers: the sample's span and start skew from every slot. */
+static void nb_bw_record(nb_bw_ctx *ctx, int nthreads, int s)
+{
+    double first = ctx->slots[0].start, last_start = first, last = ctx->slots[0].end;
+    int t;
+    for (t = 1; t < nthreads; t++) {
+        if (ctx->slots[t].start < first)
+            first = ctx->slots[t].start;
+        if (ctx->slots[t].start > last_start)
+            last_start = ctx->slots[t].start;
+        if (ctx->slots[t].end > last)
+            last = ctx->slots[t].end;
+    }
+    ctx->job->seconds_out[s] = last - first;
+    if (ctx->job->skew_out)
+        ctx->job->skew_out[s] = last_start - first;
+}
+
 static int nb_bw_worker(nb_team *team, int tid, void *arg, nb_status *st)
 {
     nb_bw_ctx *ctx = arg;
     nb_bw_job *job = ctx->job;
     nb_thread_slot *mine = &ctx->slots[tid];
     size_t lo, hi;
-    int s, t;
+    int s, p;
 
     nb_bw_chunk(job->n_elems, team->nthreads, tid, &lo, &hi);
+    /* Warm-up: TLB, page tables, caches and the CPUs' clocks settle, untimed. */
+    for (p = 0; p < job->warmup_passes; p++)
+        mine->value = ctx->fn(job, lo, hi);
     for (s = 0; s < job->samples; s++) {
         nb_team_barrier(team);
         mine->start = nb_clock_seconds();
-        mine->value = ctx->fn(job, lo, hi);
+        for (p = 0; p < job->passes; p++)
+            mine->value = ctx->fn(job, lo, hi);
         mine->end = nb_clock_seconds();
         nb_team_barrier(team);
-        if (tid == 0) {
-            double first = ctx->slots[0].start, last = ctx->slots[0].end;
-            for (t = 1; t < team->nthreads; t++) {
-                if (ctx->slots[t].start < first)
-                    first = ctx->slots[t].start;
-                if (ctx->slots[t].end > last)
-                    last = ctx->slots[t].end;
-            }
-            job->seconds_out[s] = last - first;
-        }
+        if (tid == 0)
+            nb_bw_record(ctx, team->nthreads, s);
         /* Nobody overwrites its slot before thread 0 has read them all. */
         nb_team_barrier(team);
     }
@@ -233,7 +247,7 @@ int nb_bw_run(nb_bw_job *job, const int *cpus, int nthreads, nb_status *st)
         return nb_invalid(st, "unknown bandwidth kernel");
     streams = nb_bw_streams(job->kernel);
     if (!job->a || (streams > 1 && !job->b) || (streams > 2 && !job->c) || job->n_elems == 0 ||
-        job->samples < 1 || !job->seconds_out || !cpus || nthreads < 1)
+        job->samples < 1 || job->passes < 1 || job->warmup_passes < 0 || !job->seconds_out || !cpus || nthreads < 1)
         return nb_invalid(st, "bandwidth job is incomplete");
     /* Every array must be addressable to its end: a + n_elems may not wrap. */
     for (t = 0; t < streams; t++) {

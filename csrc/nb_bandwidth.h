@@ -33,8 +33,12 @@ typedef struct {
     double *a, *b, *c;     /* arrays of n_elems doubles, 64-byte aligned */
     size_t n_elems;        /* elements per array */
     double scalar;         /* s of write and triad */
-    int samples;           /* timed passes over the arrays */
-    double *seconds_out;   /* [samples]: first thread start to last thread end */
+    int samples;           /* timed samples */
+    int passes;            /* passes over the arrays per timed sample, >= 1 */
+    int warmup_passes;     /* untimed passes before the first sample, >= 0 */
+    double *seconds_out;   /* [samples], s: first thread start to last thread end of the
+                            * sample's `passes` passes */
+    double *skew_out;      /* [samples] or NULL, s: last thread start - first thread start */
     double checksum;       /* out: read's sum over the last pass */
     int isa_used;          /* out: the nb_isa that ran */
 } nb_bw_job;
@@ -47,8 +51,12 @@ int nb_bw_isa_best(void);
 int nb_bw_streams(int kernel);
 size_t nb_bw_bytes_per_elem(int kernel);
 
-/* Run job->samples passes of the kernel on nthreads threads pinned on cpus;
- * each thread takes one contiguous chunk of every array. */
+/* Run the kernel on nthreads threads pinned on cpus, each thread on one
+ * contiguous chunk of every array: job->warmup_passes untimed passes, then
+ * job->samples timed samples of job->passes passes each. The threads start
+ * once, before the warm-up, so thread creation and pinning are never timed;
+ * every sample starts at a barrier and is timed from the first thread's start
+ * to the last thread's end. */
 int nb_bw_run(nb_bw_job *job, const int *cpus, int nthreads, nb_status *st);
 
 #endif

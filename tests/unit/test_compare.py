@@ -225,7 +225,8 @@ def test_no_change_passes():
     assert set(statuses(c).values()) == {"ok"}
     assert c["verdict"] == "pass" and exit_code(c) == 0
     assert all(not r["significant"] for r in c["rows"])
-    assert c["summary"] == {"regression": 0, "inconclusive": 0, "improved": 0, "ok": 2, "added": 0, "removed": 0}
+    assert c["summary"] == {"regression": 0, "noisy": 0, "inconclusive": 0, "improved": 0, "ok": 2, "added": 0,
+                            "removed": 0}
 
 
 def test_three_percent_inside_the_noise_does_not_fail_a_five_percent_gate():
@@ -260,8 +261,9 @@ def test_improvements_are_not_regressions():
 
 
 def test_large_change_without_significance_is_inconclusive_and_warns():
-    base = result([measurement("latency", [100.0, 80.0, 120.0, 95.0, 105.0])])
-    cur = result([measurement("latency", [110.0, 85.0, 135.0, 104.0, 118.0])])  # median +10%, overlapping
+    # Tight samples (each median's CI within +-1%), but 3 a side: the U test cannot reach p < 0.05.
+    base = result([measurement("latency", [99.0, 100.0, 101.0])])
+    cur = result([measurement("latency", [109.0, 110.0, 111.0])])  # median +10%
     c = compare_results(base, cur)
     lat = c["rows"][0]
     assert lat["change"] == pytest.approx(0.10) and not lat["significant"]
@@ -269,6 +271,7 @@ def test_large_change_without_significance_is_inconclusive_and_warns():
     assert exit_code(c) == 0
     assert any(w.startswith(FEW_REPETITIONS) for w in lat["warnings"])
     assert f"{FEW_REPETITIONS} (fewer than 9 samples: latency 4k 64 MiB node 0->0 1 thr)" in c["warnings"]
+    assert lat["noisy_sides"] == []
 
 
 def test_per_kernel_threshold():
@@ -282,7 +285,7 @@ def test_per_kernel_threshold():
 
 
 def test_alpha_decides_significance():
-    base, cur = pair(latency_factor=1.10, n=5, cv=0.03)
+    base, cur = pair(latency_factor=1.10, n=5, cv=0.01)  # tight enough for a 5% gate: not noisy
     p = next(r for r in compare_results(base, cur)["rows"] if r["metric"] == "latency")["p_value"]
     strict = compare_results(base, cur, alpha=p / 2)
     assert next(r for r in strict["rows"] if r["metric"] == "latency")["status"] == "inconclusive"
@@ -414,19 +417,22 @@ def test_failed_configurations_and_interruptions_are_warned():
 
 def golden_comparison():
     """A fixed comparison with every status, an added and a removed cell, and a few-samples warning."""
+    # copy_nt: 3 tight samples a side, -10%: past the threshold, cannot be significant: inconclusive.
     base = result([
         measurement("latency", draws(10, 110.0, 0.02, 15)),
         measurement("read", draws(11, 25e9, 0.02, 15)),
         measurement("copy", draws(12, 18e9, 0.02, 15)),
         measurement("triad", draws(13, 17e9, 0.25, 5)),
         measurement("write", draws(14, 12e9, 0.02, 15)),
+        measurement("copy_nt", draws(15, 20e9, 0.005, 3)),
     ])
     cur = result([
         measurement("latency", draws(20, 121.0, 0.02, 15)),   # +10%: regression
         measurement("read", draws(21, 27.5e9, 0.02, 15)),     # +10%: improved
         measurement("copy", draws(22, 18e9, 0.02, 15)),       # unchanged: ok
-        measurement("triad", draws(23, 14.5e9, 0.25, 5)),     # -15% on 5 noisy samples: inconclusive
+        measurement("triad", draws(23, 14.5e9, 0.25, 5)),     # -15% on 5 samples spread 25%: noisy
         measurement("write_nt", draws(24, 12e9, 0.02, 15)),   # added; write removed
+        measurement("copy_nt", draws(25, 18e9, 0.005, 3)),    # -10% on 3 tight samples: inconclusive
     ])
     return compare_results(base, cur, baseline_name="baseline.json", current_name="current.json")
 
@@ -442,7 +448,7 @@ def check_golden(name, text):
 
 def test_golden_comparison_statuses():
     c = golden_comparison()
-    assert [r["status"] for r in c["rows"]] == ["regression", "improved", "ok", "inconclusive"]
+    assert [r["status"] for r in c["rows"]] == ["regression", "improved", "ok", "noisy", "inconclusive"]
     assert c["verdict"] == "fail"
 
 
@@ -450,17 +456,18 @@ def test_golden_markdown():
     md = format_markdown(golden_comparison())
     check_golden("compare.md", md)
     lines = md.splitlines()
-    assert lines[0] == ("**numabench compare: FAIL**: 1 regression(s), 1 inconclusive, 1 improved, 1 ok; "
+    assert lines[0] == ("**numabench compare: FAIL**: 1 regression(s), 1 noisy, 1 inconclusive, 1 improved, 1 ok; "
                         "1 added, 1 removed.")
     table = [line for line in lines if line.startswith("| ")]
     assert table[0].startswith("| status | cell | metric | baseline | current | change | 95% CI | p | n |")
-    assert [row.split(" | ")[0] for row in table[1:]] == ["| **regression**", "| **inconclusive**", "| improved",
-                                                          "| ok"]
+    assert [row.split(" | ")[0] for row in table[1:]] == ["| **regression**", "| **noisy**", "| **inconclusive**",
+                                                          "| improved", "| ok"]
     assert "| **regression** | latency 4k 64 MiB node 0->0 1 thr | latency |" in md
     assert "- write_nt 4k 64 MiB node 0->0 2 thr (bandwidth)" in md
     assert "- write 4k 64 MiB node 0->0 2 thr (bandwidth)" in md
     assert ("- too few repetitions for a significant result; use --repeat 9 or more (fewer than 9 samples: "
-            "triad 4k 64 MiB node 0->0 2 thr)") in md
+            "triad 4k 64 MiB node 0->0 2 thr, copy_nt 4k 64 MiB node 0->0 2 thr)") in md
+    assert "- triad 4k 64 MiB node 0->0 2 thr: current.json too noisy for bandwidth:-5%" in md
     assert not any(ord(ch) > 0x2000 for ch in md)  # status words, no emoji
 
 
@@ -468,13 +475,14 @@ def test_golden_junit():
     xml = junit_xml(JUNIT_SUITE, junit_cases(golden_comparison()))
     check_golden("compare.junit.xml", xml)
     suite = ET.fromstring(xml).find("testsuite")
-    assert suite.get("tests") == "6" and suite.get("failures") == "1" and suite.get("skipped") == "2"
+    assert suite.get("tests") == "7" and suite.get("failures") == "1" and suite.get("skipped") == "3"
     cases = {c.get("name"): c for c in suite.findall("testcase")}
     failed = cases["latency/4k/64MiB/cpu0-mem0/t1/bind:latency"]
     assert failed.get("classname") == "numabench.compare.latency"
     assert failed.find("failure").get("message").startswith("regression: latency +")
     assert "threshold latency:+5%" in failed.find("failure").get("message")
     assert cases["triad/4k/64MiB/cpu0-mem0/t2/bind:bandwidth"].find("failure") is None
+    assert cases["triad/4k/64MiB/cpu0-mem0/t2/bind:bandwidth"].find("skipped").get("message").startswith("noisy: ")
     assert cases["write_nt/4k/64MiB/cpu0-mem0/t2/bind:bandwidth"].find("skipped").get("message") == \
         "added: only in current.json"
     assert cases["write/4k/64MiB/cpu0-mem0/t2/bind:bandwidth"].find("skipped").get("message") == \
@@ -491,7 +499,7 @@ def test_golden_json():
     with open(os.path.join(GOLDEN, "compare.json")) as f:
         golden = json.load(f)
     assert doc == _approx(golden)
-    assert doc["comparison_version"] == 1 and doc["verdict"] == "fail"
+    assert doc["comparison_version"] == 2 and doc["verdict"] == "fail"
     assert doc["rows"][0]["cell"]["slug"] == "latency/4k/64MiB/cpu0-mem0/t1/bind"
 
 
@@ -510,5 +518,5 @@ def test_text_report_lists_worst_first():
     text = format_text(golden_comparison())
     lines = text.splitlines()
     assert lines[0].startswith("numabench compare: FAIL: 1 regression(s)")
-    body = [line.split()[0] for line in lines[5:9]]
-    assert body == ["regression", "inconclusive", "improved", "ok"]
+    body = [line.split()[0] for line in lines[5:10]]
+    assert body == ["regression", "noisy", "inconclusive", "improved", "ok"]

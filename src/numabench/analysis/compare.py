@@ -16,8 +16,14 @@ Thresholds use pytest-benchmark-like text: ``latency:+5%``, ``bandwidth:-5%``, o
 ``read:-3%``. A kernel's threshold beats its metric's; the defaults are ``latency:+5%`` and
 ``bandwidth:-5%`` and each ``--fail-on`` replaces the one for its selector.
 
-Statuses of a compared cell: ``regression`` (fails the gate), ``improved`` (past the threshold in
-the good direction, significant), ``inconclusive`` (past the threshold in the bad direction but
+Samples must be able to support the threshold asked: when the bootstrap confidence interval of
+either side's median is wider than the threshold (its half-width over the median, e.g. +-6% against
+a 5% gate), no change can be told from noise, so the cell is ``noisy`` whatever its change, is never
+called significant, and says which side is too noisy and by how much.
+
+Statuses of a compared cell: ``regression`` (fails the gate), ``noisy`` (a side's median is too
+uncertain for the threshold: no verdict; does not fail the gate), ``improved`` (past the threshold
+in the good direction, significant), ``inconclusive`` (past the threshold in the bad direction but
 not significant: more repetitions would tell), ``ok`` (anything else). Cells in one file only are
 ``added`` or ``removed``; they never fail the gate but are always listed.
 """
@@ -36,6 +42,7 @@ from numabench import __version__
 from numabench.constants import KERNEL_METRICS
 from numabench.errors import IncomparableError, ResultError, ThresholdError
 from numabench.results.identity import format_field, machine_differences, machine_identity
+from numabench.util.stats import ci_rel_halfwidth
 from numabench.util.units import format_size
 
 __all__ = [
@@ -44,6 +51,7 @@ __all__ = [
     "DEFAULT_THRESHOLDS",
     "FEW_REPETITIONS",
     "MIN_REPETITIONS",
+    "NOISY",
     "Cell",
     "IncomparableError",
     "Threshold",
@@ -60,7 +68,9 @@ __all__ = [
 
 # Version of the comparison document (--json); independent of the result schema.
 #   1  first version.
-COMPARISON_VERSION = 1
+#   2  status "noisy"; each side carries ci_rel_halfwidth (the median's CI half-width / median) and
+#      each row noisy_sides; summary counts noisy.
+COMPARISON_VERSION = 2
 
 DEFAULT_ALPHA = 0.05
 DEFAULT_CONFIDENCE = 0.95
@@ -74,8 +84,9 @@ DEFAULT_THRESHOLDS = ("latency:+5%", "bandwidth:-5%")
 EXACT_MAX_SAMPLES = 50
 
 REGRESSION, IMPROVED, INCONCLUSIVE, OK = "regression", "improved", "inconclusive", "ok"
+NOISY = "noisy"
 ADDED, REMOVED = "added", "removed"
-STATUSES = (REGRESSION, INCONCLUSIVE, IMPROVED, OK)
+STATUSES = (REGRESSION, NOISY, INCONCLUSIVE, IMPROVED, OK)
 
 # metric -> (median key in a measurement, sample unit, +1 when higher is worse / -1 when lower is)
 METRICS = {
@@ -407,9 +418,28 @@ def _status(change: float, significant: bool, threshold: Threshold | None, metri
     return OK
 
 
-def _side(samples: np.ndarray, placement_ok: bool) -> dict[str, Any]:
+def _side(samples: np.ndarray, placement_ok: bool, confidence: float, resamples: int, seed: int) -> dict[str, Any]:
+    halfwidth = ci_rel_halfwidth(samples, confidence=confidence, resamples=resamples, seed=seed)
     return {"median": float(np.median(samples)), "n": int(samples.size), "placement_ok": placement_ok,
-            "min": float(samples.min()), "max": float(samples.max())}
+            "min": float(samples.min()), "max": float(samples.max()),
+            "ci_rel_halfwidth": None if math.isinf(halfwidth) else halfwidth}
+
+
+def _noisy_sides(sides: dict[str, dict], threshold: Threshold | None) -> list[str]:
+    """Names of the sides whose median's CI half-width is wider than the threshold (one sample: always)."""
+    if threshold is None:
+        return []
+    limit = abs(threshold.percent) / 100.0
+    return [name for name, side in sides.items()
+            if side["ci_rel_halfwidth"] is None or side["ci_rel_halfwidth"] > limit]
+
+
+def _noise_warning(name: str, side: dict[str, Any], threshold: Threshold | None, confidence: float) -> str:
+    width = "undefined (one sample)" if side["ci_rel_halfwidth"] is None else f"+-{side['ci_rel_halfwidth']:.1%}"
+    what = threshold.text if threshold is not None else "its threshold"
+    return (f"{name} too noisy for {what}: its median's {confidence:.0%} CI is {width} over "
+            f"{side['n']} samples, wider than the threshold; no verdict (take more samples with "
+            "numabench run --min-samples/--target-ci, or measure on a quieter machine)")
 
 
 def compare_results(baseline: dict, current: dict, *, baseline_name: str = "baseline",
@@ -422,9 +452,12 @@ def compare_results(baseline: dict, current: dict, *, baseline_name: str = "base
     Returns the comparison as JSON-ready data: ``comparison_version``, the two names and machines,
     ``alpha``, ``confidence``, ``thresholds``, ``machine_differences``, ``rows`` (one per cell and
     metric in both files, in the current file's order: ``cell``, ``metric``, ``unit``,
-    ``higher_is_worse``, ``baseline``/``current`` {median, n, min, max, placement_ok}, ``change``
-    (fraction), ``ci_low``/``ci_high`` (fractions), ``u`` (U of the current samples), ``p_value``,
-    ``test``, ``significant``, ``threshold``, ``status``, ``warnings``), ``added``/``removed`` (cells in one file only),
+    ``higher_is_worse``, ``baseline``/``current`` {median, n, min, max, placement_ok, ci_rel_halfwidth
+    (the median's CI half-width over the median; null for one sample)}, ``change`` (fraction),
+    ``ci_low``/``ci_high`` (fractions), ``u`` (U of the current samples), ``p_value``, ``test``,
+    ``significant`` (p < alpha and neither side noisy), ``threshold``, ``status``, ``noisy_sides``
+    (``baseline``/``current`` whose CI is wider than the threshold), ``warnings``),
+    ``added``/``removed`` (cells in one file only),
     ``mismatched`` (cells measured with another page kind or size), ``warnings``, ``summary``
     (count per status) and ``verdict`` (``pass`` or ``fail``).
 
@@ -503,11 +536,17 @@ def _row(cell: Cell, metric: str, base: dict, cur: dict, names: tuple[str, str],
     change = float(np.median(c)) / float(np.median(b)) - 1.0
     low, high = bootstrap_change_ci(b, c, confidence, resamples, seed)
     u, p, test = mann_whitney_u(c, b)
-    significant = p < alpha
     threshold = threshold_for(thresholds, cell.kernel, metric)
+    sides = {"baseline": _side(b, base["placement_ok"], confidence, resamples, seed),
+             "current": _side(c, cur["placement_ok"], confidence, resamples, seed)}
+    noisy = _noisy_sides(sides, threshold)
+    # Samples that cannot support the threshold support no claim of significance either.
+    significant = p < alpha and not noisy
+    shown = dict(zip(("baseline", "current"), names))
     row_warnings = []
     if min(b.size, c.size) < MIN_REPETITIONS:
         row_warnings.append(f"{FEW_REPETITIONS} ({b.size} vs {c.size} samples)")
+    row_warnings += [_noise_warning(shown[key], sides[key], threshold, confidence) for key in noisy]
     for side, entry in zip(names, (base, cur)):
         if not entry["placement_ok"]:
             row_warnings.append(f"{side}: pages were not where asked (placement not ok)")
@@ -516,8 +555,8 @@ def _row(cell: Cell, metric: str, base: dict, cur: dict, names: tuple[str, str],
         "metric": metric,
         "unit": METRICS[metric][1],
         "higher_is_worse": METRICS[metric][2] > 0,
-        "baseline": _side(b, base["placement_ok"]),
-        "current": _side(c, cur["placement_ok"]),
+        "baseline": sides["baseline"],
+        "current": sides["current"],
         "change": change,
         "ci_low": low,
         "ci_high": high,
@@ -526,7 +565,8 @@ def _row(cell: Cell, metric: str, base: dict, cur: dict, names: tuple[str, str],
         "test": test,
         "significant": significant,
         "threshold": threshold.to_dict() if threshold else None,
-        "status": _status(change, significant, threshold, metric),
+        "status": NOISY if noisy else _status(change, significant, threshold, metric),
+        "noisy_sides": noisy,
         "warnings": row_warnings,
     }
 
@@ -537,6 +577,10 @@ def _run_warnings(rows: list[dict], docs: Iterable[tuple[str, dict]]) -> list[st
     few = [r["cell"]["label"] for r in rows if min(r["baseline"]["n"], r["current"]["n"]) < MIN_REPETITIONS]
     if few:
         warnings.append(f"{FEW_REPETITIONS} (fewer than {MIN_REPETITIONS} samples: {', '.join(few)})")
+    noisy = [r["cell"]["label"] for r in rows if r["status"] == NOISY]
+    if noisy:
+        warnings.append(f"{len(noisy)} cell(s) too noisy to support their threshold, so no verdict: "
+                        f"{', '.join(noisy)}")
     for name, doc in docs:
         if doc.get("interrupted"):
             warnings.append(f"{name} was interrupted: some cells may be missing")

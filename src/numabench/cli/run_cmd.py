@@ -11,7 +11,17 @@ from numabench.host.cgroups import read_process_cpuset
 from numabench.host.topology import read_topology
 from numabench.measure.spec import RunOptions, parse_kernels, parse_pages, plan_run
 from numabench.render.text import format_run_table
+from numabench.util.stats import CI_CONFIDENCE
 from numabench.util.units import parse_int_list, parse_size, parse_size_range
+
+# Kept here, not imported from measure.runner: `pod` validates run options through this module
+# without the native core. runner.SAMPLE_SECONDS and DEFAULT_ARRAY_OFFSET must match (a test checks).
+SAMPLE_SECONDS = 0.2
+DEFAULT_ARRAY_OFFSET = 1344
+MAX_ARRAY_OFFSET = 1 << 20
+DEFAULT_MAX_SAMPLES = 30
+DEFAULT_TARGET_CI = 1.0  # percent
+MAX_SAMPLE_SECONDS = 60.0
 
 
 @click.command()
@@ -27,7 +37,20 @@ from numabench.util.units import parse_int_list, parse_size, parse_size_range
               help="Pinned threads for bandwidth kernels. Default: every allowed CPU of the node.")
 @click.option("--kernels", default=",".join(DEFAULT_KERNELS), show_default=True, metavar="K[,K..]",
               help=f"From: {','.join(KERNELS)}.")
-@click.option("--repeat", type=int, default=DEFAULT_REPEAT, show_default=True, help="Samples per measurement.")
+@click.option("--repeat", type=int, default=None,
+              help=f"Samples per measurement, a fixed count. [default: {DEFAULT_REPEAT}]")
+@click.option("--min-samples", "min_samples", type=int, metavar="N",
+              help=f"Sample until --target-ci is reached: at least N samples. [default: {DEFAULT_REPEAT}]")
+@click.option("--max-samples", "max_samples", type=int, metavar="M",
+              help=f"... and at most M samples. [default: {DEFAULT_MAX_SAMPLES}]")
+@click.option("--target-ci", "target_ci", metavar="PCT",
+              help=f"... until the median's {CI_CONFIDENCE:.0%} CI half-width is at most PCT of the median, "
+                   f"e.g. 1%. [default: {DEFAULT_TARGET_CI:g}%]")
+@click.option("--sample-seconds", "sample_seconds", type=float, default=SAMPLE_SECONDS, show_default=True,
+              help="Duration of one sample: a calibrated number of chase loads or kernel passes.")
+@click.option("--array-offset", "array_offset", metavar="BYTES", default=str(DEFAULT_ARRAY_OFFSET), show_default=True,
+              help="Bytes added between a bandwidth kernel's arrays so their streams do not alias modulo "
+                   "4 KiB (a multiple of 64; 0 for none).")
 @click.option("--policy", default="bind", show_default=True,
               type=click.Choice(["bind", "interleave", "preferred", "local"]),
               help="Memory policy: mbind mode, or local = first touch only.")
@@ -38,9 +61,18 @@ from numabench.util.units import parse_int_list, parse_size, parse_size_range
               show_default=True, help="Vector ISA of the bandwidth kernels.")
 @output_options()
 @one_line_errors
-def run(cpu_node, mem_node, pages, size, sizes, threads, kernels, repeat, policy, first_touch, seed, isa,
-        output, csv_path, as_json, prometheus_path, force) -> None:
-    """Measure latency and bandwidth on the CPUs and memory this process may use."""
+def run(cpu_node, mem_node, pages, size, sizes, threads, kernels, repeat, min_samples, max_samples, target_ci,
+        sample_seconds, array_offset, policy, first_touch, seed, isa, output, csv_path, as_json, prometheus_path,
+        force) -> None:
+    """Measure latency and bandwidth on the CPUs and memory this process may use.
+
+    Each sample lasts about --sample-seconds. Either --repeat N samples per measurement, or with
+    --min-samples/--max-samples/--target-ci: sample until the median's confidence interval is narrow
+    enough or --max-samples are taken."""
+    adaptive = _adaptive(repeat, min_samples, max_samples, target_ci, sample_seconds)
+    offset = _array_offset(array_offset)
+    if adaptive is not None:
+        repeat = adaptive.min_samples
     options = RunOptions(
         cpu_nodes=parse_int_list(cpu_node, "--cpu-node") if cpu_node is not None else None,
         mem_nodes=parse_int_list(mem_node, "--mem-node") if mem_node is not None else None,
@@ -49,11 +81,11 @@ def run(cpu_node, mem_node, pages, size, sizes, threads, kernels, repeat, policy
         sweep_sizes=parse_size_range(sizes) if sizes else None,
         threads=threads,
         kernels=parse_kernels(kernels),
-        repeat=repeat,
+        repeat=DEFAULT_REPEAT if repeat is None else repeat,
         policy=policy,
     )
     # The native core only when measuring: `pod` validates run options through this module.
-    from numabench.measure.runner import Runner
+    from numabench.measure.runner import Runner, Sampling
     from numabench.measure.session import Session
     from numabench.native._native import isa_best, isa_supported
 
@@ -68,8 +100,11 @@ def run(cpu_node, mem_node, pages, size, sizes, threads, kernels, repeat, policy
     if not plan.specs:
         raise UsageError("nothing to measure with these options", "see the notes above")
 
-    runner = Runner(progress=progress, seed=seed, isa=isa, force_first_touch=first_touch)
-    with Session(topology=topology, options={**options.__dict__, "seed": seed, "isa": isa, "first_touch": first_touch},
+    runner = Runner(progress=progress, seed=seed, isa=isa, force_first_touch=first_touch,
+                    sample_seconds=sample_seconds, adaptive=adaptive, array_offset=offset)
+    sampling = (adaptive or Sampling.fixed(options.repeat, sample_seconds)).to_dict()
+    with Session(topology=topology, options={**options.__dict__, "seed": seed, "isa": isa, "first_touch": first_touch,
+                                             "sampling": sampling, "array_offset_bytes": offset},
                  notes=plan.notes, progress=progress) as session:
         session.sample_noise(c for spec in plan.specs for c in spec.cpus)
         runner.run(session, plan.specs)
@@ -78,3 +113,48 @@ def run(cpu_node, mem_node, pages, size, sizes, threads, kernels, repeat, policy
     outputs.write(result)
     outputs.show(result, format_run_table(result.to_dict()))
     conclude(session, result)
+
+
+def _percent(text: str) -> float:
+    """'1%' or '1' -> 0.01; UsageError unless strictly between 0 and 100."""
+    try:
+        value = float(text.strip().rstrip("%"))
+    except ValueError:
+        raise UsageError(f"--target-ci {text!r} is not a percentage", "write e.g. --target-ci 1%") from None
+    if not 0 < value < 100:
+        raise UsageError(f"--target-ci {text} is not between 0% and 100%", "write e.g. --target-ci 1%")
+    return value / 100.0
+
+
+def _adaptive(repeat, min_samples, max_samples, target_ci, sample_seconds):
+    """The adaptive Sampling when any of --min-samples/--max-samples/--target-ci is given, else None.
+
+    Raises UsageError for a bad count or duration, or --repeat given with them."""
+    from numabench.measure.spec import MAX_REPEAT
+
+    if not 0 < sample_seconds <= MAX_SAMPLE_SECONDS:
+        raise UsageError(f"--sample-seconds {sample_seconds:g} is not in (0, {MAX_SAMPLE_SECONDS:g}]",
+                         "use e.g. --sample-seconds 0.2")
+    if min_samples is None and max_samples is None and target_ci is None:
+        return None
+    if repeat is not None:
+        raise UsageError("--repeat is a fixed count; --min-samples/--max-samples/--target-ci sample until a target",
+                         "give --repeat alone, or --min-samples/--max-samples/--target-ci without --repeat")
+    from numabench.measure.runner import Sampling
+
+    low = DEFAULT_REPEAT if min_samples is None else min_samples
+    high = max(DEFAULT_MAX_SAMPLES, low) if max_samples is None else max_samples
+    if not 2 <= low <= high <= MAX_REPEAT:
+        raise UsageError(f"--min-samples {low} and --max-samples {high} need 2 <= min <= max <= {MAX_REPEAT}",
+                         "use e.g. --min-samples 5 --max-samples 30")
+    target = DEFAULT_TARGET_CI / 100.0 if target_ci is None else _percent(target_ci)
+    return Sampling(low, high, target, sample_seconds)
+
+
+def _array_offset(text: str) -> int:
+    """--array-offset in bytes (K/M suffixes allowed): a multiple of 64 up to 1 MiB, else UsageError."""
+    offset = parse_size(text) if text.strip() not in ("0", "") else 0
+    if offset % 64 or not 0 <= offset <= MAX_ARRAY_OFFSET:
+        raise UsageError(f"--array-offset {text} is not a multiple of 64 between 0 and {MAX_ARRAY_OFFSET}",
+                         f"use --array-offset {DEFAULT_ARRAY_OFFSET} (the default) or another multiple of 64")
+    return offset

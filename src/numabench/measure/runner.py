@@ -7,9 +7,13 @@ kernels refill their arrays before they are timed).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from numabench.errors import NumabenchError
 from numabench.measure.session import Session
@@ -17,19 +21,76 @@ from numabench.measure.spec import Spec
 from numabench.native import _native
 from numabench.native.placement import place
 from numabench.results.schema import Measurement
-from numabench.util.stats import summarize
+from numabench.util.stats import CI_NOT_REACHED, SKEW_FLAG_FRACTION, START_SKEW, ci_rel_halfwidth, summarize
 from numabench.util.units import format_size
 
 CHASE_STRIDE_BYTES = 64  # one cache line per slot
-# Per latency sample: long enough that timer and thread start-up costs
-# (microseconds) vanish, short enough for a quick default run.
-LATENCY_SAMPLE_SECONDS = 0.2
+# Per sample, latency and bandwidth alike: long enough that timer and thread start-up costs
+# (microseconds) vanish and a 1 GiB bandwidth pass (35-70 ms here) is only part of a sample,
+# short enough for a quick default run.
+SAMPLE_SECONDS = 0.2
 CALIBRATION_LOADS = 1 << 16
 MIN_LOADS = 1 << 16
-# Array starts and lengths are multiples of 4 KiB so vector stores stay aligned.
+# Array lengths are multiples of 512 elements (4 KiB) so every thread's chunk stays vector aligned.
 ELEMENT_QUANTUM = 512
+# Byte distance added between consecutive arrays of a bandwidth kernel (a, b, c): 21 cache lines.
+# Without it every array starts on a 4 KiB (with hugepages: 2 MiB) boundary, so the load and store
+# streams alias modulo 4 KiB (the CPU's store-to-load forwarding check compares address bits
+# 0-11) and fall in the same L1/L2 sets. 1344 = 21 x 64 puts array i at i x 1344 mod 4096
+# (0, 1344, 2688): the three streams as far apart modulo 4 KiB as 64-byte lines allow, and at
+# distinct sets of any cache whose set period is a power of two. A multiple of 64: every array
+# stays cache-line (and AVX-512 vector) aligned. STREAM and likwid-bench offset theirs likewise.
+DEFAULT_ARRAY_OFFSET = 1344
+MAX_ARRAY_OFFSET = 1 << 20
+# Calibration times passes until they last this share of a sample (fewer: too noisy to scale up).
+CALIBRATION_SHARE = 0.25
+MAX_CALIBRATION_PASSES = 1 << 20
+# Untimed passes of the kernel before its first timed sample, in the same team start.
+WARMUP_PASSES = 1
+# Adaptive sampling grows by this share of the samples taken so far (at least one) per round.
+GROWTH = 0.25
 
 Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How many samples a measurement takes, each of about sample_seconds.
+
+    Fixed (target_ci None): exactly min_samples (= max_samples). Adaptive: min_samples, then more
+    until the median's bootstrap CI half-width over the median is at most target_ci (0.01 = 1%)
+    or max_samples are taken, as pyperf and Google Benchmark sample until time or precision runs out.
+    """
+
+    min_samples: int
+    max_samples: int
+    target_ci: float | None = None
+    sample_seconds: float = SAMPLE_SECONDS
+
+    @classmethod
+    def fixed(cls, samples: int, sample_seconds: float = SAMPLE_SECONDS) -> Sampling:
+        return cls(samples, samples, None, sample_seconds)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": "fixed" if self.target_ci is None else "adaptive", "min_samples": self.min_samples,
+                "max_samples": self.max_samples, "target_ci": self.target_ci, "sample_seconds": self.sample_seconds}
+
+
+def take_samples(draw: Callable[[int], Sequence[float]], sampling: Sampling) -> tuple[list[float], dict[str, Any]]:
+    """Samples from draw(k) (k new samples a call) as `sampling` says.
+
+    Returns (samples, the sampling record: its settings, the samples taken, the CI half-width
+    reached and whether the target was reached; null target in fixed mode)."""
+    samples = list(draw(sampling.min_samples))
+    target = sampling.target_ci
+    while target is not None and len(samples) < sampling.max_samples and ci_rel_halfwidth(samples) > target:
+        more = min(sampling.max_samples - len(samples), max(1, int(len(samples) * GROWTH)))
+        samples += list(draw(more))
+    reached = ci_rel_halfwidth(samples)
+    record = {**sampling.to_dict(), "samples_taken": len(samples),
+              "ci_rel_halfwidth": None if reached == float("inf") else reached,
+              "target_reached": None if target is None else reached <= target}
+    return samples, record
 
 
 def _spec_dict(spec) -> dict:
@@ -58,60 +119,121 @@ def prepare_chase(arena, size_bytes: int, cpu: int, seed: int, sample_seconds: f
     return chain, max(MIN_LOADS, int(sample_seconds / per_load) // 16 * 16), cursor
 
 
-def measure_latency(arena, size_bytes: int, cpu: int, repeat: int, seed: int = 1,
-                    sample_seconds: float = LATENCY_SAMPLE_SECONDS) -> dict:
+def measure_latency(arena, size_bytes: int, cpu: int, sampling: Sampling | int, seed: int = 1) -> dict:
     """Chase latency in ns per load over the first size_bytes of the arena.
 
-    Fully random single cycle over 64-byte lines; each sample is one timed
-    chase of a calibrated number of loads, continuing where the last stopped.
+    Fully random single cycle over 64-byte lines; each sample is one timed chase of a calibrated
+    number of loads (about sampling.sample_seconds), continuing where the last stopped. An int
+    `sampling` is a fixed count. Raises the native errors of chase_build / chase_run.
     """
-    chain, loads, cursor = prepare_chase(arena, size_bytes, cpu, seed, sample_seconds)
-    samples = []
-    for _ in range(repeat):
-        seconds, cursor = _native.chase_run(chain, cursor, 0, loads, cpu)
-        samples.append(seconds / loads * 1e9)
+    sampling = Sampling.fixed(sampling) if isinstance(sampling, int) else sampling
+    chain, loads, cursor = prepare_chase(arena, size_bytes, cpu, seed, sampling.sample_seconds)
+
+    def draw(k: int) -> list[float]:
+        nonlocal cursor
+        out = []
+        for _ in range(k):
+            seconds, cursor = _native.chase_run(chain, cursor, 0, loads, cpu)
+            out.append(seconds / loads * 1e9)
+        return out
+
+    samples, record = take_samples(draw, sampling)
     return {
         "samples": samples,
         "unit": "ns",
-        "latency_ns": summarize(samples)["median"],
+        "latency_ns": float(np.median(samples)),
         "loads_per_sample": loads,
         "stride_bytes": CHASE_STRIDE_BYTES,
         "pattern": "random single cycle over cache lines (Sattolo)",
         "seed": seed,
+        "sampling": record,
     }
 
 
-def bandwidth_layout(kernel: str, size_bytes: int) -> tuple[int, list[int]]:
-    """(elements per array, byte offsets of the arrays): the buffer split across the kernel's arrays."""
+def bandwidth_layout(kernel: str, size_bytes: int, array_offset: int = DEFAULT_ARRAY_OFFSET) -> tuple[int, list[int]]:
+    """(elements per array, byte offsets of the arrays): the buffer split across the kernel's arrays,
+    array i starting at i x (n x 8 + array_offset) bytes.
+
+    Raises NumabenchError when the buffer is too small, or array_offset is not a multiple of 64
+    between 0 and MAX_ARRAY_OFFSET."""
+    if array_offset % 64 or not 0 <= array_offset <= MAX_ARRAY_OFFSET:
+        raise NumabenchError(f"array offset {array_offset} is not a multiple of 64 between 0 and {MAX_ARRAY_OFFSET}",
+                             f"use --array-offset {DEFAULT_ARRAY_OFFSET} (the default) or another multiple of 64")
     streams = _native.bw_streams(kernel)
-    n = size_bytes // streams // 8 // ELEMENT_QUANTUM * ELEMENT_QUANTUM
+    usable = size_bytes - (streams - 1) * array_offset
+    n = max(usable, 0) // streams // 8 // ELEMENT_QUANTUM * ELEMENT_QUANTUM
     if n == 0:
         raise NumabenchError(f"{format_size(size_bytes)} is too small for {kernel}", "use --size 64K or more")
-    return n, [i * n * 8 for i in range(streams)]
+    return n, [i * (n * 8 + array_offset) for i in range(streams)]
 
 
-def measure_bandwidth(arena, kernel: str, size_bytes: int, cpus, repeat: int, isa: str = "auto") -> dict:
+def _passes_per_sample(arena: Any, kernel: str, n: int, offsets: list[int], cpus: Sequence[int], isa: str,
+                       sample_seconds: float) -> int:
+    """Whole passes that last about sample_seconds, as Google Benchmark grows its iterations:
+    time 1 pass (after the warm-up, fastest of 3), then up to 10x more at most each time, until the timed passes last
+    at least CALIBRATION_SHARE of a sample; scale that up."""
+    passes, warmup = 1, WARMUP_PASSES
+    while True:
+        # The fastest of 3 timings: one preempted timing must not shrink every sample.
+        timed, _, _ = _native.bw_run(kernel, arena, n, offsets, cpus, 3, 3.0, isa, passes, warmup)
+        seconds = max(float(timed.min()), 1e-9)
+        if seconds >= CALIBRATION_SHARE * sample_seconds or passes >= MAX_CALIBRATION_PASSES:
+            return max(1, int(round(sample_seconds / (seconds / passes))))
+        growth = min(10, math.ceil(CALIBRATION_SHARE * sample_seconds / seconds * 1.4))
+        passes = min(MAX_CALIBRATION_PASSES, passes * growth)
+        warmup = 0
+
+
+def measure_bandwidth(arena, kernel: str, size_bytes: int, cpus, sampling: Sampling | int, isa: str = "auto",
+                      array_offset: int = DEFAULT_ARRAY_OFFSET) -> dict:
     """Bandwidth in bytes/s (STREAM counting) of one kernel on pinned threads.
 
-    One untimed pass first; each sample is one pass over the arrays by all threads.
+    Calibrated (_passes_per_sample): each sample is as many whole passes as last about
+    sampling.sample_seconds,
+    after WARMUP_PASSES untimed passes in the same start of the threads. Every sample's start skew
+    between the threads is kept (ns); samples whose skew passes SKEW_FLAG_FRACTION of their time
+    are listed in skewed_samples. An int `sampling` is a fixed count. Raises NumabenchError for a
+    bad layout, and the native errors of bw_run.
     """
-    n, offsets = bandwidth_layout(kernel, size_bytes)
-    # Arrays hold 1.0: finite values keep the FPU off slow paths (a chase
-    # chain read as doubles is denormal) and give read a known sum.
-    _native.bw_run("write", arena, n * len(offsets), [0], cpus, 1, 1.0, isa)
-    seconds, checksum, isa_used = _native.bw_run(kernel, arena, n, offsets, cpus, repeat + 1, 3.0, isa)
-    bytes_per_pass = n * _native.bw_bytes_per_elem(kernel)
-    samples = [bytes_per_pass / s for s in seconds[1:]]
+    sampling = Sampling.fixed(sampling) if isinstance(sampling, int) else sampling
+    n, offsets = bandwidth_layout(kernel, size_bytes, array_offset)
+    # Arrays hold 1.0: finite values keep the FPU off slow paths (a chase chain read as doubles
+    # is denormal) and give read a known sum. Filled array by array: the offsets leave gaps.
+    for offset in offsets:
+        _native.bw_run("write", arena, n, [offset], cpus, 1, 1.0, isa)
+    passes = _passes_per_sample(arena, kernel, n, offsets, cpus, isa, sampling.sample_seconds)
+    bytes_per_sample = n * _native.bw_bytes_per_elem(kernel) * passes
+    seconds_all: list[float] = []
+    skew_all: list[float] = []
+    state = {}
+
+    def draw(k: int) -> list[float]:
+        skew = np.zeros(k)
+        seconds, state["checksum"], state["isa"] = _native.bw_run(kernel, arena, n, offsets, cpus, k, 3.0, isa,
+                                                                  passes, WARMUP_PASSES, skew)
+        seconds_all.extend(float(s) for s in seconds)
+        skew_all.extend(float(x) for x in skew)
+        return [bytes_per_sample / s for s in seconds]
+
+    samples, record = take_samples(draw, sampling)
+    skewed = [i for i, (s, k) in enumerate(zip(seconds_all, skew_all)) if k * 1e-9 > SKEW_FLAG_FRACTION * s]
     out = {
         "samples": samples,
         "unit": "bytes/s",
-        "bandwidth_bytes_per_s": summarize(samples)["median"],
-        "bytes_per_pass": bytes_per_pass,
+        "bandwidth_bytes_per_s": float(np.median(samples)),
+        "bytes_per_pass": n * _native.bw_bytes_per_elem(kernel),
+        "passes_per_sample": passes,
+        "warmup_passes": WARMUP_PASSES,
         "elements_per_array": n,
-        "isa": isa_used,
+        "array_offsets_bytes": offsets,
+        "array_offset_bytes": array_offset,
+        "start_skew_ns": skew_all,
+        "skewed_samples": skewed,
+        "isa": state["isa"],
+        "sampling": record,
     }
     if kernel == "read":
-        out["checksum_ok"] = checksum == float(n)
+        out["checksum_ok"] = state["checksum"] == float(n)
     return out
 
 
@@ -120,13 +242,19 @@ class Runner:
 
     def __init__(self, progress: Progress | None = None, seed: int = 1, isa: str = "auto",
                  force_first_touch: bool = False, force_numa_maps: bool = False,
-                 latency_sample_seconds: float = LATENCY_SAMPLE_SECONDS):
+                 sample_seconds: float = SAMPLE_SECONDS, adaptive: Sampling | None = None,
+                 array_offset: int = DEFAULT_ARRAY_OFFSET):
+        """`sample_seconds`: the time of one sample (latency and bandwidth). `adaptive`: sample every
+        kernel until its CI target (its own sample_seconds then applies); None: each spec's
+        `repeat` samples. `array_offset`: bytes between a bandwidth kernel's arrays."""
         self.progress = progress or (lambda message: None)
         self.seed = seed
         self.isa = isa
         self.force_first_touch = force_first_touch
         self.force_numa_maps = force_numa_maps
-        self.latency_sample_seconds = latency_sample_seconds
+        self.sample_seconds = sample_seconds
+        self.adaptive = adaptive
+        self.array_offset = array_offset
 
     def run(self, session: Session, specs: Sequence[Spec]) -> list[Measurement]:
         """Measure each spec in the session; a failing spec is recorded there and the rest go on.
@@ -153,14 +281,15 @@ class Runner:
             placed_seconds = time.monotonic() - started
             if not placement.ok:
                 self.progress(f"{label}: WARNING pages not where asked: {placement.pages_by_node}")
+            sampling = self.adaptive or Sampling.fixed(spec.repeat, self.sample_seconds)
             for kernel in spec.kernels:
                 self.progress(f"{label}: {kernel}")
                 if kernel == "latency":
-                    figures = measure_latency(arena, spec.size_bytes, spec.cpus[0], spec.repeat, self.seed,
-                                              self.latency_sample_seconds)
+                    figures = measure_latency(arena, spec.size_bytes, spec.cpus[0], sampling, self.seed)
                     cpus = [spec.cpus[0]]
                 else:
-                    figures = measure_bandwidth(arena, kernel, spec.size_bytes, spec.cpus, spec.repeat, self.isa)
+                    figures = measure_bandwidth(arena, kernel, spec.size_bytes, spec.cpus, sampling, self.isa,
+                                                self.array_offset)
                     cpus = list(spec.cpus)
                 yield measurement(kernel, spec, cpus, figures, placement.to_dict(), placement_seconds=placed_seconds)
         finally:
@@ -174,11 +303,16 @@ def measurement(kernel: str, spec: Spec, cpus: list[int], figures: dict[str, Any
     `figures` holds `samples`, `unit`, the median (`latency_ns` or `bandwidth_bytes_per_s`) and
     kernel-specific fields, which become the measurement's details."""
     known = ("samples", "unit", "latency_ns", "bandwidth_bytes_per_s")
+    stats = summarize(figures["samples"])
+    if figures.get("skewed_samples"):
+        stats["flags"].append(START_SKEW)
+    if (figures.get("sampling") or {}).get("target_reached") is False:
+        stats["flags"].append(CI_NOT_REACHED)
     return Measurement(
         kernel=kernel, cpu_node=spec.cpu_node, mem_node=spec.mem_node, mem_nodes=list(spec.mem_nodes),
         policy=spec.policy, pages=spec.pages, size_bytes=spec.size_bytes, threads=len(cpus), cpus=cpus,
         samples=list(figures["samples"]), unit=figures["unit"],
         latency_ns=figures.get("latency_ns"), bandwidth_bytes_per_s=figures.get("bandwidth_bytes_per_s"),
-        stats=summarize(figures["samples"]), pages_by_node=placement["pages_by_node"], placement=placement,
+        stats=stats, pages_by_node=placement["pages_by_node"], placement=placement,
         details={**{k: v for k, v in figures.items() if k not in known}, **details},
     )

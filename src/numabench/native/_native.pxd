@@ -50,7 +50,10 @@ cdef extern from "nb_bandwidth.h" nogil:
         size_t n_elems
         double scalar
         int samples
+        int passes
+        int warmup_passes
         double *seconds_out
+        double *skew_out
         double checksum
         int isa_used
     int nb_bw_isa_supported(int isa)

@@ -452,18 +452,23 @@ cdef int _bw_arrays(nb_bw_job *job, Arena arena, object offsets, int streams, si
 
 
 def bw_run(str kernel, Arena arena not None, n_elems, offsets, cpus, samples=1,
-           double scalar=3.0, str isa="auto"):
+           double scalar=3.0, str isa="auto", passes=1, warmup_passes=0, skew_ns=None):
     """Run a bandwidth kernel over arrays of n_elems doubles at byte offsets (a, b, c)
-    in the arena, on threads pinned on cpus, `samples` timed passes.
+    in the arena, on threads pinned on cpus: warmup_passes untimed passes, then
+    `samples` timed samples of `passes` passes each, all in one start of the threads.
 
-    Returns (seconds per pass as a numpy array, read's checksum, ISA used). Raises
-    NativeArgumentError for a bad kernel, ISA, size or offset, NativeUnsupportedError
-    for an ISA this CPU lacks, NativeError for a CPU outside this cpuset.
+    Returns (seconds per sample as a numpy array, read's checksum over the last pass,
+    ISA used). When skew_ns is given (a writable float64 buffer of at least `samples`
+    values), skew_ns[i] receives sample i's start skew in ns: the last thread's start
+    minus the first's. Raises NativeArgumentError for a bad kernel, ISA, size, count,
+    offset or skew buffer, NativeUnsupportedError for an ISA this CPU lacks,
+    NativeError for a CPU outside this cpuset.
     """
     cdef nb_status st
     cdef nb_bw_job job
     cdef int rc, nthreads
     cdef double[::1] seconds_view
+    cdef double[::1] skew_view
     cdef int[::1] cpu_view
     memset(&job, 0, sizeof(nb_bw_job))
     job.kernel = _name(kernel, BW_KERNELS, "bw_run", "bandwidth kernel")
@@ -472,6 +477,8 @@ def bw_run(str kernel, Arena arena not None, n_elems, offsets, cpus, samples=1,
     # while the kernel writes n_elems doubles.
     job.n_elems = _whole(n_elems, "bw_run", "n_elems", 1, SIZE_MAX // sizeof(double))
     job.samples = _whole(samples, "bw_run", "samples", 1, INT_MAX)
+    job.passes = _whole(passes, "bw_run", "passes", 1, INT_MAX)
+    job.warmup_passes = _whole(warmup_passes, "bw_run", "warmup_passes", 0, INT_MAX)
     job.scalar = scalar
     if not nb_bw_isa_supported(job.isa):
         raise status_error(NB_ERR_UNSUPPORTED, _errno.ENOTSUP, "cpuid",
@@ -486,6 +493,18 @@ def bw_run(str kernel, Arena arena not None, n_elems, offsets, cpus, samples=1,
     seconds = np.zeros(job.samples, dtype=np.float64)
     seconds_view = seconds
     job.seconds_out = &seconds_view[0]
+    skew_s = None
+    if skew_ns is not None:
+        # Checked here, written after the run: C fills a private array, never the caller's buffer.
+        try:
+            skew_view = skew_ns
+        except (TypeError, ValueError, BufferError) as exc:
+            raise _invalid("bw_run", f"skew_ns must be a writable contiguous float64 buffer ({exc})") from None
+        if skew_view.shape[0] < job.samples:
+            raise _invalid("bw_run", f"skew_ns holds {skew_view.shape[0]} values; {job.samples} samples need as many")
+        skew_s = np.zeros(job.samples, dtype=np.float64)
+        skew_view = skew_s
+        job.skew_out = &skew_view[0]
     arena._acquire("bw_run", job.kernel != BW_KERNELS["read"])
     try:
         with nogil:
@@ -493,6 +512,8 @@ def bw_run(str kernel, Arena arena not None, n_elems, offsets, cpus, samples=1,
     finally:
         arena._release()
     _check(rc, &st)
+    if skew_s is not None:
+        np.asarray(skew_ns)[:job.samples] = skew_s * 1e9
     return seconds, job.checksum, _ISA_NAMES[job.isa_used]
 
 

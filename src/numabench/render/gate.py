@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from numabench.analysis.compare import INCONCLUSIVE, REGRESSION, STATUSES
+from numabench.analysis.compare import INCONCLUSIVE, NOISY, REGRESSION, STATUSES
 from numabench.render.junit import Case
 
 __all__ = ["JUNIT_SUITE", "format_markdown", "format_text", "format_value", "junit_cases", "to_json"]
@@ -43,15 +43,15 @@ def _ordered(rows: list[dict]) -> list[dict]:
 
 def _summary(c: dict) -> str:
     s = c["summary"]
-    return (f"{s['regression']} regression(s), {s['inconclusive']} inconclusive, {s['improved']} improved, "
-            f"{s['ok']} ok; {s['added']} added, {s['removed']} removed")
+    return (f"{s['regression']} regression(s), {s['noisy']} noisy, {s['inconclusive']} inconclusive, "
+            f"{s['improved']} improved, {s['ok']} ok; {s['added']} added, {s['removed']} removed")
 
 
 def _rule(c: dict) -> str:
     thresholds = ", ".join(t["text"] for t in c["thresholds"])
     return (f"a regression is a change past its threshold ({thresholds}) that is significant "
-            f"(two-sided Mann-Whitney U, p < {c['alpha']:g}); CI: {c['confidence']:.0%} bootstrap of the "
-            "ratio of medians")
+            f"(two-sided Mann-Whitney U, p < {c['alpha']:g}); noisy: a side's median has a {c['confidence']:.0%} "
+            f"CI wider than the threshold, no verdict; CI: {c['confidence']:.0%} bootstrap of the ratio of medians")
 
 
 def _row_cells(r: dict) -> list[str]:
@@ -105,7 +105,7 @@ def format_markdown(c: dict) -> str:
     out.append("|---|---|---|---:|---:|---:|---|---:|---:|")
     for r in _ordered(c["rows"]):
         cells = _row_cells(r)
-        if r["status"] in (REGRESSION, INCONCLUSIVE):
+        if r["status"] in (REGRESSION, NOISY, INCONCLUSIVE):
             cells[0] = f"**{cells[0]}**"
         out.append("| " + " | ".join(_md(x) for x in cells) + " |")
     row_warnings = [(r["cell"]["label"], w) for r in _ordered(c["rows"]) for w in r["warnings"]
@@ -123,7 +123,8 @@ def format_markdown(c: dict) -> str:
 
 
 def junit_cases(c: dict) -> list[Case]:
-    """One JUnit case per compared cell and metric (failed: a regression), and one skipped case per
+    """One JUnit case per compared cell and metric (failed: a regression; skipped: noisy, with the
+    reason: samples that cannot support the threshold give no verdict), and one skipped case per
     added or removed cell."""
     cases = []
     for r in c["rows"]:
@@ -134,8 +135,11 @@ def junit_cases(c: dict) -> list[Case]:
                    f"p {_p(r['p_value'])}, threshold {threshold}")
         details = "\n".join([verdict, (f"samples: {r['baseline']['n']} vs {r['current']['n']}; "
                                       f"U = {r['u']:g} ({r['test']})"), *r["warnings"]])
+        if r["status"] == NOISY:
+            verdict += "; " + "; ".join(w for w in r["warnings"] if " too noisy for " in w)
         cases.append(Case(name=f"{r['cell']['slug']}:{r['metric']}", classname=f"numabench.compare.{r['metric']}",
-                          passed=r["status"] != REGRESSION, message=verdict, details=details))
+                          passed=r["status"] != REGRESSION, skipped=r["status"] == NOISY, message=verdict,
+                          details=details))
     for kind in ("added", "removed"):
         where = c["current"]["name"] if kind == "added" else c["baseline"]["name"]
         for cell in c[kind]:

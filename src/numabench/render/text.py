@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from numabench.util.stats import BIMODAL, CI_NOT_REACHED, CV_FLAG, HIGH_CV, SKEW_FLAG_FRACTION, START_SKEW
 from numabench.util.units import format_size
+
+# Short names of the stability flags in the run table's "flags" column.
+_FLAG_WORDS = {HIGH_CV: "NOISY", BIMODAL: "BIMODAL", START_SKEW: "SKEW", CI_NOT_REACHED: "WIDE-CI"}
 
 
 def _figure(m: dict) -> str:
@@ -19,17 +23,46 @@ def _placement(m: dict) -> str:
     return f"{where} ({p.get('method', '?')}/{p.get('verified_by') or 'unverified'}){flag}"
 
 
+def _label(m: dict) -> str:
+    return f"{m['kernel']} {m['pages']} {format_size(m['size_bytes'])} {m['threads']} thr"
+
+
+def _explain(code: str, m: dict) -> str:
+    """What a stability flag means for this measurement, and its likely cause."""
+    stats = m.get("stats", {})
+    unit = 1e9 if m.get("unit") == "bytes/s" else 1.0
+    if code == HIGH_CV:
+        return (f"samples spread {stats.get('cv', 0):.1%} (over {CV_FLAG:.0%}): likely other work on these CPUs, "
+                "a CPU frequency change or a noisy neighbour VM; check `numabench system show` and rerun quietly")
+    if code == BIMODAL:
+        b = stats.get("bimodal") or {}
+        return (f"two groups of samples, {b.get('low_n')} near {b.get('low_median', 0) / unit:.4g} and "
+                f"{b.get('high_n')} near {b.get('high_median', 0) / unit:.4g}: the machine changed state during "
+                "the run (another task on one CPU for part of it, a frequency or power state, khugepaged)")
+    if code == START_SKEW:
+        return (f"{len(m.get('skewed_samples', []))} sample(s) whose threads started more than "
+                f"{SKEW_FLAG_FRACTION:.0%} of the sample apart: a CPU was busy with other work when the sample began")
+    if code == CI_NOT_REACHED:
+        s = m.get("sampling", {})
+        return (f"the median's CI stayed at +-{(s.get('ci_rel_halfwidth') or 0):.1%} after {s.get('samples_taken')} "
+                f"samples (target {(s.get('target_ci') or 0):.1%}): too noisy for that target; quiet the machine "
+                "or raise --max-samples")
+    return code
+
+
 def format_run_table(result: dict) -> str:
     """A readable table of a run's measurements: one line per kernel and configuration."""
-    header = ("kernel", "pages", "size", "cpu", "mem", "thr", "median", "cv", "pages by node (method)")
+    header = ("kernel", "pages", "size", "cpu", "mem", "thr", "median", "cv", "flags", "pages by node (method)")
     rows = [header]
     for m in result["measurements"]:
         mem = m["mem_node"] if m["mem_node"] is not None else "+".join(map(str, m.get("mem_nodes", [])))
         cv = m.get("stats", {}).get("cv")
         rows.append((m["kernel"], m["pages"], format_size(m["size_bytes"]), str(m["cpu_node"]), str(mem),
-                     str(m["threads"]), _figure(m), f"{cv:.1%}" if cv is not None else "-", _placement(m)))
+                     str(m["threads"]), _figure(m), f"{cv:.1%}" if cv is not None else "-",
+                     ",".join(_FLAG_WORDS.get(f, f) for f in m.get("stats", {}).get("flags", [])) or "-",
+                     _placement(m)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) if i in (0, 1, 8) else cell.rjust(w) for i, (cell, w) in
+    lines = ["  ".join(cell.ljust(w) if i in (0, 1, 8, 9) else cell.rjust(w) for i, (cell, w) in
                        enumerate(zip(row, widths))).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     out = "\n".join(lines)
@@ -40,6 +73,9 @@ def format_run_table(result: dict) -> str:
                     f"THP {env.get('thp_enabled', '?')}")
     for note in result.get("notes", []):
         tail.append(f"note: {note}")
+    for m in result["measurements"]:
+        tail += [f"flag {_FLAG_WORDS.get(code, code)}: {_label(m)}: {_explain(code, m)}"
+                 for code in m.get("stats", {}).get("flags", [])]
     for err in result.get("errors", []):
         tail.append(f"error: {err['pages']} {format_size(err['size_bytes'])} node {err['cpu_node']}->"
                     f"{err['mem_nodes']}: {err['error']}")

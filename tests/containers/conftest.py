@@ -19,8 +19,7 @@ import subprocess
 import tempfile
 
 import pytest
-
-from runtimes import (BUILD_IMAGE, IMAGE, PAUSE_IMAGE, Containerd, CGROUP_TOP, _need, remove_cgroups, run)
+from runtimes import BUILD_IMAGE, CGROUP_TOP, IMAGE, PAUSE_IMAGE, Containerd, _need, remove_cgroups, run
 
 
 def pytest_collection_modifyitems(config, items):

@@ -15,7 +15,6 @@ import os
 import uuid
 
 import pytest
-
 from runtimes import IMAGE, make_cpuset, numabench_json, online_cpus, placements
 
 RUN_ARGS = ["numabench", "run", "--json", "--size", "16M", "--kernels", "latency", "--repeat", "3", "--pages", "4k"]

@@ -23,7 +23,6 @@ import time
 
 import pytest
 import yaml
-
 from runtimes import IMAGE, REPO, remove_cgroups
 
 EXPERIMENT = os.path.join(REPO, "tests", "data", "experiments", "local.yaml")

@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-
 from runtimes import REPO
 
 PROTO_DIR = os.path.join(REPO, "src", "numabench", "kube", "cri", "proto")

@@ -8,7 +8,6 @@ without CAP_SYS_NICE; unconfined allows both. numabench must record what it coul
 from __future__ import annotations
 
 import pytest
-
 from runtimes import numabench_json, online_cpus, placements, run
 
 RUN_ARGS = ["run", "--json", "--size", "16M", "--kernels", "latency", "--repeat", "3", "--pages", "4k"]

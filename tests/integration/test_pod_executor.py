@@ -16,8 +16,8 @@ import pytest
 from conftest import TESTS_DIR, numabench_command
 
 from numabench.errors import UsageError
-from numabench.kube.experiment.executor import CgroupError, PodCgroup, container_cgroup_path, find_hierarchies
 from numabench.kube.admission import load_node, plan_pod
+from numabench.kube.experiment.executor import CgroupError, PodCgroup, container_cgroup_path, find_hierarchies
 from numabench.kube.podspec import load_pod
 
 PODS = os.path.join(TESTS_DIR, "data", "pods")

@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from numabench.util.cpulist import format_cpulist
-from numabench.kube.experiment.executor import TOP, CgroupError, find_hierarchies
 from numabench.host.topology import read_topology
+from numabench.kube.experiment.executor import TOP, CgroupError, find_hierarchies
+from numabench.util.cpulist import format_cpulist
 
 pytestmark = [pytest.mark.root, pytest.mark.native]
 

@@ -5,9 +5,9 @@ import os
 import subprocess
 import sys
 
-from numabench.util.cpulist import parse_cpulist
-
 from conftest import TREES_DIR
+
+from numabench.util.cpulist import parse_cpulist
 
 CXL = os.path.join(TREES_DIR, "four-node-cxl")
 

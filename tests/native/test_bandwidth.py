@@ -8,8 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from numabench.native import _native
 from numabench.errors import NativeError
+from numabench.native import _native
 
 pytestmark = pytest.mark.native
 

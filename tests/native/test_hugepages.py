@@ -5,11 +5,10 @@ import json
 import os
 
 import pytest
+from conftest import NR_HUGEPAGES_1G, NR_HUGEPAGES_2M, node_hugepage_file, read_int
 
 from numabench.errors import HugepageError
 from numabench.native.placement import place
-
-from conftest import NR_HUGEPAGES_1G, NR_HUGEPAGES_2M, node_hugepage_file, read_int
 
 pytestmark = [pytest.mark.native, pytest.mark.root]
 

@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from numabench.native import _native
 from numabench.errors import NativeError
+from numabench.native import _native
 
 pytestmark = pytest.mark.native
 

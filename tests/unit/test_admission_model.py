@@ -14,6 +14,7 @@ import pytest
 from conftest import TESTS_DIR, TREES_DIR
 
 from numabench.errors import UsageError
+from numabench.host.topology import read_topology_tree
 from numabench.kube.admission import (
     AdmittedState,
     Block,
@@ -28,7 +29,6 @@ from numabench.kube.admission import (
 from numabench.kube.admission.bitmask import is_narrower, iterate_masks
 from numabench.kube.podspec import load_pod, pod_from_dict
 from numabench.kube.resources import parse_quantity
-from numabench.host.topology import read_topology_tree
 
 PODS = os.path.join(TESTS_DIR, "data", "pods")
 GI = 1 << 30

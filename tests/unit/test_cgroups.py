@@ -3,6 +3,7 @@ import shutil
 
 import pytest
 
+from numabench.errors import CgroupError
 from numabench.host.cgroups import (
     CpusetView,
     kube_cgroup,
@@ -10,7 +11,6 @@ from numabench.host.cgroups import (
     parse_proc_cgroup,
     read_process_cpuset,
 )
-from numabench.errors import CgroupError
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "data", "cgroups")
 CTR = "3f4a9c2b" * 8

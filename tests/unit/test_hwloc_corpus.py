@@ -19,11 +19,10 @@ import tarfile
 import xml.etree.ElementTree as ET
 
 import pytest
+from conftest import TESTS_DIR
 
 from numabench.host.topology import read_topology_tree
 from numabench.util.cpulist import clean_list_text, parse_cpulist, parse_cpumask
-
-from conftest import TESTS_DIR
 
 CORPUS = os.path.join(TESTS_DIR, "data", "hwloc")
 ARCHIVES = sorted(os.path.basename(p)[: -len(".tar.bz2")] for p in glob.glob(os.path.join(CORPUS, "*.tar.bz2")))

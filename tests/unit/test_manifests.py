@@ -3,13 +3,11 @@ ships from 1.29 on; QoS classes as promised (kube/qos.py); no privileges; hugepa
 
 import os
 
-import pytest
-
 import kubernetes_validate as kv
+import pytest
 from kubernetes_validate import utils as kv_utils
 
 from numabench.errors import UsageError
-from numabench.kube.experiment.spec import experiment_from_dict, load_experiment
 from numabench.kube.experiment.manifests import (
     RUNNER_ROLE_RULES,
     FramingError,
@@ -19,6 +17,7 @@ from numabench.kube.experiment.manifests import (
     plan_runs,
     rbac_manifests,
 )
+from numabench.kube.experiment.spec import experiment_from_dict, load_experiment
 from numabench.kube.podspec import pod_from_dict
 from numabench.kube.qos import pod_qos
 

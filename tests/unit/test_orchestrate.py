@@ -7,7 +7,6 @@ import os
 import signal
 
 import pytest
-
 from kubernetes.client import (
     V1ContainerState,
     V1ContainerStateRunning,
@@ -28,7 +27,7 @@ from kubernetes.client import (
 )
 from kubernetes.client.exceptions import ApiException
 
-from numabench.kube.experiment.spec import experiment_from_dict
+from numabench.kube.experiment.compare import compare_pods
 from numabench.kube.experiment.manifests import frame_result
 from numabench.kube.experiment.orchestrate import (
     KubernetesBackend,
@@ -36,8 +35,8 @@ from numabench.kube.experiment.orchestrate import (
     classify_pod,
     run_experiment,
 )
+from numabench.kube.experiment.spec import experiment_from_dict
 from numabench.results.podset import load_pod_results as load_result_set
-from numabench.kube.experiment.compare import compare_pods
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "data", "experiments")
 

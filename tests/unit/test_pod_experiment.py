@@ -12,9 +12,9 @@ from click.testing import CliRunner
 
 from numabench.cli.pod_experiment_cmd import check_run_args, compare_cmd, emit, manifests
 from numabench.errors import UsageError
-from numabench.kube.experiment.spec import experiment_from_dict, load_experiment
-from numabench.kube.experiment.manifests import parse_framed
 from numabench.kube.experiment.compare import bootstrap_ratio, compare_pods, format_markdown, format_text
+from numabench.kube.experiment.manifests import parse_framed
+from numabench.kube.experiment.spec import experiment_from_dict, load_experiment
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 EXAMPLE = os.path.join(ROOT, "examples", "experiment.yaml")

@@ -8,8 +8,8 @@ from click.testing import CliRunner
 
 from numabench.cli import main
 from numabench.host.podview import alignment_verdict, pod_from_mountinfo, read_hugetlb_limits
-from numabench.kube.inspect import inspect_process
 from numabench.host.topology import read_topology
+from numabench.kube.inspect import inspect_process
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "data")
 TWO = os.path.join(DATA, "trees", "two-socket-smt", "sys")  # node 0: 0-15,32-47; node 1: 16-31,48-63

@@ -4,9 +4,8 @@ import shutil
 
 import pytest
 
-from numabench.host.cgroups import CpusetView
 from numabench.errors import TopologyError, UsageError
-from numabench.host.cgroups import read_process_cpuset
+from numabench.host.cgroups import CpusetView, read_process_cpuset
 from numabench.host.topology import (
     HugepagePool,
     Topology,

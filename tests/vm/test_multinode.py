@@ -8,9 +8,8 @@ reason; under CI (CI=true) a missing rig is a failure, since .ci/run installs it
 import os
 import tempfile
 
-import pytest
-
 import guest_checks
+import pytest
 import rig
 
 pytestmark = pytest.mark.multinode

@@ -9,7 +9,6 @@ import sys
 import click
 
 from numabench.cli.common import one_line_errors
-from numabench.util.cpulist import format_cpulist
 from numabench.kube.kubelet.checkpoint import (
     CheckpointError,
     CpuManagerState,
@@ -19,6 +18,7 @@ from numabench.kube.kubelet.checkpoint import (
     state_paths,
 )
 from numabench.kube.kubelet.config import lint_file
+from numabench.util.cpulist import format_cpulist
 from numabench.util.units import format_size
 
 _COLUMNS = ("total", "systemReserved", "allocatable", "reserved", "free")

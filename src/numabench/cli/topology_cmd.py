@@ -7,9 +7,9 @@ import os
 
 import click
 
-from numabench.host.cgroups import read_process_cpuset
 from numabench.cli.common import one_line_errors, resolve_roots, sysfs_root_option
 from numabench.errors import CgroupError
+from numabench.host.cgroups import read_process_cpuset
 from numabench.host.topology import capture_tree, format_topology, read_topology
 
 

@@ -46,10 +46,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from numabench.host.cgroups import parse_mountinfo, parse_proc_cgroup
-from numabench.util.cpulist import format_cpulist
 from numabench.errors import CgroupError, UsageError
+from numabench.host.cgroups import parse_mountinfo, parse_proc_cgroup
 from numabench.kube.qos import BEST_EFFORT, BURSTABLE
+from numabench.util.cpulist import format_cpulist
 
 __all__ = ["CgroupError", "Hierarchy", "find_hierarchies", "container_cgroup_path", "PodCgroup", "run_in_cgroup",
            "TOP"]

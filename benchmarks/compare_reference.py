@@ -474,7 +474,8 @@ def main(argv=None) -> int:
     ap.add_argument("--kernels", default=",".join(BW_KERNELS), help="bandwidth kernels (default all)")
     ap.add_argument("--no-latency", action="store_true", help="skip the latency part")
     ap.add_argument("--no-bandwidth", action="store_true", help="skip the bandwidth part")
-    ap.add_argument("--quick", action="store_true", help="small sizes, one round: a smoke run, not the targets' conditions")
+    ap.add_argument("--quick", action="store_true",
+                    help="small sizes, one round: a smoke run, not the targets' conditions")
     ap.add_argument("--numabench", metavar="PATH", help="numabench executable")
     ap.add_argument("--sample-seconds", type=float, default=None,
                     help="numabench --sample-seconds (default: numabench's own, 0.2 s)")
@@ -664,7 +665,8 @@ def main(argv=None) -> int:
         s = summarize_pairs(sides)
         ok = s["ratio"] is not None and abs(s["ratio"] - 1) <= LAT_TOLERANCE
         rows.append({"kind": "latency", "kernel": f"latency {pages}", "threads": 1, "unit": "ns",
-                     "target": f"1+-{LAT_TOLERANCE:g}", "verdict": "n/a" if s["ratio"] is None else ("PASS" if ok else "FAIL"),
+                     "target": f"1+-{LAT_TOLERANCE:g}",
+                     "verdict": "n/a" if s["ratio"] is None else ("PASS" if ok else "FAIL"),
                      "reference_tool": f"plain_chase.c {pages}", **s, "per_round": sides})
     if "4k" in raw["latency"] and "2m" in raw["latency"]:
         for side, label in (("numabench", "numabench"), ("reference", "plain chase")):
@@ -734,7 +736,8 @@ def main(argv=None) -> int:
                                                                   "copy_is_memcpy": stream.copy_is_memcpy,
                                                                   "ntimes": stream_ntimes}},
                "consecutive_copy_medians": {str(t): v for t, v in consecutive.items()},
-               "hugepages": hp.note, "quiet_before": q0, "quiet_per_round": raw.get("quiet", []), "quiet_after": q1, "rows": rows, "errors": errors}
+               "hugepages": hp.note, "quiet_before": q0, "quiet_per_round": raw.get("quiet", []), "quiet_after": q1,
+               "rows": rows, "errors": errors}
         tmp_path = args.json + ".tmp"
         with open(tmp_path, "w") as f:
             json.dump(doc, f, indent=1)

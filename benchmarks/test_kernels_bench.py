@@ -6,11 +6,12 @@ Run and keep a baseline, then gate a later build against it:
     pytest benchmarks/ --benchmark-compare --benchmark-compare-fail=median:5%
 
 Each benchmark is one call into the native code (thread team start-up included; 16 passes of a
-bandwidth kernel, or 2^20 dependent loads), 5 rounds of one iteration, on 64 MiB buffers with 4 KiB pages, prefaulted and pinned on one CPU. Every benchmark
-also checks the kernel's result, so a fast wrong kernel fails here. extra_info holds the native
-timer's figures (bytes/s STREAM counting, or ns per load). This directory is not under tests/, so
-the project's `pytest tests/` never collects it; on a 2-vCPU VM that drifts 5-25%, a 5% gate
-needs a quiet machine and a baseline taken the same hour.
+bandwidth kernel, or 2^20 dependent loads), 5 rounds of one iteration, on 64 MiB buffers with 4 KiB
+pages, prefaulted and pinned on one CPU. Every benchmark also checks the kernel's result, so a fast
+wrong kernel fails here. extra_info holds the native timer's figures (bytes/s STREAM counting, or ns
+per load). This directory is not under tests/, so the project's `pytest tests/` never collects it;
+on a 2-vCPU VM that drifts 5-25%, a 5% gate needs a quiet machine and a baseline taken the same
+hour.
 """
 
 from __future__ import annotations

@@ -77,9 +77,10 @@ def textfile(result: dict, numastat_delta: dict | None = None) -> str:
     """The textfile-collector text for a result document (and a numastat delta, if given).
 
     Medians are converted to base units: `latency_ns` / 1e9 -> seconds (a division, so 180 ns gives
-    exactly 1.8e-07), `bandwidth_bytes_per_s` as is. A result's `qualification` section, if present, adds the check families. Series whose
-    labels repeat (the same spec measured twice) keep the first value; each repeat is listed in a
-    comment line, since the collector rejects a file with duplicate series.
+    exactly 1.8e-07), `bandwidth_bytes_per_s` as is. A result's `qualification` section, if present,
+    adds the check families. Series whose labels repeat (the same spec measured twice) keep the
+    first value; each repeat is listed in a comment line, since the collector rejects a file with
+    duplicate series.
     """
     host = (result.get("environment") or {}).get("hostname") or ""
     families: dict[str, list[tuple[dict, object]]] = {name: [] for name in _FAMILIES}

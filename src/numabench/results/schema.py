@@ -7,7 +7,10 @@ only when a field changes meaning or shape. History:
      (latency_ns / bandwidth_bytes_per_s) and pages_by_node. Optional sections added since,
      without changing the version (readers keep what they do not know): numastat_delta,
      matrix, latency_sweep, loaded_latency, qualification, environment.pod,
-     environment.noise, interrupted_by.
+     environment.noise, interrupted_by; in stats: ci_low, ci_high, ci_confidence,
+     ci_rel_halfwidth, bimodal, flags; per measurement: sampling, passes_per_sample,
+     warmup_passes, array_offsets_bytes, array_offset_bytes, start_skew_ns, skewed_samples;
+     options.sampling, options.array_offset_bytes.
 
 Every measurement and result is built through `Measurement` and `Result`, and every file is read
 through `parse` (via `_LOADERS[version]`): no other module assembles or checks a result dict.

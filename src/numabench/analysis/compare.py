@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from numabench import __version__
 from numabench.constants import KERNEL_METRICS
@@ -173,6 +174,10 @@ def threshold_for(thresholds: dict[str, Threshold], kernel: str, metric: str) ->
 # --------------------------------------------------------------------------- cells
 
 
+# A cell less its page kind and buffer size: (kernel, cpu node, memory nodes, threads, policy, extra).
+ShapeKey = tuple[str, int | None, tuple[int, ...], int, str | None, tuple[tuple[str, Any], ...]]
+
+
 @dataclass(frozen=True)
 class Cell:
     """What was measured, without the figures: the key two results are matched by."""
@@ -186,7 +191,7 @@ class Cell:
     policy: str | None
     extra: tuple[tuple[str, Any], ...] = ()
 
-    def key_without_shape(self) -> tuple:
+    def key_without_shape(self) -> ShapeKey:
         """The cell less its page kind and buffer size: two cells that agree here but not in
         full measured the same thing differently."""
         return (self.kernel, self.cpu_node, self.mem_nodes, self.threads, self.policy, self.extra)
@@ -217,7 +222,7 @@ class Cell:
                 "policy": self.policy, **dict(self.extra), "label": self.label, "slug": self.slug}
 
 
-def cell_of(m: dict) -> Cell:
+def cell_of(m: dict[str, Any]) -> Cell:
     """The cell of one measurement (``mem_nodes`` when present, else ``[mem_node]``)."""
     mem_nodes = m.get("mem_nodes")
     if mem_nodes is None:
@@ -228,12 +233,12 @@ def cell_of(m: dict) -> Cell:
                 policy=m.get("policy"), extra=extra)
 
 
-def metric_of(m: dict) -> str:
+def metric_of(m: dict[str, Any]) -> str:
     """``latency`` for a measurement with ``latency_ns``, ``bandwidth`` for one with ``bandwidth_bytes_per_s``."""
     return "latency" if "latency_ns" in m else "bandwidth"
 
 
-def _samples(m: dict, name: str, index: int) -> np.ndarray:
+def _samples(m: dict[str, Any], name: str, index: int) -> NDArray[np.float64]:
     try:
         x = np.asarray(m["samples"], dtype=np.float64)
     except (TypeError, ValueError):
@@ -245,9 +250,9 @@ def _samples(m: dict, name: str, index: int) -> np.ndarray:
     return x
 
 
-def _cells(result: dict, name: str, warnings: list[str]) -> dict[tuple[Cell, str], dict]:
+def _cells(result: dict[str, Any], name: str, warnings: list[str]) -> dict[tuple[Cell, str], dict[str, Any]]:
     """(cell, metric) -> {"samples", "placement_ok", "indexes"}; duplicates are pooled, and said so."""
-    out: dict[tuple[Cell, str], dict] = {}
+    out: dict[tuple[Cell, str], dict[str, Any]] = {}
     for i, m in enumerate(result["measurements"]):
         key = (cell_of(m), metric_of(m))
         x = _samples(m, name, i)
@@ -370,7 +375,7 @@ def bootstrap_change_ci(baseline: Sequence[float], current: Sequence[float], con
 def _shape_mismatches(only_base: list[Cell], only_cur: list[Cell]) -> list[dict[str, Any]]:
     """Groups of cells that agree on all but page kind / buffer size and exist on both sides only
     with different ones: the same measurement, taken differently."""
-    groups: dict[tuple, tuple[list[Cell], list[Cell]]] = {}
+    groups: dict[ShapeKey, tuple[list[Cell], list[Cell]]] = {}
     for side, cells in ((0, only_base), (1, only_cur)):
         for cell in cells:
             groups.setdefault(cell.key_without_shape(), ([], []))[side].append(cell)
@@ -391,7 +396,8 @@ def _shape_mismatches(only_base: list[Cell], only_cur: list[Cell]) -> list[dict[
     return out
 
 
-def _refusal(differences: list[dict], mismatches: list[dict], baseline_name: str, current_name: str) -> str:
+def _refusal(differences: list[dict[str, Any]], mismatches: list[dict[str, Any]], baseline_name: str,
+             current_name: str) -> str:
     parts = []
     if differences:
         parts.append("machine differs: " + ", ".join(
@@ -425,7 +431,7 @@ def _side(samples: np.ndarray, placement_ok: bool, confidence: float, resamples:
             "ci_rel_halfwidth": None if math.isinf(halfwidth) else halfwidth}
 
 
-def _noisy_sides(sides: dict[str, dict], threshold: Threshold | None) -> list[str]:
+def _noisy_sides(sides: dict[str, dict[str, Any]], threshold: Threshold | None) -> list[str]:
     """Names of the sides whose median's CI half-width is wider than the threshold (one sample: always)."""
     if threshold is None:
         return []
@@ -442,7 +448,7 @@ def _noise_warning(name: str, side: dict[str, Any], threshold: Threshold | None,
             "numabench run --min-samples/--target-ci, or measure on a quieter machine)")
 
 
-def compare_results(baseline: dict, current: dict, *, baseline_name: str = "baseline",
+def compare_results(baseline: dict[str, Any], current: dict[str, Any], *, baseline_name: str = "baseline",
                     current_name: str = "current", thresholds: dict[str, Threshold] | None = None,
                     alpha: float = DEFAULT_ALPHA, allow_different_machine: bool = False,
                     confidence: float = DEFAULT_CONFIDENCE, resamples: int = DEFAULT_RESAMPLES,
@@ -513,8 +519,8 @@ def compare_results(baseline: dict, current: dict, *, baseline_name: str = "base
     }
 
 
-def _comparability(differences: list[dict], mismatches: list[dict], allowed: bool, baseline_name: str,
-                   current_name: str) -> list[str]:
+def _comparability(differences: list[dict[str, Any]], mismatches: list[dict[str, Any]], allowed: bool,
+                   baseline_name: str, current_name: str) -> list[str]:
     """Refuse results of different machines or cells measured differently, unless allowed; then
     the warnings that say what was allowed."""
     if (differences or mismatches) and not allowed:
@@ -529,8 +535,9 @@ def _comparability(differences: list[dict], mismatches: list[dict], allowed: boo
     return warnings
 
 
-def _row(cell: Cell, metric: str, base: dict, cur: dict, names: tuple[str, str], thresholds: dict[str, Threshold],
-         alpha: float, confidence: float, resamples: int, seed: int) -> dict[str, Any]:
+def _row(cell: Cell, metric: str, base: dict[str, Any], cur: dict[str, Any], names: tuple[str, str],
+         thresholds: dict[str, Threshold], alpha: float, confidence: float, resamples: int,
+         seed: int) -> dict[str, Any]:
     """One cell and metric in both files: the change, its CI, the U test, the threshold's status."""
     b, c = base["samples"], cur["samples"]
     change = float(np.median(c)) / float(np.median(b)) - 1.0
@@ -571,7 +578,7 @@ def _row(cell: Cell, metric: str, base: dict, cur: dict, names: tuple[str, str],
     }
 
 
-def _run_warnings(rows: list[dict], docs: Iterable[tuple[str, dict]]) -> list[str]:
+def _run_warnings(rows: list[dict[str, Any]], docs: Iterable[tuple[str, dict[str, Any]]]) -> list[str]:
     """Warnings about the runs as a whole: too few samples, interruptions, failed configurations."""
     warnings = []
     few = [r["cell"]["label"] for r in rows if min(r["baseline"]["n"], r["current"]["n"]) < MIN_REPETITIONS]
@@ -593,6 +600,6 @@ def _cell_list(cells: list[Cell], metric_of_cell: dict[Cell, str]) -> list[dict[
     return [{**c.to_dict(), "metric": metric_of_cell[c]} for c in cells]
 
 
-def exit_code(comparison: dict) -> int:
+def exit_code(comparison: dict[str, Any]) -> int:
     """1 when a cell regressed, else 0 (usage and input errors exit 2 before a comparison exists)."""
     return 1 if comparison["verdict"] == "fail" else 0

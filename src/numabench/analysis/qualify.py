@@ -22,8 +22,9 @@ never passes on figures it does not have.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -59,7 +60,7 @@ class CheckDef:
 
     key: str
     kind: str
-    needs: frozenset
+    needs: frozenset[str]
     unit: str
     comparison: str  # "<=", ">=", "=="
     example: str
@@ -134,10 +135,10 @@ class QualifySpec:
 
     name: str
     measure: MeasureSettings
-    checks: dict
+    checks: dict[str, Any]  # bounds are JSON values whose type follows CheckDef.kind
     source: str = "<spec>"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         m = self.measure
         return {
             "name": self.name,
@@ -158,8 +159,9 @@ class _StrictLoader(yaml.SafeLoader):
     """SafeLoader that refuses a key given twice (PyYAML keeps the last one silently)."""
 
 
-def _mapping_no_duplicates(loader, node, deep=False):
-    seen = set()
+def _mapping_no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode,
+                           deep: bool = False) -> dict[Hashable, Any]:
+    seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
@@ -171,16 +173,16 @@ def _mapping_no_duplicates(loader, node, deep=False):
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_no_duplicates)
 
 
-def _type_name(value) -> str:
+def _type_name(value: Any) -> str:
     return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
             dict: "a mapping", type(None): "nothing"}.get(type(value), type(value).__name__)
 
 
-def _is_int(value) -> bool:
+def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value) -> bool:
+def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -191,7 +193,7 @@ class _Checker:
     def error(self, key: str, problem: str, fix: str) -> SpecError:
         return SpecError(f"{self.source}: {key}: {problem}", fix)
 
-    def mapping(self, value, key: str, known, example: str) -> dict:
+    def mapping(self, value: Any, key: str, known: Sequence[str], example: str) -> dict[str, Any]:
         if value is None:
             return {}
         if not isinstance(value, dict):
@@ -204,9 +206,9 @@ class _Checker:
                                  f"{hint}known keys here: {', '.join(known)}")
         return value
 
-    def size(self, value, key: str) -> int:
+    def size(self, value: Any, key: str) -> int:
         if _is_int(value) and value > 0:
-            return value
+            return int(value)
         if isinstance(value, str):
             try:
                 return parse_size(value)
@@ -214,18 +216,18 @@ class _Checker:
                 pass
         raise self.error(key, f"expected a size, got {value!r}", "write a size like 16M or 1G (or a number of bytes)")
 
-    def positive_int(self, value, key: str, example: str) -> int:
+    def positive_int(self, value: Any, key: str, example: str) -> int:
         if not _is_int(value) or value < 1:
             raise self.error(key, f"expected a positive integer, got {value!r}", f"write e.g. {example}")
-        return value
+        return int(value)
 
-    def boolean(self, value, key: str) -> bool:
+    def boolean(self, value: Any, key: str) -> bool:
         if not isinstance(value, bool):
             raise self.error(key, f"expected true or false, got {value!r}", f"write {key.rsplit('.', 1)[-1]}: true")
         return value
 
 
-def _parse_sweep(c: _Checker, value) -> SweepSettings:
+def _parse_sweep(c: _Checker, value: Any) -> SweepSettings:
     key = "measure.latency_sweep"
     if isinstance(value, bool):
         value = {"enabled": value}
@@ -248,7 +250,7 @@ def _parse_sweep(c: _Checker, value) -> SweepSettings:
     return SweepSettings(enabled=enabled, sizes_bytes=tuple(sorted(set(sizes))))
 
 
-def _parse_loaded(c: _Checker, value) -> LoadedSettings:
+def _parse_loaded(c: _Checker, value: Any) -> LoadedSettings:
     key = "measure.loaded_latency"
     if isinstance(value, bool):
         value = {"enabled": value}
@@ -267,7 +269,7 @@ def _parse_loaded(c: _Checker, value) -> LoadedSettings:
     return LoadedSettings(enabled=enabled, delays=tuple(delays), size_bytes=size, inject_size_bytes=inject, kind=kind)
 
 
-def _parse_measure(c: _Checker, value) -> MeasureSettings:
+def _parse_measure(c: _Checker, value: Any) -> MeasureSettings:
     raw = c.mapping(value, "measure", ("size", "pages", "repeat", "threads", "latency_sweep", "loaded_latency"),
                     "measure: {size: 1G, pages: 4k, repeat: 3}")
     pages = raw.get("pages", "4k")
@@ -284,7 +286,7 @@ def _parse_measure(c: _Checker, value) -> MeasureSettings:
     )
 
 
-def _parse_bound(c: _Checker, check: CheckDef, value):
+def _parse_bound(c: _Checker, check: CheckDef, value: Any) -> Any:
     key = f"checks.{check.key}"
     if check.kind == "number":
         if not _is_number(value) or value < 0:
@@ -310,7 +312,7 @@ def _parse_bound(c: _Checker, check: CheckDef, value):
     return True
 
 
-def parse_spec(data, source: str = "<spec>") -> QualifySpec:
+def parse_spec(data: Any, source: str = "<spec>") -> QualifySpec:
     """Check a loaded spec (the mapping from YAML) into a QualifySpec.
 
     Raises SpecError (a UsageError: exit 2) naming the key, e.g.
@@ -377,13 +379,13 @@ class Verdict:
         unit = f" {self.unit}" if self.unit else ""
         return f"{self.comparison} {_format_value(self.bound)}{unit}"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"check": self.check, "status": self.status, "measured": self.measured, "bound": self.bound,
                 "comparison": self.comparison, "unit": self.unit, "expected": self.expected,
                 "detail": self.detail, "placement_based": self.placement_based}
 
 
-def _format_value(value) -> str:
+def _format_value(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
@@ -401,15 +403,15 @@ def format_measured(v: Verdict) -> str:
 class _Context:
     """What a result offers to the checks: its topology, matrix and measurements."""
 
-    def __init__(self, result: dict):
+    def __init__(self, result: dict[str, Any]):
         if not isinstance(result.get("topology"), dict):
             raise ResultError("the result has no topology section; it was not written by numabench qualify/matrix")
         try:
             self.topology = Topology.from_dict(result["topology"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ResultError(f"the result's topology section is malformed ({exc})") from None
-        self.matrix = result.get("matrix")
-        self.measurements = result.get("measurements", [])
+        self.matrix: dict[str, Any] | None = result.get("matrix")
+        self.measurements: list[dict[str, Any]] = result.get("measurements", [])
 
     @property
     def rows(self) -> list[int]:
@@ -419,7 +421,7 @@ class _Context:
         """CPU nodes that have memory of their own: rows with a local cell."""
         return [r for r in self.rows if r in self.topology.memory_nodes]
 
-    def cell(self, key: str, r: int, c: int):
+    def cell(self, key: str, r: int, c: int) -> tuple[Any, str | None]:
         """(value, None) or (None, why it is missing)."""
         if not self.matrix:
             return None, "the result has no matrix section (run numabench qualify or numabench matrix)"
@@ -434,23 +436,23 @@ class _Context:
         return value, None
 
 
-def _verdict(check: str, status: str, measured, bound, detail: str) -> Verdict:
+def _verdict(check: str, status: str, measured: Any, bound: Any, detail: str) -> Verdict:
     d = CHECKS[check]
     return Verdict(check, status, measured, bound, d.comparison, d.unit, detail, d.placement_based)
 
 
-def _holds(comparison: str, measured, bound) -> bool:
-    return {"<=": measured <= bound, ">=": measured >= bound, "==": measured == bound}[comparison]
+def _holds(comparison: str, measured: Any, bound: Any) -> bool:
+    return bool({"<=": measured <= bound, ">=": measured >= bound, "==": measured == bound}[comparison])
 
 
-def _judge(check: str, measured, bound, detail: str, missing: list[str]) -> Verdict:
+def _judge(check: str, measured: Any, bound: Any, detail: str, missing: list[str]) -> Verdict:
     if missing:
         return _verdict(check, FAIL, measured, bound, "; ".join(missing))
     ok = _holds(CHECKS[check].comparison, measured, bound)
     return _verdict(check, PASS if ok else FAIL, measured, bound, detail)
 
 
-def _check_local_latency(ctx: _Context, bound) -> Verdict:
+def _check_local_latency(ctx: _Context, bound: Any) -> Verdict:
     rows = ctx.local_rows()
     if not rows:
         return _verdict("local_latency_ns_max", SKIPPED, None, bound, "no node has both CPUs and memory")
@@ -466,7 +468,7 @@ def _check_local_latency(ctx: _Context, bound) -> Verdict:
     return _judge("local_latency_ns_max", worst, bound, detail, missing)
 
 
-def _check_ratio(ctx: _Context, bound) -> Verdict:
+def _check_ratio(ctx: _Context, bound: Any) -> Verdict:
     if len(ctx.topology.nodes) < 2:
         return _verdict("remote_local_latency_ratio_max", SKIPPED, None, bound, NEEDS_TWO_NODES)
     columns = list(ctx.topology.memory_nodes)
@@ -490,13 +492,13 @@ def _check_ratio(ctx: _Context, bound) -> Verdict:
                 ratios[(r, c)] = value / local
     if not ratios:
         return _judge("remote_local_latency_ratio_max", None, bound, "", missing or ["no remote cell"])
-    worst_cell = max(ratios, key=ratios.get)
+    worst_cell = max(ratios, key=lambda cell: ratios[cell])
     detail = f"worst {worst_cell[0]}->{worst_cell[1]}: x{ratios[worst_cell]:.2f}; " + "; ".join(
         f"{r}->{c} x{v:.2f}" for (r, c), v in ratios.items())
     return _judge("remote_local_latency_ratio_max", ratios[worst_cell], bound, detail, missing)
 
 
-def _check_bandwidth(ctx: _Context, bound) -> Verdict:
+def _check_bandwidth(ctx: _Context, bound: Any) -> Verdict:
     rows = ctx.local_rows()
     if not rows:
         return _verdict("node_read_bandwidth_gbps_min", SKIPPED, None, bound, "no node has both CPUs and memory")
@@ -519,7 +521,7 @@ def _spread_pct(values: list[float]) -> float:
     return (max(values) - min(values)) / min(values) * 100.0
 
 
-def _check_symmetry(ctx: _Context, bound) -> Verdict:
+def _check_symmetry(ctx: _Context, bound: Any) -> Verdict:
     rows = ctx.local_rows()
     if len(rows) < 2:
         reason = NEEDS_TWO_NODES if len(ctx.topology.nodes) < 2 else "needs 2+ NUMA nodes with CPUs and memory"
@@ -540,7 +542,7 @@ def _check_symmetry(ctx: _Context, bound) -> Verdict:
     return _judge("symmetry_pct_max", worst, bound, "; ".join(parts), missing)
 
 
-def _check_hugepages(ctx: _Context, bound, check: str, page: int) -> Verdict:
+def _check_hugepages(ctx: _Context, bound: Any, check: str, page: int) -> Verdict:
     nodes = [n for n in ctx.topology.nodes if n.has_memory]
     totals, parts = {}, []
     for n in nodes:
@@ -557,7 +559,7 @@ def _distance_matrix(topology: Topology) -> list[list[int | None]]:
     return [[topology.node(a).distances.get(b) for b in ids] for a in ids]
 
 
-def _check_distances(ctx: _Context, bound) -> Verdict:
+def _check_distances(ctx: _Context, bound: Any) -> Verdict:
     measured = _distance_matrix(ctx.topology)
     ok = measured == bound
     detail = "" if ok else (f"node ids {list(ctx.topology.node_ids)}; "
@@ -567,19 +569,19 @@ def _check_distances(ctx: _Context, bound) -> Verdict:
     return _verdict("distances", PASS if ok else FAIL, measured, bound, detail)
 
 
-def _check_nodes(ctx: _Context, bound) -> Verdict:
+def _check_nodes(ctx: _Context, bound: Any) -> Verdict:
     ids = list(ctx.topology.node_ids)
     return _judge("nodes", len(ids), bound, f"node ids {ids}", [])
 
 
-def _check_memory_only(ctx: _Context, bound) -> Verdict:
+def _check_memory_only(ctx: _Context, bound: Any) -> Verdict:
     found = sorted(n.id for n in ctx.topology.nodes if n.memory_only)
     detail = "; ".join(f"node {n.id}: " + ("CPUs" if n.has_cpus else "no CPUs") + ", "
                        + ("memory" if n.has_memory else "no memory") for n in ctx.topology.nodes)
     return _judge("memory_only_nodes", found, bound, detail, [])
 
 
-def _check_placement(ctx: _Context, bound) -> Verdict:
+def _check_placement(ctx: _Context, bound: Any) -> Verdict:
     ms = [m for m in ctx.measurements if isinstance(m.get("placement"), dict)]
     if not ms:
         return _verdict("placement", SKIPPED, None, bound, "nothing was measured")
@@ -711,7 +713,7 @@ _EVALUATORS: dict[str, Callable[[_Context, Any], Verdict]] = {
 }
 
 
-def evaluate(spec: QualifySpec, result: dict) -> list[Verdict]:
+def evaluate(spec: QualifySpec, result: dict[str, Any]) -> list[Verdict]:
     """One Verdict per check of the spec, in the spec's order, from a result document.
 
     Reads `topology`, `matrix` and `measurements` of the result; measures nothing.
@@ -734,7 +736,7 @@ def counts_of(verdicts: list[Verdict]) -> dict[str, int]:
 
 
 def qualification_section(spec: QualifySpec, verdicts: list[Verdict], evaluated_from: str | None = None,
-                          interrupted: bool = False) -> dict:
+                          interrupted: bool = False) -> dict[str, Any]:
     """The `qualification` section of a result document."""
     counts = counts_of(verdicts)
     return {
@@ -747,7 +749,7 @@ def qualification_section(spec: QualifySpec, verdicts: list[Verdict], evaluated_
     }
 
 
-def verdicts_from_section(section: dict) -> list[Verdict]:
+def verdicts_from_section(section: dict[str, Any]) -> list[Verdict]:
     """Verdicts back from a `qualification` section (for rendering a stored result)."""
     return [Verdict(c["check"], c["status"], c["measured"], c["bound"], c["comparison"], c["unit"], c["detail"],
                     c["placement_based"]) for c in section["checks"]]

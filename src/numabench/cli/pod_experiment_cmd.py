@@ -235,6 +235,7 @@ def emit(command) -> None:
 
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, forward)
+    assert proc.stdout is not None  # stdout=PIPE always makes one
     out = proc.stdout.read()
     rc = proc.wait()
     rc = 128 - rc if rc < 0 else rc

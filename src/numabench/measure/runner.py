@@ -7,6 +7,7 @@ kernels refill their arrays before they are timed).
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -93,7 +94,7 @@ def take_samples(draw: Callable[[int], Sequence[float]], sampling: Sampling) -> 
     return samples, record
 
 
-def _spec_dict(spec) -> dict:
+def _spec_dict(spec: Spec) -> dict[str, Any]:
     return {
         "cpu_node": spec.cpu_node,
         "mem_node": spec.mem_node,
@@ -106,7 +107,8 @@ def _spec_dict(spec) -> dict:
     }
 
 
-def prepare_chase(arena, size_bytes: int, cpu: int, seed: int, sample_seconds: float) -> tuple:
+def prepare_chase(arena: _native.Arena, size_bytes: int, cpu: int, seed: int,
+                  sample_seconds: float) -> tuple[_native.Chain, int, int]:
     """Build the chain over the first size_bytes of the arena, warm it up and calibrate.
 
     Returns (the native Chain, loads per sample of about sample_seconds, cursor offset to continue from).
@@ -119,7 +121,8 @@ def prepare_chase(arena, size_bytes: int, cpu: int, seed: int, sample_seconds: f
     return chain, max(MIN_LOADS, int(sample_seconds / per_load) // 16 * 16), cursor
 
 
-def measure_latency(arena, size_bytes: int, cpu: int, sampling: Sampling | int, seed: int = 1) -> dict:
+def measure_latency(arena: _native.Arena, size_bytes: int, cpu: int, sampling: Sampling | int,
+                    seed: int = 1) -> dict[str, Any]:
     """Chase latency in ns per load over the first size_bytes of the arena.
 
     Fully random single cycle over 64-byte lines; each sample is one timed chase of a calibrated
@@ -184,8 +187,9 @@ def _passes_per_sample(arena: Any, kernel: str, n: int, offsets: list[int], cpus
         warmup = 0
 
 
-def measure_bandwidth(arena, kernel: str, size_bytes: int, cpus, sampling: Sampling | int, isa: str = "auto",
-                      array_offset: int = DEFAULT_ARRAY_OFFSET) -> dict:
+def measure_bandwidth(arena: _native.Arena, kernel: str, size_bytes: int, cpus: Sequence[int],
+                      sampling: Sampling | int, isa: str = "auto",
+                      array_offset: int = DEFAULT_ARRAY_OFFSET) -> dict[str, Any]:
     """Bandwidth in bytes/s (STREAM counting) of one kernel on pinned threads.
 
     Calibrated (_passes_per_sample): each sample is as many whole passes as last about
@@ -264,7 +268,7 @@ class Runner:
         for index, spec in enumerate(specs, 1):
             label = (f"[{index}/{len(specs)}] {spec.pages} {format_size(spec.size_bytes)} "
                      f"cpu node {spec.cpu_node} -> mem node(s) {','.join(map(str, spec.mem_nodes))}")
-            out += session.measure(label, lambda spec=spec, label=label: self.measure_spec(spec, label),
+            out += session.measure(label, functools.partial(self.measure_spec, spec, label),
                                    failure=_spec_dict(spec))
             if session.interrupted:
                 break

@@ -27,9 +27,10 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 from numabench.errors import BackendError, CriError, UsageError
 from numabench.kube.cri.client import DEFAULT_SOCKET, CriClient
@@ -101,7 +102,7 @@ def new_handle(qos: str, uid: str, driver: str, cgroup_root: str, log_root: str 
 
 
 @contextmanager
-def signals_deferred():
+def signals_deferred() -> Iterator[None]:
     """Ctrl-C, SIGTERM and SIGHUP wait until the block ends, then go to the handlers that were set.
 
     Why: a signal that interrupts a CRI call in flight loses the id the runtime was about to
@@ -257,8 +258,11 @@ def container_state(client: CriClient, handle: CriPodHandle) -> tuple[str, int |
     Succeeded or Failed (the last two once it exited).
 
     Raises:
-        CriError: ContainerStatus failed.
+        CriError: ContainerStatus failed, or the pod has no container (its start failed).
     """
+    if handle.container is None:
+        raise CriError(f"pod {handle.cgroup_parent} has no container: its start failed",
+                       "see the error its start raised; remove the pod and start it again")
     st = client.container_status(handle.container)
     if st.state != EXITED:
         return _PHASES.get(st.state, "Unknown"), None, None, None
@@ -363,6 +367,7 @@ class CriBackend:
         if adm.rejected is not None:
             self._runs[run.job_name] = _Run(adm.plan.qos, state=adm.rejected)
             return
+        assert adm.planned is not None  # admit() fills it in whenever it does not reject
         handle = new_handle(adm.plan.qos, adm.pod.uid, self.cgroup_driver, self.cgroup_root, self.log_root)
         planned = {**adm.planned, "cgroup_parent": handle.cgroup_parent, "cgroup_driver": self.cgroup_driver}
         self._runs[run.job_name] = _Run(adm.plan.qos, handle, planned=planned)  # before any call: delete() finds it
@@ -385,11 +390,12 @@ class CriBackend:
             raise
 
     def observe(self, runs: list[PlannedRun]) -> dict[str, PodState]:
-        out = {}
+        out: dict[str, PodState] = {}
         for run in runs:
             r = self._runs.get(run.job_name)
             if r is None or r.handle is None:
-                out[run.job_name] = r.state if r is not None else PodState()
+                # A run without a handle was rejected by admission and carries its Failed state.
+                out[run.job_name] = r.state if r is not None and r.state is not None else PodState()
                 continue
             phase, code, reason, message = container_state(self.client, r.handle)
             terminal = phase in ("Succeeded", "Failed")

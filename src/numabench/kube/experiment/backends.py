@@ -126,13 +126,15 @@ def _api_error(call: str, exc: Exception) -> BackendError:
             detail = ": " + json.loads(body).get("message", "")
         except (ValueError, AttributeError, TypeError):
             detail = ": " + str(body)[:200]
-    fix = {401: "check the kubeconfig's credentials", 403: "grant the runner the Role from `numabench pod manifests`",
-           404: "create the namespace first", 409: "a Job of that name exists; delete it or rerun (new run id)",
-           422: "the manifest was refused; check it with `numabench pod manifests`"}.get(status, "check the cluster")
+    fixes = {401: "check the kubeconfig's credentials", 403: "grant the runner the Role from `numabench pod manifests`",
+             404: "create the namespace first", 409: "a Job of that name exists; delete it or rerun (new run id)",
+             422: "the manifest was refused; check it with `numabench pod manifests`"}
+    # A connection error (urllib3, OSError) has no HTTP status.
+    fix = fixes.get(status, "check the cluster") if isinstance(status, int) else "check the cluster"
     return BackendError(f"{call} failed ({status or 'no answer'} {reason}{detail})", fix)
 
 
-def _api_errors() -> tuple[type[BaseException], ...]:
+def _api_errors() -> tuple[type[Exception], ...]:
     """What the client raises for an API answer or a connection problem; anything else is a bug and propagates."""
     from kubernetes.client.exceptions import ApiException, OpenApiException
     from urllib3.exceptions import HTTPError

@@ -112,7 +112,7 @@ class SignalGuard:
     cleanup every one of them is only reported, so a second Ctrl-C cannot leave Jobs behind.
     Also used by ``pod exec --runtime cri`` around its one pod."""
 
-    def __init__(self, progress):
+    def __init__(self, progress: Callable[[str], None]) -> None:
         self.progress = progress
         self.saved: dict[int, Any] = {}
         self.active = threading.current_thread() is threading.main_thread()

@@ -42,3 +42,17 @@ def hugepage_sysfs_file(pages: str, node: int | None = None) -> str:
 # and the kinds of injected traffic.
 DEFAULT_DELAYS = (0, 20, 50, 100, 200, 500, 1000, 2000, 5000, 20000)
 INJECT_KINDS = ("read", "rw")
+
+# Per sample, latency and bandwidth alike: long enough that timer and thread start-up costs
+# (microseconds) vanish and a 1 GiB bandwidth pass (35-70 ms here) is only part of a sample,
+# short enough for a quick default run.
+SAMPLE_SECONDS = 0.2
+# Byte distance added between consecutive arrays of a bandwidth kernel (a, b, c): 21 cache lines.
+# Without it every array starts on a 4 KiB (with hugepages: 2 MiB) boundary, so the load and store
+# streams alias modulo 4 KiB (the CPU's store-to-load forwarding check compares address bits
+# 0-11) and fall in the same L1/L2 sets. 1344 = 21 x 64 puts array i at i x 1344 mod 4096
+# (0, 1344, 2688): the three streams as far apart modulo 4 KiB as 64-byte lines allow, and at
+# distinct sets of any cache whose set period is a power of two. A multiple of 64: every array
+# stays cache-line (and AVX-512 vector) aligned. STREAM and likwid-bench offset theirs likewise.
+DEFAULT_ARRAY_OFFSET = 1344
+MAX_ARRAY_OFFSET = 1 << 20

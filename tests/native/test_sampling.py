@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 
+from numabench.constants import DEFAULT_ARRAY_OFFSET
 from numabench.errors import NativeArgumentError, NumabenchError
 from numabench.measure import runner
 from numabench.native import _native
@@ -86,7 +87,7 @@ def test_measure_bandwidth_calibrates_and_keeps_skew(arena, kernel):
     figures = runner.measure_bandwidth(arena, kernel, 1 << 20, CPU_SETS[-1], runner.Sampling.fixed(3, 0.002))
     assert len(figures["samples"]) == 3 and len(figures["start_skew_ns"]) == 3
     assert figures["passes_per_sample"] >= 1 and figures["warmup_passes"] == runner.WARMUP_PASSES
-    assert figures["array_offset_bytes"] == runner.DEFAULT_ARRAY_OFFSET
+    assert figures["array_offset_bytes"] == DEFAULT_ARRAY_OFFSET
     assert set(figures["skewed_samples"]) <= {0, 1, 2}
     assert figures["sampling"]["mode"] == "fixed" and figures["sampling"]["samples_taken"] == 3
     if kernel == "read":

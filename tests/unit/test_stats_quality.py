@@ -165,12 +165,6 @@ def test_run_table_explains_skew_and_a_missed_target():
 # --------------------------------------------------------------------------- run's options
 
 
-def test_run_options_defaults_match_the_runner(runner):
-    assert run_cmd.SAMPLE_SECONDS == runner.SAMPLE_SECONDS
-    assert run_cmd.DEFAULT_ARRAY_OFFSET == runner.DEFAULT_ARRAY_OFFSET
-    assert run_cmd.MAX_ARRAY_OFFSET == runner.MAX_ARRAY_OFFSET
-
-
 def test_adaptive_options(runner):
     assert run_cmd._adaptive(None, None, None, None, 0.2) is None
     s = run_cmd._adaptive(None, None, None, "1%", 0.2)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import click
 
 from numabench.cli.common import Outputs, conclude, one_line_errors, output_options, progress
-from numabench.constants import DEFAULT_KERNELS, DEFAULT_REPEAT, KERNELS
+from numabench.constants import (
+    DEFAULT_ARRAY_OFFSET,
+    DEFAULT_KERNELS,
+    DEFAULT_REPEAT,
+    KERNELS,
+    MAX_ARRAY_OFFSET,
+    SAMPLE_SECONDS,
+)
 from numabench.errors import UsageError
 from numabench.host.cgroups import read_process_cpuset
 from numabench.host.topology import read_topology
@@ -14,11 +21,6 @@ from numabench.render.text import format_run_table
 from numabench.util.stats import CI_CONFIDENCE
 from numabench.util.units import parse_int_list, parse_size, parse_size_range
 
-# Kept here, not imported from measure.runner: `pod` validates run options through this module
-# without the native core. runner.SAMPLE_SECONDS and DEFAULT_ARRAY_OFFSET must match (a test checks).
-SAMPLE_SECONDS = 0.2
-DEFAULT_ARRAY_OFFSET = 1344
-MAX_ARRAY_OFFSET = 1 << 20
 DEFAULT_MAX_SAMPLES = 30
 DEFAULT_TARGET_CI = 1.0  # percent
 MAX_SAMPLE_SECONDS = 60.0

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from numabench.constants import DEFAULT_ARRAY_OFFSET, MAX_ARRAY_OFFSET, SAMPLE_SECONDS
 from numabench.errors import NumabenchError
 from numabench.measure.session import Session
 from numabench.measure.spec import Spec
@@ -26,23 +27,10 @@ from numabench.util.stats import CI_NOT_REACHED, SKEW_FLAG_FRACTION, START_SKEW,
 from numabench.util.units import format_size
 
 CHASE_STRIDE_BYTES = 64  # one cache line per slot
-# Per sample, latency and bandwidth alike: long enough that timer and thread start-up costs
-# (microseconds) vanish and a 1 GiB bandwidth pass (35-70 ms here) is only part of a sample,
-# short enough for a quick default run.
-SAMPLE_SECONDS = 0.2
 CALIBRATION_LOADS = 1 << 16
 MIN_LOADS = 1 << 16
 # Array lengths are multiples of 512 elements (4 KiB) so every thread's chunk stays vector aligned.
 ELEMENT_QUANTUM = 512
-# Byte distance added between consecutive arrays of a bandwidth kernel (a, b, c): 21 cache lines.
-# Without it every array starts on a 4 KiB (with hugepages: 2 MiB) boundary, so the load and store
-# streams alias modulo 4 KiB (the CPU's store-to-load forwarding check compares address bits
-# 0-11) and fall in the same L1/L2 sets. 1344 = 21 x 64 puts array i at i x 1344 mod 4096
-# (0, 1344, 2688): the three streams as far apart modulo 4 KiB as 64-byte lines allow, and at
-# distinct sets of any cache whose set period is a power of two. A multiple of 64: every array
-# stays cache-line (and AVX-512 vector) aligned. STREAM and likwid-bench offset theirs likewise.
-DEFAULT_ARRAY_OFFSET = 1344
-MAX_ARRAY_OFFSET = 1 << 20
 # Calibration times passes until they last this share of a sample (fewer: too noisy to scale up).
 CALIBRATION_SHARE = 0.25
 MAX_CALIBRATION_PASSES = 1 << 20

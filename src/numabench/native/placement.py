@@ -20,6 +20,7 @@ recorded (placement.method, placement.verified_by).
 from __future__ import annotations
 
 import errno
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -134,7 +135,7 @@ def locate(arena: _native.Arena, proc_root: str = "/proc", force_numa_maps: bool
 def place(
     size_bytes: int,
     pages: str,
-    target_nodes,
+    target_nodes: Iterable[int],
     policy: str,
     cpu: int,
     *,
@@ -158,49 +159,12 @@ def place(
     try:
         method = "first-touch"
         if policy != "local":
-            if force_first_touch:
-                notes.append("mbind skipped on request; placed by first touch")
-            else:
-                try:
-                    arena.bind(policy, targets)
-                    method = "mbind"
-                except _DENIED as exc:
-                    err = exc.errno or 0  # NativeError's errno is 0 when there is none
-                    notes.append(
-                        f"mbind denied ({errno.errorcode.get(err, str(err))}: no CAP_SYS_NICE under the "
-                        "runtime's seccomp profile?); "
-                        f"placed by first touch from CPU {cpu}"
-                    )
-                except NativeArgumentError as exc:
-                    raise CpusetError(
-                        f"the kernel refused memory on node(s) {list(targets)} ({exc})",
-                        "they are outside this process's cpuset.mems; choose an allowed --mem-node",
-                    ) from exc
-        try:
-            arena.populate(cpu)
-        except NativeMemoryError as exc:
-            if pages in HUGETLB_PAGE_BYTES:
-                node = targets[0] if len(targets) == 1 else None
-                where = f"node {node}'s" if node is not None else "the asked nodes'"
-                raise HugepageError(
-                    f"{where} {pages.upper()} hugepage pool ran out while faulting in {size_bytes} bytes",
-                    f"reserve {_pages_needed(size_bytes, pages)} pages: "
-                    f"echo N > {hugepage_sysfs_file(pages, node)}",
-                ) from exc
-            raise InsufficientMemoryError(
-                f"node(s) {list(targets)} could not supply {size_bytes} bytes", "use a smaller --size"
-            ) from exc
+            method = _bind(arena, policy, targets, cpu, force_first_touch, notes)
+        _populate(arena, size_bytes, pages, targets, cpu)
         by_node, unlocated, verified_by = locate(arena, proc_root, force_numa_maps)
         if verified_by is None:
             notes.append("page placement could not be verified (move_pages and numa_maps unavailable)")
-        thp_huge_fraction = None
-        if pages == "thp":
-            huge = read_anon_huge_bytes(arena.address, arena.address + arena.map_bytes, proc_root=proc_root)
-            if huge is not None:
-                thp_huge_fraction = huge / arena.map_bytes
-                if thp_huge_fraction < 0.9:
-                    notes.append(f"only {thp_huge_fraction:.0%} of the THP buffer is backed by huge pages "
-                                 "(THP disabled, fragmented memory, or defrag mode too lazy)")
+        thp_huge_fraction = _thp_backing(arena, proc_root, notes) if pages == "thp" else None
         placement = Placement(
             policy=policy,
             method=method,
@@ -217,3 +181,54 @@ def place(
     except BaseException:
         arena.close()
         raise
+
+
+def _bind(arena: _native.Arena, policy: str, targets: tuple[int, ...], cpu: int, force_first_touch: bool,
+          notes: list[str]) -> str:
+    """mbind the arena, or say why not and leave it to first touch; returns the method."""
+    if force_first_touch:
+        notes.append("mbind skipped on request; placed by first touch")
+        return "first-touch"
+    try:
+        arena.bind(policy, targets)
+        return "mbind"
+    except _DENIED as exc:
+        err = exc.errno or 0  # NativeError's errno is 0 when there is none
+        notes.append(f"mbind denied ({errno.errorcode.get(err, str(err))}: no CAP_SYS_NICE under the "
+                     f"runtime's seccomp profile?); placed by first touch from CPU {cpu}")
+        return "first-touch"
+    except NativeArgumentError as exc:
+        raise CpusetError(
+            f"the kernel refused memory on node(s) {list(targets)} ({exc})",
+            "they are outside this process's cpuset.mems; choose an allowed --mem-node",
+        ) from exc
+
+
+def _populate(arena: _native.Arena, size_bytes: int, pages: str, targets: tuple[int, ...], cpu: int) -> None:
+    """Fault every page in from `cpu`; an empty pool or node is an error naming the fix, never a SIGBUS."""
+    try:
+        arena.populate(cpu)
+    except NativeMemoryError as exc:
+        if pages in HUGETLB_PAGE_BYTES:
+            node = targets[0] if len(targets) == 1 else None
+            where = f"node {node}'s" if node is not None else "the asked nodes'"
+            raise HugepageError(
+                f"{where} {pages.upper()} hugepage pool ran out while faulting in {size_bytes} bytes",
+                f"reserve {_pages_needed(size_bytes, pages)} pages: "
+                f"echo N > {hugepage_sysfs_file(pages, node)}",
+            ) from exc
+        raise InsufficientMemoryError(
+            f"node(s) {list(targets)} could not supply {size_bytes} bytes", "use a smaller --size"
+        ) from exc
+
+
+def _thp_backing(arena: _native.Arena, proc_root: str, notes: list[str]) -> float | None:
+    """Share of a THP buffer the kernel really backed with huge pages (None: not readable)."""
+    huge = read_anon_huge_bytes(arena.address, arena.address + arena.map_bytes, proc_root=proc_root)
+    if huge is None:
+        return None
+    fraction = huge / arena.map_bytes
+    if fraction < 0.9:
+        notes.append(f"only {fraction:.0%} of the THP buffer is backed by huge pages "
+                     "(THP disabled, fragmented memory, or defrag mode too lazy)")
+    return fraction

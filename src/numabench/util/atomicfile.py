@@ -15,6 +15,7 @@ import stat
 import tempfile
 
 from numabench.errors import NumabenchError, ResultError
+from numabench.util.procs import pid_alive
 
 # Temporary files are `.numabench-<pid>-<random>.tmp` beside the target: the pid lets a later
 # writer remove what a killed one left (SIGKILL between write and rename).
@@ -87,21 +88,11 @@ def remove_stale_temporaries(directory: str) -> list[str]:
         if not (name.startswith(_TMP_PREFIX) and name.endswith(_TMP_SUFFIX)):
             continue
         pid_text = name[len(_TMP_PREFIX):].split("-", 1)[0]
-        if not pid_text.isdigit() or _alive(int(pid_text)):
+        if not pid_text.isdigit() or pid_alive(int(pid_text)):
             continue
         if _unlink_quietly(os.path.join(directory, name)):
             removed.append(name)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # alive, another user's
-    return True
 
 
 def _unlink_quietly(path: str) -> bool:

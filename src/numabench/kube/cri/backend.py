@@ -50,6 +50,7 @@ from numabench.kube.cri.configs import (
 )
 from numabench.kube.experiment.backends import PodState, admit, hugepage_limits_bytes, model_node
 from numabench.kube.experiment.manifests import CONTAINER_NAME, LABEL_PREFIX, PlannedRun, container_argv
+from numabench.util.procs import pid_alive
 
 __all__ = ["CriBackend", "CriPodHandle", "Leftovers", "check_runtime", "exec_pod", "new_handle", "remove_leftovers",
            "remove_pod", "runner_labels", "start_pod"]
@@ -189,16 +190,6 @@ def _remove_pod_cgroup(parent: str) -> None:
             break
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @dataclass
 class Leftovers:
     """What ``remove_leftovers`` did: sandbox ids removed, and "<id>: <error>" for those that stayed."""
@@ -219,7 +210,7 @@ def remove_leftovers(client: CriClient, hostname: str | None = None) -> Leftover
     for sb in client.list_pod_sandboxes({MANAGED_LABEL: "numabench"}):
         labels, notes = dict(sb.labels), dict(sb.annotations)
         pid = labels.get(RUNNER_PID_LABEL, "")
-        if labels.get(RUNNER_HOST_LABEL) == hostname and pid.isdigit() and _alive(int(pid)):
+        if labels.get(RUNNER_HOST_LABEL) == hostname and pid.isdigit() and pid_alive(int(pid)):
             continue  # a live numabench's pod: not ours to remove
         log_dir = notes.get(LOG_DIR_ANNOTATION, "")
         # Only a directory of ours: the annotation must not make us delete anything else.

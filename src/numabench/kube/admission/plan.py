@@ -3,7 +3,8 @@ the answer as a ``PodPlan`` (see the package docstring for the rules and sources
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -89,11 +90,20 @@ class KubeletSettings:
     policy: str = "none"
     scope: str = "container"
     strict_cpu_reservation: bool = False
+    # The KubeletConfiguration's cpuManagerPolicyOptions and topologyManagerPolicyOptions, as
+    # written there (string values, e.g. {"full-pcpus-only": "true"}).
+    cpu_policy_options: Mapping[str, str] = field(default_factory=dict)
+    topology_policy_options: Mapping[str, str] = field(default_factory=dict)
+    # Whose rules apply: "latest" or a minor version such as "1.29".
+    kubelet_version: str = "latest"
 
     def to_dict(self) -> dict[str, Any]:
         return {"topology_manager_policy": self.policy, "topology_manager_scope": self.scope,
                 "cpu_manager_policy": "static", "memory_manager_policy": "Static",
-                "strict_cpu_reservation": self.strict_cpu_reservation}
+                "strict_cpu_reservation": self.strict_cpu_reservation,
+                "cpu_manager_policy_options": dict(sorted(self.cpu_policy_options.items())),
+                "topology_manager_policy_options": dict(sorted(self.topology_policy_options.items())),
+                "kubelet_version": self.kubelet_version}
 
 
 @dataclass(frozen=True)
@@ -348,9 +358,12 @@ def _check_request(pod: PodSpec, state: AdmittedState, settings: KubeletSettings
 
 
 def plan_pod(pod: PodSpec, node: NodeDescription, state: AdmittedState | None = None, policy: str = "none",
-             scope: str = "container", strict_cpu_reservation: bool = False) -> PodPlan:
+             scope: str = "container", strict_cpu_reservation: bool = False, *,
+             settings: KubeletSettings | None = None) -> PodPlan:
     """Admit ``pod`` on ``node`` (with ``state``'s pods already there) as the kubelet would, with
     CPU Manager static, Memory Manager Static and Topology Manager ``policy``/``scope``.
+
+    ``settings``, when given, replaces ``policy``, ``scope`` and ``strict_cpu_reservation``.
 
     Never raises for a pod the kubelet would reject: the PodPlan says ``admitted=False`` and why.
 
@@ -358,7 +371,8 @@ def plan_pod(pod: PodSpec, node: NodeDescription, state: AdmittedState | None = 
         UsageError: an unknown policy or scope, a pod already in ``state``, a state that does
             not fit the node.
     """
-    settings = KubeletSettings(policy, scope, strict_cpu_reservation)
+    if settings is None:  # the keyword form; ``settings`` carries the options too
+        settings = KubeletSettings(policy, scope, strict_cpu_reservation)
     state = state or AdmittedState()
     _check_request(pod, state, settings)
     adm = _Admission(pod, node, state, settings)

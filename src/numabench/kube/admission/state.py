@@ -17,22 +17,28 @@ __all__ = ["AdmittedState", "load_state"]
 class AdmittedState:
     """Pods already admitted on the node, shaped like the kubelet's checkpoint ``entries``:
     ``memory[pod uid][container] = [Block...]`` (memory_manager_state) and
-    ``cpus[pod uid][container] = exclusive CPUs`` (cpu_manager_state); ``names[pod uid]`` for display."""
+    ``cpus[pod uid][container] = exclusive CPUs`` (cpu_manager_state); ``names[pod uid]`` for display.
+    Pods managed as one unit (pod-level resources, KEP-5526) also hold ``pod_memory[pod uid]``
+    (the checkpoint's ``podEntries``) and ``pod_cpus[pod uid]``."""
 
     memory: dict[str, dict[str, list[Block]]] = field(default_factory=dict)
     cpus: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
+    pod_memory: dict[str, list[Block]] = field(default_factory=dict)
+    pod_cpus: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def copy(self) -> AdmittedState:
         return AdmittedState({u: {c: list(b) for c, b in cs.items()} for u, cs in self.memory.items()},
-                             {u: dict(cs) for u, cs in self.cpus.items()}, dict(self.names))
+                             {u: dict(cs) for u, cs in self.cpus.items()}, dict(self.names),
+                             {u: list(b) for u, b in self.pod_memory.items()}, dict(self.pod_cpus))
 
     @property
     def exclusive_cpus(self) -> set[int]:
-        return {c for cs in self.cpus.values() for cpus in cs.values() for c in cpus}
+        return ({c for cs in self.cpus.values() for cpus in cs.values() for c in cpus}
+                | {c for cpus in self.pod_cpus.values() for c in cpus})
 
     def has_pod(self, uid: str) -> bool:
-        return uid in self.memory or uid in self.cpus
+        return uid in self.memory or uid in self.cpus or uid in self.pod_memory or uid in self.pod_cpus
 
     def to_dict(self) -> dict[str, Any]:
         return {

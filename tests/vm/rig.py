@@ -229,6 +229,9 @@ def run_guest_checks(topology: VmTopology, workdir: str, timeout_s: int = 900) -
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, "expected.json"), "w") as f:
         json.dump(topology.expected(), f)
+    # A developer's shortcut: NUMABENCH_VM_CHECKS=name,name boots once for just those checks.
+    with open(os.path.join(workdir, "only.txt"), "w") as f:
+        f.write(os.environ.get("NUMABENCH_VM_CHECKS", ""))
     verdicts = os.path.join(workdir, "verdicts.json")
     python = os.path.join(REPO, ".venv", "bin", "python")
     guest_cmd = f"{python} {GUEST_SCRIPT} {topology.name} {workdir}"

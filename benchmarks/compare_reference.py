@@ -20,11 +20,13 @@ since this machine's figures drift 5-25% within minutes:
              glibc memcpy against copy_nt, the one that runs a b[i] = a[i] loop against copy
              (probed at start: Debian's mbw 1.2.2 prints these labels swapped). mbw counts a
              copied byte once: its MiB/s x 2^20 x 2 is the STREAM-style figure. Informational.
-  copy/triad also benchmarks/stream_style.c (compiled here with gcc -O3 -fopenmp, as STREAM is
-             built): a STREAM-style program, not STREAM's code, following STREAM's rules (3 arrays of
-             BYTES/3 each, OpenMP static schedule, first touch in parallel, 10 iterations, the first
-             discarded, best time, STREAM's byte counting), pinned with OMP_PLACES on the same CPUs.
-             Its Copy is set against copy, or against copy_nt when gcc made the loop a memcpy call.
+  copy/triad also the official STREAM 5.10 (benchmarks/reference/stream/stream.c, vendored
+             unmodified with its licence; built here with gcc -O3 -fopenmp and STREAM_ARRAY_SIZE =
+             BYTES/3/8, NTIMES 10): 3 arrays of BYTES/3 each, pinned with OMP_PLACES on the same CPUs.
+             Its reported figure is the best (minimum) time of iterations 2..NTIMES; the gated ratio
+             sets numabench's median against it, and an informational row sets it against the rate
+             of STREAM's average time. Its Copy is set against copy, or against copy_nt when gcc
+             made the loop a memcpy call.
   latency    `numabench run ... --kernels latency --pages 4k|2m --size 1GiB` against
              benchmarks/plain_chase.c (compiled here with gcc -O2 into a temporary directory):
              a random single cycle over 64-byte lines (Sattolo), prefaulted, pinned.
@@ -32,13 +34,14 @@ since this machine's figures drift 5-25% within minutes:
 Ratios: for every round, numabench's median over its samples divided by the reference's figure
 of the same round; the ratio printed is the median of those per-round ratios (min..max shown).
 Beside each ratio: numabench's cv within its run (stdev / mean of its samples, median over rounds;
-marked * above 3%) and the reference's cv (within its run for STREAM-style and mbw, which print
-every iteration; over rounds for likwid-bench and the plain chase, which print one figure).
+marked * above 3%) and the reference's cv (within its run for mbw, which prints every iteration;
+STREAM's (max - min) / average time, as it prints no iterations; over rounds for likwid-bench and
+the plain chase, which print one figure).
 
 Targets (issue 12; each line PASS/FAIL; the exit status is 0 unless something could not be
 measured: this is a report, not a test):
   every bandwidth kernel          numabench >= 0.98 x likwid-bench, with each thread count
-  triad                           numabench >= STREAM-style Triad
+  triad                           numabench >= STREAM's Triad (best rate)
   copy_nt, 1 thread               numabench >= glibc memcpy (mbw's memcpy mode)
   every bandwidth kernel          numabench's cv within a run <= 3% (the * beside the cv)
   latency, 4k and 2m pages        numabench within 3% of the plain C chase
@@ -309,51 +312,71 @@ class PlainChase:
         return float(m.group(1))
 
 
-class StreamStyle:
-    """benchmarks/stream_style.c built as STREAM is (gcc -O3 -fopenmp), pinned through OpenMP's env."""
+class Stream:
+    """The official STREAM (benchmarks/reference/stream/stream.c, 5.10, vendored unmodified with
+    its licence), built as STREAM is built (gcc -O3 -fopenmp) for each array size, since
+    STREAM_ARRAY_SIZE is a compile-time constant; one OpenMP thread pinned on each CPU given."""
+
+    SOURCE = HERE / "reference" / "stream" / "stream.c"
 
     def __init__(self, workdir: Path):
-        self.exe = None
+        self.workdir = workdir
         self.error = None
         self.copy_is_memcpy = False
-        gcc = shutil.which("gcc")
-        if not gcc:
+        self.gcc = shutil.which("gcc")
+        self._built: dict[tuple[int, int], str] = {}
+        if not self.gcc:
             self.error = "gcc not found"
-            return
-        out = workdir / "stream_style"
-        try:
-            run_tool([gcc, "-O3", "-fopenmp", "-o", str(out), str(HERE / "stream_style.c"), "-lm"])
-        except ToolError as exc:
-            self.error = str(exc)
-            return
-        self.exe = str(out)
-        # gcc may turn the Copy loop into memcpy (then glibc's, non-temporal above a threshold):
-        # an undefined memcpy symbol says so, and decides which numabench kernel Copy is set against.
-        nm = shutil.which("nm")
-        if nm:
-            self.copy_is_memcpy = "memcpy" in run_tool([nm, "-u", self.exe], check=False).stdout
+        elif not self.SOURCE.exists():
+            self.error = f"{self.SOURCE} is missing"
+
+    @property
+    def exe(self) -> bool:  # usable at all (a build per size happens on first use)
+        return self.error is None
+
+    def build(self, n: int, ntimes: int) -> str:
+        if (n, ntimes) not in self._built:
+            out = self.workdir / f"stream_{n}_{ntimes}"
+            run_tool([self.gcc, "-O3", "-fopenmp", "-mcmodel=medium", f"-DSTREAM_ARRAY_SIZE={n}",
+                      f"-DNTIMES={ntimes}", "-o", str(out), str(self.SOURCE)])
+            # gcc may turn Copy's loop into memcpy (then glibc's, non-temporal above a threshold):
+            # an undefined memcpy symbol says so, and decides which numabench kernel Copy is set against.
+            nm = shutil.which("nm")
+            if nm:
+                self.copy_is_memcpy = "memcpy" in run_tool([nm, "-u", str(out)], check=False).stdout
+            self._built[(n, ntimes)] = str(out)
+        return self._built[(n, ntimes)]
 
     @property
     def copy_against(self) -> str:
         return "copy_nt" if self.copy_is_memcpy else "copy"
 
     def run(self, size_bytes: int, cpus: list[int], ntimes: int) -> dict:
-        """{copy, triad (bytes/s, best of the iterations after the first), copy_cv, triad_cv}: three
-        arrays of size_bytes / 3 each, one OpenMP thread pinned on each of cpus."""
+        """{copy, triad}: bytes/s from STREAM's best (minimum) time of the iterations after the
+        first, as STREAM reports; {copy,triad}_avg from its average time; {copy,triad}_cv: STREAM
+        prints no per-iteration figures, so this is its (max - min) / average time, a spread.
+        Three arrays of size_bytes / 3 each."""
+        n = max(1, size_bytes // 3 // 8)
+        exe = self.build(n, ntimes)
         env = dict(os.environ, OMP_NUM_THREADS=str(len(cpus)), OMP_PROC_BIND="close",
                    OMP_PLACES=",".join(f"{{{c}}}" for c in cpus))
-        n = max(1, size_bytes // 3 // 8)
         try:
-            proc = subprocess.run([self.exe, str(n), str(ntimes)], capture_output=True, text=True, env=env,
-                                  timeout=600)
+            proc = subprocess.run([exe], capture_output=True, text=True, env=env, timeout=600)
         except subprocess.TimeoutExpired:
-            raise ToolError("stream_style ran past 600 s") from None
-        values = dict(line.split(None, 1) for line in proc.stdout.splitlines() if " " in line)
-        if proc.returncode != 0 or values.get("valid", "").strip() != "1":
-            raise ToolError(f"stream_style exited {proc.returncode} (valid {values.get('valid', '?').strip()}): "
-                            f"{proc.stderr.strip()[-200:]}")
-        return {"copy": float(values["copy_best_bytes_per_s"]), "triad": float(values["triad_best_bytes_per_s"]),
-                "copy_cv": float(values["copy_cv"]), "triad_cv": float(values["triad_cv"])}
+            raise ToolError("STREAM ran past 600 s") from None
+        if proc.returncode != 0 or "Solution Validates" not in proc.stdout:
+            raise ToolError(f"STREAM exited {proc.returncode} without validating: {proc.stdout.strip()[-200:]}")
+        out: dict = {}
+        for name, bytes_per_elem in (("Copy", 16), ("Triad", 24)):
+            m = re.search(rf"^{name}:\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)", proc.stdout, re.M)
+            if not m:
+                raise ToolError(f"STREAM printed no {name} line")
+            best_mb, avg_t, min_t, max_t = (float(g) for g in m.groups())
+            key = name.lower()
+            out[key] = best_mb * 1e6
+            out[key + "_avg"] = bytes_per_elem * n / avg_t if avg_t > 0 else None
+            out[key + "_cv"] = (max_t - min_t) / avg_t if avg_t > 0 else None
+        return out
 
 
 class Numabench:
@@ -513,7 +536,7 @@ def main(argv=None) -> int:
         return 2
     tmpdir = tempfile.TemporaryDirectory(prefix="numabench-ref-")
     likwid, mbw = Likwid(flags), Mbw(Path(tmpdir.name))
-    stream = StreamStyle(Path(tmpdir.name)) if not args.no_bandwidth else None
+    stream = Stream(Path(tmpdir.name)) if not args.no_bandwidth else None
     stream_ntimes = 5 if args.quick else STREAM_NTIMES
 
     started = datetime.datetime.now().astimezone()
@@ -533,7 +556,12 @@ def main(argv=None) -> int:
     if likwid.tests:
         print("# likwid tests: " + ", ".join(f"{k}={t}" for k, t in likwid.tests.items()))
     if stream:
-        print(f"# STREAM-style (benchmarks/stream_style.c, gcc -O3 -fopenmp, NTIMES {stream_ntimes}, best time): "
+        if not stream.error:  # build the size used first, so the memcpy probe is known before the rounds
+            try:
+                stream.build(max(1, size // 3 // 8), stream_ntimes)
+            except ToolError as exc:
+                stream.error = str(exc)
+        print(f"# STREAM 5.10 (benchmarks/reference/stream/stream.c, gcc -O3 -fopenmp, NTIMES {stream_ntimes}): "
               + (stream.error or f"its Copy {'calls memcpy' if stream.copy_is_memcpy else 'is a loop'}, "
                                  f"set against numabench {stream.copy_against}"))
     q0 = quiet_check()
@@ -544,7 +572,7 @@ def main(argv=None) -> int:
     print(flush=True)
 
     errors: list[str] = []
-    raw: dict = {"bandwidth": {}, "mbw": {}, "stream": {}, "latency": {}}
+    raw: dict = {"bandwidth": {}, "mbw": {}, "stream": {}, "stream_avg": {}, "latency": {}}
 
     def record(store, key, side, value, cv=None):
         sides = store.setdefault(key, {name: [None] * rounds for name in
@@ -604,9 +632,12 @@ def main(argv=None) -> int:
                                                c[1] if c else None)
                             if stream and stream.exe and k in ("triad", stream.copy_against):
                                 key = "triad" if k == "triad" else "copy"
-                                st = attempt(f"stream_style {t}T", lambda: stream.run(size, cpus0[:t], stream_ntimes))
+                                st = attempt(f"STREAM {t}T", lambda: stream.run(size, cpus0[:t], stream_ntimes))
                                 record(raw["stream"], (k, t), "numabench", a, a_cv)
                                 record(raw["stream"], (k, t), "reference", st[key] if st else None,
+                                       st[key + "_cv"] if st else None)
+                                record(raw["stream_avg"], (k, t), "numabench", a, a_cv)
+                                record(raw["stream_avg"], (k, t), "reference", st[key + "_avg"] if st else None,
                                        st[key + "_cv"] if st else None)
                 if not args.no_latency and chase and chase.exe:
                     for pages in page_kinds:
@@ -651,8 +682,13 @@ def main(argv=None) -> int:
         gated = k == "triad"  # issue 12: triad >= STREAM's triad; Copy is informational
         rows.append({"kind": "bandwidth", "kernel": k, "threads": t, "unit": "GB/s", "target": ">=1" if gated else "-",
                      "verdict": ratio_verdict(s, 1.0) if gated else "info",
-                     "reference_tool": f"STREAM-style {'Triad' if gated else 'Copy'} (stream_style.c -O3 -fopenmp)",
+                     "reference_tool": f"STREAM 5.10 {'Triad' if gated else 'Copy'}, best rate",
                      **s, "per_round": sides})
+    for (k, t), sides in raw["stream_avg"].items():
+        s = summarize_pairs(sides)
+        rows.append({"kind": "bandwidth", "kernel": k, "threads": t, "unit": "GB/s", "target": "-",
+                     "verdict": "info", "reference_tool": f"STREAM 5.10 {'Triad' if k == 'triad' else 'Copy'}, "
+                                                          "rate of its average time", **s, "per_round": sides})
     for (mt, k), sides in raw["mbw"].items():
         s = summarize_pairs(sides)
         mode = mbw.modes[mt]
@@ -701,7 +737,8 @@ def main(argv=None) -> int:
     print("  mbw counts a copied byte once, so its MiB/s is shown x 2^20 x 2. Latency: ns per dependent load.")
     print("Ratio: median over rounds of numabench/reference within the same round; (min..max) over rounds.")
     print(f"nb cv: numabench's stdev/mean within a run, median over rounds (* above the {CV_TARGET:.0%} target);")
-    print("  ref cv: within a run for STREAM-style and mbw, over rounds for likwid-bench and the plain chase.")
+    print("  ref cv: within a run for mbw, (max-min)/avg time for STREAM, over rounds for likwid-bench "
+          "and the plain chase.")
     print(f"Quiet check after: load {q1['loadavg_1m']:.2f}/{q1['loadavg_5m']:.2f}, "
           f"{q1['other_runnable']} other runnable task(s). This VM drifts 5-25%: read ratios, not absolutes.")
     if args.quick:
@@ -732,7 +769,7 @@ def main(argv=None) -> int:
                "tools": {"numabench": nb.exe, "likwid": pkg_version("likwid"), "likwid_domain": likwid.domain,
                          "likwid_tests": likwid.tests, "mbw": pkg_version("mbw"),
                          "mbw_modes": mbw.modes,
-                         "stream_style": None if not stream else {"error": stream.error,
+                         "stream": None if not stream else {"error": stream.error, "version": "5.10",
                                                                   "copy_is_memcpy": stream.copy_is_memcpy,
                                                                   "ntimes": stream_ntimes}},
                "consecutive_copy_medians": {str(t): v for t, v in consecutive.items()},

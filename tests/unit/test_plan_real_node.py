@@ -261,3 +261,18 @@ def test_written_checkpoint_parses_as_the_kubelet_would():
     s = parse_memory_manager_state(text)
     assert s.checksum.verified and s.entries == {"p<&>": {"c": [{"numa_affinity": [0], "type": "memory",
                                                                  "size_bytes": 2}]}}
+
+
+def test_exec_shares_the_node_options(cli):
+    proc = cli("pod", "exec", POD, "--node", NODE, "--kubelet-config", os.path.join(CONFIGS, "zero.yaml"), "--", "true")
+    cli.one_line_error(proc, "zero.yaml: reserved-memory-zero")
+    proc = cli("pod", "exec", POD, "--sysfs-root", TWO_SOCKETS, "--", "true")
+    cli.one_line_error(proc, "--assume-default-reservations")
+
+
+def test_text_head_shows_options_version_and_source(cli):
+    proc = cli("pod", "plan", POD, "--node", NODE, "--kubelet-config", EXAMPLE, "--cpu-manager-policy-options",
+               "full-pcpus-only=true", "--kubelet-version", "1.30")
+    assert proc.returncode == 0, proc.stderr
+    assert "options full-pcpus-only=true; kubelet 1.30 rules" in proc.stdout.splitlines()[0]
+    assert f"note: kubelet settings from {EXAMPLE}" in proc.stdout

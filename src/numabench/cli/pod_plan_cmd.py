@@ -283,6 +283,8 @@ def _build(pod_file: str, **o) -> PodPlan:
         sys_root, proc_root, _ = resolve_roots(o["sysfs_root"])
         topology = read_topology(sys_root, proc_root)
     cfg = _load_config(o["kubelet_config"], topology)
+    if cfg is not None:
+        notes.append(f"kubelet settings from {cfg.path} (options given on the command line override it)")
     node = _describe_node(o, cfg, notes)
     settings = _settings(o, cfg)
     state = _admitted(o, notes)
@@ -293,8 +295,12 @@ def _build(pod_file: str, **o) -> PodPlan:
 def format_plan(plan: PodPlan) -> str:
     """The plan as text: the verdict, then one line per container."""
     pod = plan.pod
+    k = plan.kubelet
+    options = ", ".join(f"{name}={value}" for name, value in sorted({**k.cpu_policy_options,
+                                                                    **k.topology_policy_options}.items()))
     head = (f"pod {pod.namespace}/{pod.name} ({plan.qos}); topology manager {plan.policy}, scope {plan.scope}; "
-            "cpu manager static, memory manager Static")
+            "cpu manager static, memory manager Static" + (f"; options {options}" if options else "")
+            + ("" if k.kubelet_version == "latest" else f"; kubelet {k.kubelet_version} rules"))
     lines = [head]
     if not plan.admitted:
         lines.append(f"rejected: {plan.reason}: {plan.message}")

@@ -210,6 +210,8 @@ def test_plan_chain_through_checkpoints_matches_admitted_json(cli, tmp_path):
     assert via_ckpt["containers"] == via_json["containers"]
     assert via_ckpt["containers"][0]["cpuset_mems"] == "1"  # node 0 has too few free CPUs left
     assert any("replayed from" in n for n in via_ckpt["notes"])
+    # The machine state written is the one the replayed pods rebuild on this node (validateState agrees).
+    assert not any("machineState does not match" in n for n in via_ckpt["notes"])
 
 
 def test_replay_of_a_real_two_node_checkpoint(cli):
@@ -218,6 +220,9 @@ def test_replay_of_a_real_two_node_checkpoint(cli):
     assert doc["admitted"]
     assert not set(doc["containers"][0]["cpus"]) & {0, 1, 16, 17}
     assert set(doc["state"]["pods"]) >= {"0c6b2f4e-1a2b-4c3d-9e8f-001122334455", "7d2e9f10-5b6a-4c8d-9e0f-a1b2c3d4e5f6"}
+    # That checkpoint came from a 64 GiB-per-node machine: the kubelet here would refuse it, and the plan says so.
+    note = next(n for n in doc["notes"] if "machineState does not match" in n)
+    assert "node 0 memory total 64 GiB" in note and "validateState" in note
 
 
 def _mem_v1():

@@ -263,11 +263,11 @@ def _settings(o: dict, cfg: KubeletConfig | None) -> KubeletSettings:
     return KubeletSettings(policy, scope, strict, cpu_options, tm_options, o["kubelet_version"])
 
 
-def _admitted(o: dict, notes: list[str]) -> AdmittedState:
+def _admitted(o: dict, node: NodeDescription, notes: list[str]) -> AdmittedState:
     if o["state_file"] and o["state_dir"]:
         raise UsageError("--admitted and --state-dir both give the admitted pods", "give one of them")
     if o["state_dir"]:
-        state, replay_notes = replay_checkpoints(o["state_dir"])
+        state, replay_notes = replay_checkpoints(o["state_dir"], node)
         notes += replay_notes
         notes.append(f"admitted pods replayed from {o['state_dir']}: {len(state.names)} pod(s)")
         return state
@@ -287,7 +287,7 @@ def _build(pod_file: str, **o) -> PodPlan:
         notes.append(f"kubelet settings from {cfg.path} (options given on the command line override it)")
     node = _describe_node(o, cfg, notes)
     settings = _settings(o, cfg)
-    state = _admitted(o, notes)
+    state = _admitted(o, node, notes)
     result = plan_pod(pod, node, state, settings=settings)
     return dataclasses.replace(result, notes=tuple(notes) + result.notes)
 

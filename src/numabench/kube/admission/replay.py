@@ -26,8 +26,10 @@ from numabench.kube.kubelet.checkpoint import (
     state_paths,
 )
 from numabench.util.atomicfile import write_atomic
+from numabench.util.units import format_size
 
-__all__ = ["replay_checkpoints", "state_from_checkpoints", "write_checkpoints"]
+__all__ = ["machine_state_differences", "node_machine_state", "replay_checkpoints", "state_from_checkpoints",
+           "write_checkpoints"]
 
 
 def _blocks(raw: list[dict]) -> list[Block]:
@@ -73,10 +75,11 @@ def state_from_checkpoints(mem: MemoryManagerState | None,
     return state, notes
 
 
-def replay_checkpoints(state_dir: str) -> tuple[AdmittedState, list[str]]:
+def replay_checkpoints(state_dir: str, node: NodeDescription | None = None) -> tuple[AdmittedState, list[str]]:
     """The pods admitted on a node, from the kubelet's checkpoints under ``state_dir`` (its
     ``--root-dir``, /var/lib/kubelet). A file that is absent replays as no pods for its manager,
-    and a note says so.
+    and a note says so; with ``node``, a note also says where the checkpoint's machine state
+    differs from the node's (the kubelet there would refuse the file).
 
     Raises:
         CheckpointError: neither file exists, ``state_dir`` is not a directory, or a file the kubelet
@@ -93,9 +96,68 @@ def replay_checkpoints(state_dir: str) -> tuple[AdmittedState, list[str]]:
     mem = load_memory_manager_state(mem_path) if have_mem else None
     cpu = load_cpu_manager_state(cpu_path) if have_cpu else None
     state, notes = state_from_checkpoints(mem, cpu)
+    if mem is not None and node is not None and mem.machine_state:
+        diffs = machine_state_differences(mem, node, state)
+        if diffs:
+            notes.append(f"{mem_path}: its machineState does not match this node and its pods ({'; '.join(diffs)}): "
+                         "a kubelet on this node would refuse it (validateState); the pods are replayed anyway")
     notes += [f"{p} is absent: no pods replayed from it" for p, have in ((mem_path, have_mem), (cpu_path, have_cpu))
               if not have]
     return state, notes
+
+
+def node_machine_state(node: NodeDescription, state: AdmittedState) -> dict[int, dict]:
+    """The Memory Manager's ``machineState`` for ``state`` on ``node``, shaped as
+    ``MemoryManagerState.machine_state`` (bytes): what the kubelet rebuilds and checks at start.
+
+    Raises:
+        UsageError: a block on a NUMA node or pool the node does not have.
+    """
+    ms = machine_state(node, state)
+    # Pod-level blocks take memory too (the model's machine_state fills per-container entries only).
+    for blocks in state.pod_memory.values():
+        for b in blocks:
+            fill(ms, b.numa_affinity, b.type, b.size)
+    return {nid: {"number_of_assignments": st.assignments, "cells": list(st.cells),
+                  "memory": {res: {"total": t.total, "systemReserved": t.system_reserved,
+                                   "allocatable": t.allocatable, "reserved": t.reserved, "free": t.free}
+                             for res, t in st.tables.items()}}
+            for nid, st in ms.items()}
+
+
+def _table_differences(nid: int, ours: dict, theirs: dict) -> list[str]:
+    diffs: list[str] = []
+    for res in sorted(set(ours) | set(theirs)):
+        ta, tb = ours.get(res), theirs.get(res)
+        if ta is None or tb is None:
+            if (ta or tb or {}).get("total"):  # a zero-sized pool missing on one side is the same
+                diffs.append(f"node {nid} {res} is only in {'the checkpoint' if tb else 'the node description'}")
+            continue
+        diffs += [f"node {nid} {res} {key} {format_size(tb[key])} (expected {format_size(ta[key])})"
+                  for key in ("total", "systemReserved", "allocatable", "reserved", "free") if ta[key] != tb[key]]
+    return diffs
+
+
+def machine_state_differences(mem: MemoryManagerState, node: NodeDescription, state: AdmittedState) -> list[str]:
+    """Where the checkpoint's ``machineState`` differs from the one the node description and the
+    replayed pods give (``policy_static.go`` ``validateState`` compares the same: a kubelet on that
+    node refuses such a file). Empty when they agree; at most 4 differences named.
+
+    Raises:
+        UsageError: a replayed block on a NUMA node or pool the node does not have.
+    """
+    ours, theirs = node_machine_state(node, state), mem.machine_state
+    diffs: list[str] = []
+    for nid in sorted(set(ours) | set(theirs)):
+        if nid not in ours or nid not in theirs:
+            diffs.append(f"NUMA node {nid} is only in {'the checkpoint' if nid in theirs else 'the node description'}")
+            continue
+        a, b = ours[nid], theirs[nid]
+        if a["number_of_assignments"] != b["number_of_assignments"]:
+            diffs.append(f"node {nid} numberOfAssignments {b['number_of_assignments']} (expected "
+                         f"{a['number_of_assignments']})")
+        diffs += _table_differences(nid, a["memory"], b["memory"] or {})
+    return diffs[:4] + ([f"and {len(diffs) - 4} more"] if len(diffs) > 4 else [])
 
 
 def write_checkpoints(state_dir: str, node: NodeDescription, state: AdmittedState,
@@ -112,17 +174,7 @@ def write_checkpoints(state_dir: str, node: NodeDescription, state: AdmittedStat
     except OSError as exc:
         raise UsageError(f"cannot make {state_dir}: {exc.strerror}", "choose a writable --write-checkpoints DIR") \
             from None
-    ms = machine_state(node, state)
-    # Pod-level blocks take memory too (the model's machine_state fills per-container entries only).
-    for blocks in state.pod_memory.values():
-        for b in blocks:
-            fill(ms, b.numa_affinity, b.type, b.size)
-    machine = {nid: {"number_of_assignments": st.assignments, "cells": list(st.cells),
-                     "memory": {res: {"total": t.total, "systemReserved": t.system_reserved,
-                                      "allocatable": t.allocatable, "reserved": t.reserved, "free": t.free}
-                                for res, t in st.tables.items()}}
-               for nid, st in ms.items()}
-
+    machine = node_machine_state(node, state)
     entries = {u: {c: _as_dicts(bl) for c, bl in cs.items()} for u, cs in state.memory.items()}
     mem_text = dump_memory_manager_state("Static", machine, entries,
                                          {u: _as_dicts(bl) for u, bl in state.pod_memory.items()})

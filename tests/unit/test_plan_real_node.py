@@ -281,3 +281,49 @@ def test_text_head_shows_options_version_and_source(cli):
     assert proc.returncode == 0, proc.stderr
     assert "options full-pcpus-only=true; kubelet 1.30 rules" in proc.stdout.splitlines()[0]
     assert f"note: kubelet settings from {EXAMPLE}" in proc.stdout
+
+
+_HEAD = "kind: KubeletConfiguration\nmemoryManagerPolicy: Static\ncpuManagerPolicy: static\nreservedSystemCPUs: \"0\"\n"
+
+
+@pytest.mark.parametrize("name,text,needle", [
+    ("truncated", _HEAD + "reservedMemory: [{numaNode: 0, limits: {memory:", "not valid YAML"),
+    ("list-not-map", _HEAD + "kubeReserved: [memory, 1Gi]\nreservedMemory: [{numaNode: 0, limits: {memory: 100Mi}}]\n",
+     "kubeReserved is list, not a mapping"),
+    ("reserved-not-list", _HEAD + "reservedMemory: {numaNode: 0}\n", "reservedMemory is not a list"),
+    ("numa-not-int", _HEAD + "reservedMemory: [{numaNode: zero, limits: {memory: 100Mi}}]\n", "is not an int32"),
+    ("bad-cpus", _HEAD.replace('"0"', '"0-"') + "reservedMemory: [{numaNode: 0, limits: {memory: 100Mi}}]\n",
+     "reservedSystemCPUs"),
+    ("bad-percentage", _HEAD + "evictionHard: {memory.available: 'x%'}\n", "not a percentage"),
+    ("policy-case", _HEAD.replace("Static", "static") + "reservedMemory: [{numaNode: 0, limits: {memory: 100Mi}}]\n",
+     "memoryManagerPolicy 'static' is not a policy"),
+])
+def test_malformed_configs_exit_2_naming_file_and_problem(cli, tmp_path, name, text, needle):
+    cfg = tmp_path / f"{name}.yaml"
+    cfg.write_text(text)
+    cli.one_line_error(cli("pod", "plan", POD, "--sysfs-root", TWO_SOCKETS, "--kubelet-config", cfg),
+                       f"{name}.yaml", needle)
+
+
+def test_binary_config_exits_2(cli, tmp_path):
+    cfg = tmp_path / "bin.yaml"
+    cfg.write_bytes(b"\xff\xfe\x00kind")
+    cli.one_line_error(cli("pod", "plan", POD, "--node", NODE, "--kubelet-config", cfg), "bin.yaml", "not UTF-8")
+
+
+@pytest.mark.parametrize("name,text,needle", [
+    ("top-level-array", "[1,2,3]", "not a JSON object"),
+    ("huge-number", _mem_v1().replace('"size":512', '"size":' + "9" * 5000), "overflows"),
+    ("deep", "[" * 100000, "corrupt"),
+    ("data-bad-checksum", '{"data":"{}","dataChecksum":1234}', "dataChecksum 1234 does not match"),
+])
+def test_more_hostile_checkpoints_exit_2(cli, tmp_path, name, text, needle):
+    (tmp_path / "memory_manager_state").write_text(text)
+    cli.one_line_error(cli("pod", "plan", POD, "--node", NODE, "--state-dir", tmp_path), "memory_manager_state",
+                       needle)
+
+
+def test_bad_cpu_checkpoint_exit_2(cli, tmp_path):
+    (tmp_path / "cpu_manager_state").write_text('{"policyName":"static","defaultCpuSet":"0-3","entries":{"p":{"c":7}}}')
+    cli.one_line_error(cli("pod", "plan", POD, "--node", NODE, "--state-dir", tmp_path), "cpu_manager_state",
+                       "cannot unmarshal")

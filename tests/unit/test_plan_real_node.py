@@ -327,3 +327,14 @@ def test_bad_cpu_checkpoint_exit_2(cli, tmp_path):
     (tmp_path / "cpu_manager_state").write_text('{"policyName":"static","defaultCpuSet":"0-3","entries":{"p":{"c":7}}}')
     cli.one_line_error(cli("pod", "plan", POD, "--node", NODE, "--state-dir", tmp_path), "cpu_manager_state",
                        "cannot unmarshal")
+
+
+def test_node_file_reservation_checked_against_the_config(cli, tmp_path):
+    # node-two-numa.json reserves 512Mi on each node (1Gi); a config without reservedMemory supplies the sum.
+    cfg = tmp_path / "k.yaml"
+    cfg.write_text(_HEAD + "kubeReserved: {memory: 924Mi}\n")  # 924Mi + evictionHard 100Mi = 1Gi
+    doc = plan_json(cli, POD, "--node", NODE, "--kubelet-config", cfg)
+    assert doc["node"]["reservedMemory"][0]["limits"] == {"memory": 512 << 20}
+    cfg.write_text(_HEAD + "kubeReserved: {memory: 512Mi}\n")
+    cli.one_line_error(cli("pod", "plan", POD, "--node", NODE, "--kubelet-config", cfg),
+                       "node-two-numa.json: reservedMemory memory totals 1Gi", "= 612Mi")

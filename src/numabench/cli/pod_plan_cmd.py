@@ -223,24 +223,24 @@ def _describe_node(o: dict, cfg: KubeletConfig | None, notes: list[str]) -> Node
     """
     if o["node_file"] and o["sysfs_root"]:
         raise UsageError("--node and --sysfs-root both describe the node", "give one of them")
-    memory = _parse_reserved_memory(o["reserved_memory"])
-    if memory is None and cfg is not None and cfg.reserved_memory:
-        memory = _whole_bytes(cfg.reserved_memory, cfg.path)
     base = load_node(o["node_file"]) if o["node_file"] else _from_sysfs(o["sysfs_root"], None, ())
     file_has_memory = bool(o["node_file"]) and not any(a.startswith("reservedMemory") for a in base.assumptions)
-    if memory is None and file_has_memory:
-        memory = base.reserved_memory
     reservation = cfg.reservation if cfg is not None else NodeAllocatableReservation()
-    if memory is None and o["assume_default_reservations"]:
-        memory = _assumed_reservation(base, reservation)
-        notes.append("assumed (--assume-default-reservations): reservedMemory " + "; ".join(
-            f"NUMA node {nid}: " + ", ".join(f"{r} {format_size(v)}" for r, v in sorted(lim.items()))
-            for nid, lim in memory.items()) + " (the node-allocatable reservation on the first memory node)")
+    memory, where = _parse_reserved_memory(o["reserved_memory"]), "--reserved-memory"
+    if memory is None and cfg is not None and cfg.reserved_memory:
+        memory, where = _whole_bytes(cfg.reserved_memory, cfg.path), cfg.path
+    if memory is None and file_has_memory:
+        memory, where = base.reserved_memory, base.source
+    if memory is None:
+        where = cfg.path if cfg is not None else (base.source or "the node")
+        if o["assume_default_reservations"]:
+            memory = _assumed_reservation(base, reservation)
+            notes.append("assumed (--assume-default-reservations): reservedMemory " + "; ".join(
+                f"NUMA node {nid}: " + ", ".join(f"{r} {format_size(v)}" for r, v in sorted(lim.items()))
+                for nid, lim in memory.items()) + " (the node-allocatable reservation on the first memory node)")
     cpus = _reserved_cpus(o["reserved_cpus"], cfg, base.all_cpus, notes)
     if cpus is None and o["node_file"] and not any(a.startswith("reservedSystemCPUs") for a in base.assumptions):
         cpus = base.reserved_cpus
-    where = cfg.path if cfg is not None and not o["reserved_memory"] else (
-        "--reserved-memory" if o["reserved_memory"] else (base.source or "the node"))
     if cfg is not None or not any(lim.get(MEMORY) for lim in (memory or {}).values()):
         check_static_reserved_memory(memory or {}, reservation, base.node_ids, where)
     else:  # kubeReserved/systemReserved/evictionHard are the config's: without it the sum cannot be known

@@ -338,3 +338,14 @@ def test_node_file_reservation_checked_against_the_config(cli, tmp_path):
     cfg.write_text(_HEAD + "kubeReserved: {memory: 512Mi}\n")
     cli.one_line_error(cli("pod", "plan", POD, "--node", NODE, "--kubelet-config", cfg),
                        "node-two-numa.json: reservedMemory memory totals 1Gi", "= 612Mi")
+
+
+def test_percentage_eviction_uses_the_sysfs_capacity(cli, tmp_path):
+    cfg = tmp_path / "k.yaml"
+    cfg.write_text(_HEAD + "evictionHard: {memory.available: '1%'}\n"
+                   "reservedMemory: [{numaNode: 0, limits: {memory: 1Mi}}]\n")
+    # From sysfs the capacity is known: 1% of it is not 1Mi, so the kubelet would refuse to start.
+    cli.one_line_error(cli("pod", "plan", POD, "--sysfs-root", TWO_SOCKETS, "--kubelet-config", cfg), "totals 1Mi")
+    # A node file: the percentage cannot be resolved here; the plan goes on and says what was not checked.
+    doc = plan_json(cli, POD, "--node", NODE, "--kubelet-config", cfg)
+    assert any("is a percentage" in n and "not checked" in n for n in doc["notes"])

@@ -241,6 +241,10 @@ def _describe_node(o: dict, cfg: KubeletConfig | None, notes: list[str]) -> Node
     cpus = _reserved_cpus(o["reserved_cpus"], cfg, base.all_cpus, notes)
     if cpus is None and o["node_file"] and not any(a.startswith("reservedSystemCPUs") for a in base.assumptions):
         cpus = base.reserved_cpus
+    if cfg is not None and cfg.reservation.eviction_memory is None:
+        notes.append(f"{cfg.path}: evictionHard memory.available is a percentage of the node's memory, which a node "
+                     "file does not fix: the memory sum of reservedMemory was not checked (plan with --sysfs-root on "
+                     "the node, or give evictionHard as a quantity)")
     if cfg is not None or not any(lim.get(MEMORY) for lim in (memory or {}).values()):
         check_static_reserved_memory(memory or {}, reservation, base.node_ids, where)
     else:  # kubeReserved/systemReserved/evictionHard are the config's: without it the sum cannot be known

@@ -128,3 +128,32 @@ def test_percentage_eviction_uses_the_topology(tmp_path):
 
 def test_load_config_reads_yaml():
     assert load_config(os.path.join(CONFIGS, "valid.yaml"))["memoryManagerPolicy"] == "Static"
+
+
+def test_parse_config_gives_typed_settings():
+    # The settings pod plan reads come from the same parse as the lint findings.
+    from numabench.kube.kubelet.config import load_kubelet_config
+
+    cfg = load_kubelet_config(os.path.join(CONFIGS, "valid.yaml"))
+    assert (cfg.memory_manager_policy, cfg.cpu_manager_policy, cfg.topology_manager_policy) == (
+        "Static", "static", "single-numa-node")
+    assert cfg.topology_manager_scope is None and cfg.reserved_system_cpus is None
+    assert cfg.reserved_memory == {0: {"memory": 562 << 20}, 1: {"memory": 562 << 20}}
+    assert cfg.reservation.per_type() == {"memory": 1124 << 20}
+    assert cfg.reserved_cpu_count == 1  # ceil(kubeReserved cpu 500m)
+    assert [f.rule for f in cfg.findings] == [f.rule for f in lint_config(load_config(os.path.join(CONFIGS,
+                                                                                                  "valid.yaml")))]
+
+
+def test_parse_config_options_scope_and_cpus():
+    from numabench.kube.kubelet.config import parse_config
+
+    cfg = parse_config({"kind": "KubeletConfiguration", "topologyManagerScope": "pod", "reservedSystemCPUs": "0,32",
+                        "cpuManagerPolicyOptions": {"full-pcpus-only": "true"},
+                        "topologyManagerPolicyOptions": {"max-allowable-numa-nodes": "16"}})
+    assert cfg.topology_manager_scope == "pod" and cfg.reserved_system_cpus == (0, 32)
+    assert cfg.cpu_manager_policy_options == {"full-pcpus-only": "true"}
+    assert cfg.topology_manager_policy_options == {"max-allowable-numa-nodes": "16"}
+    bad = parse_config({"kind": "KubeletConfiguration", "topologyManagerScope": "node", "reservedSystemCPUs": "0-",
+                        "cpuManagerPolicyOptions": {"full-pcpus-only": True}})
+    assert sorted(f.rule for f in bad.errors) == ["config-type", "config-type", "topology-manager-scope"]

@@ -46,6 +46,8 @@ __all__ = [
     "ChecksumCheck",
     "CpuManagerState",
     "MemoryManagerState",
+    "dump_cpu_manager_state",
+    "dump_memory_manager_state",
     "fnv32a",
     "load_cpu_manager_state",
     "load_memory_manager_state",
@@ -725,3 +727,121 @@ def load_cpu_manager_state(path: str) -> CpuManagerState:
 def state_paths(kubelet_dir: str) -> tuple[str, str]:
     """(memory_manager_state, cpu_manager_state) paths under the kubelet's root directory."""
     return os.path.join(kubelet_dir, MEMORY_STATE_FILE), os.path.join(kubelet_dir, CPU_STATE_FILE)
+
+
+# --------------------------------------------------------------------------- writing
+#
+# The reverse of the readers, for ``pod plan --write-checkpoints``: the file the kubelet's
+# ``MarshalCheckpoint`` writes (``checksum.New`` over the go-spew print with the checksum at 0,
+# then ``json.Marshal``: struct fields in order, ``omitempty`` entries left out when empty, map
+# keys sorted as strings, HTML-safe string escapes). The layout is the oldest one that holds the
+# content (memory v1 / cpu v2 without pod-level entries; memory v2 / cpu v3 with them), hashed
+# under the type names ``MemoryManagerCheckpoint`` / ``CPUManagerCheckpoint``: what a kubelet of
+# that layout writes, and what newer kubelets still verify (their V1/V2 fallbacks).
+
+
+def _go_json(value: Any) -> str:
+    """``encoding/json`` Marshal of a decoded value: dict keys sorted as strings, compact."""
+    if isinstance(value, dict):
+        items = sorted((str(k), v) for k, v in value.items())
+        return "{" + ",".join(_go_json(k) + ":" + _go_json(v) for k, v in items) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_go_json(v) for v in value) + "]"
+    if isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+        for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
+                        ("\u2029", "\\u2029")):
+            text = text.replace(ch, esc)
+        return text
+    return str(int(value))
+
+
+def _struct_json(fields: list[tuple[str, Any, bool]]) -> str:
+    """A struct's JSON from (json name, value, omitempty) in field order."""
+    parts = [_go_json(name) + ":" + (raw if isinstance(raw, _Raw) else _go_json(raw))
+             for name, raw, omit in fields if not (omit and not raw)]
+    return "{" + ",".join(parts) + "}"
+
+
+class _Raw(str):
+    """Already-encoded JSON."""
+
+
+def _go_blocks(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"NUMAAffinity": [int(n) for n in b["numa_affinity"]], "Type": str(b["type"]), "Size": int(b["size_bytes"])}
+            for b in blocks]
+
+
+def _blocks_json(blocks: list[dict[str, Any]]) -> _Raw:
+    return _Raw("[" + ",".join(_struct_json([("numaAffinity", b["NUMAAffinity"], False), ("type", b["Type"], False),
+                                               ("size", b["Size"], False)]) for b in blocks) + "]")
+
+
+_TABLE_FIELDS = (("total", "TotalMemSize"), ("systemReserved", "SystemReserved"), ("allocatable", "Allocatable"),
+                 ("reserved", "Reserved"), ("free", "Free"))
+
+
+def dump_memory_manager_state(policy_name: str, machine_state: dict[int, dict[str, Any]],
+                              entries: dict[str, dict[str, list[dict[str, Any]]]],
+                              pod_entries: dict[str, list[dict[str, Any]]] | None = None) -> str:
+    """memory_manager_state text, checksum included, from the shapes ``MemoryManagerState`` holds
+    (``machine_state``: node -> {number_of_assignments, cells, memory: {type: {total, systemReserved,
+    allocatable, reserved, free}}}; ``entries``: pod uid -> container -> [{numa_affinity, type,
+    size_bytes}]; ``pod_entries``: pod uid -> blocks). Sizes in bytes."""
+    machine: dict[int, dict[str, Any]] = {int(n): {"NumberOfAssignments": int(st["number_of_assignments"]),
+                        "MemoryMap": {str(r): {go: int(t[js]) for js, go in _TABLE_FIELDS}
+                                      for r, t in st["memory"].items()},
+                        "Cells": [int(c) for c in st["cells"]]}
+               for n, st in machine_state.items()}
+    go_entries = {str(p): {str(c): _go_blocks(bl) for c, bl in cs.items()} for p, cs in entries.items()}
+    go_pods = {str(p): {"MemoryBlocks": _go_blocks(bl)} for p, bl in (pod_entries or {}).items()}
+    lay = _MEM_LAYOUTS[1] if go_pods else _MEM_LAYOUTS[0]
+    value: dict[str, Any] = {"PolicyName": policy_name, "MachineState": machine, "Entries": go_entries,
+                             "Checksum": 0}
+    if go_pods:
+        value["PodEntries"] = go_pods
+    checksum = fnv32a(spew_for_hash(lay.struct, value, "MemoryManagerCheckpoint").encode("utf-8"))
+    machine_json = _Raw("{" + ",".join(
+        _go_json(str(n)) + ":" + _struct_json([
+            ("numberOfAssignments", st["NumberOfAssignments"], False),
+            ("memoryMap", _Raw("{" + ",".join(_go_json(r) + ":" + _struct_json([(js, t[go], False)
+                                                                               for js, go in _TABLE_FIELDS])
+                                               for r, t in sorted(st["MemoryMap"].items())) + "}"), False),
+            ("cells", st["Cells"], False)])
+        for n, st in sorted(machine.items(), key=lambda kv: str(kv[0]))) + "}")
+    entries_json = _Raw("{" + ",".join(
+        _go_json(p) + ":{" + ",".join(_go_json(c) + ":" + _blocks_json(bl) for c, bl in sorted(cs.items())) + "}"
+        for p, cs in sorted(go_entries.items())) + "}") if go_entries else _Raw("")
+    fields: list[tuple[str, Any, bool]] = [("policyName", policy_name, False), ("machineState", machine_json, False),
+                                           ("entries", entries_json, True)]
+    if go_pods:
+        fields.append(("podEntries", _Raw("{" + ",".join(
+            _go_json(p) + ":" + _struct_json([("memoryBlocks", _blocks_json(pe["MemoryBlocks"]), False)])
+            for p, pe in sorted(go_pods.items())) + "}"), True))
+    fields.append(("checksum", checksum, False))
+    return _struct_json(fields)
+
+
+def dump_cpu_manager_state(policy_name: str, default_cpuset: tuple[int, ...] | list[int],
+                           entries: dict[str, dict[str, tuple[int, ...]]],
+                           pod_entries: dict[str, tuple[int, ...]] | None = None) -> str:
+    """cpu_manager_state text, checksum included (v2 layout: pod uid -> container -> CPUs; v3 when
+    ``pod_entries`` has pods). CPU sets are written as ``cpuset.CPUSet.String()`` does (``0-3,8``)."""
+    from numabench.util.cpulist import format_cpulist
+
+    go_entries = {str(p): {str(c): format_cpulist(sorted(v)) for c, v in cs.items()} for p, cs in entries.items()}
+    go_pods = {str(p): tuple(sorted(v)) for p, v in (pod_entries or {}).items()}
+    lay = _CPU_LAYOUTS[2] if go_pods else _CPU_LAYOUTS[1]
+    value: dict[str, Any] = {"PolicyName": policy_name, "DefaultCPUSet": format_cpulist(sorted(default_cpuset)),
+                             "Entries": go_entries, "Checksum": 0}
+    if go_pods:
+        value["PodEntries"] = go_pods
+    checksum = fnv32a(spew_for_hash(lay.struct, value, "CPUManagerCheckpoint").encode("utf-8"))
+    fields: list[tuple[str, Any, bool]] = [("policyName", policy_name, False),
+                                           ("defaultCpuSet", value["DefaultCPUSet"], False),
+                                           ("entries", go_entries, True)]
+    if go_pods:
+        fields.append(("podEntries", _Raw(_go_json({p: {"cpuSet": format_cpulist(v)} for p, v in go_pods.items()})),
+                       True))
+    fields.append(("checksum", checksum, False))
+    return _struct_json(fields)

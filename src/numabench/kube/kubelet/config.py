@@ -26,8 +26,9 @@ uppercase ``K`` is not a Kubernetes suffix). Sums are exact fractions.
 from __future__ import annotations
 
 import json
+import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -35,20 +36,27 @@ import yaml
 
 from numabench.errors import QuantityError, UsageError
 from numabench.host.topology import Topology, read_topology, read_topology_tree
+from numabench.kube.admission.reserved import NodeAllocatableReservation, reserved_memory_problems
 from numabench.kube.resources import (
+    CPU,
     CPU_MANAGER_POLICIES,
     DEFAULT_EVICTION_HARD_MEMORY_BYTES,
     HUGEPAGES_PREFIX,
     MAX_NUMA_NODES,
     MEMORY_MANAGER_POLICIES,
     TOPOLOGY_MANAGER_POLICIES,
+    TOPOLOGY_MANAGER_SCOPES,
     format_quantity,
     parse_quantity,
 )
+from numabench.util.cpulist import parse_cpulist
 
 __all__ = [
     "Finding",
+    "KubeletConfig",
     "lint_config",
+    "load_kubelet_config",
+    "parse_config",
     "lint_file",
     "load_config",
     "load_topology",
@@ -255,6 +263,7 @@ class _Reserved:
     nodes: list[int]
     unparsed: set[str]
     entries: list
+    per_node: dict[int, dict[str, Fraction]] = field(default_factory=dict)  # the parsable limits
 
 
 def _reserved_memory(doc: dict[str, Any], findings: list[Finding]) -> _Reserved:
@@ -291,6 +300,8 @@ def _reserved_memory(doc: dict[str, Any], findings: list[Finding]) -> _Reserved:
                                         "merge the two entries into one"))
             seen.add((node, name))
             out.sums[name] = out.sums.get(name, Fraction(0)) + q
+            limits = out.per_node.setdefault(node, {})
+            limits[name] = limits.get(name, Fraction(0)) + q
     return out
 
 
@@ -313,53 +324,25 @@ def _topology_findings(doc: dict[str, Any], topo: Topology, nodes_named: list[in
             f"{MAX_NUMA_NODES}", "set topologyManagerPolicyOptions max-allowable-numa-nodes"))
 
 
-@dataclass
-class _NodeAllocatable:
-    """The node-allocatable reservations: kubeReserved, systemReserved (per resource) and the hard
-    eviction threshold for memory (None: cannot be known)."""
-
-    kube: dict[str, Fraction]
-    system: dict[str, Fraction]
-    eviction_memory: Fraction | None
-
-
-def _node_allocatable(doc: dict[str, Any], topo: Topology | None, findings: list[Finding]) -> _NodeAllocatable:
+def _node_allocatable(doc: dict[str, Any], topo: Topology | None,
+                      findings: list[Finding]) -> NodeAllocatableReservation:
+    """kubeReserved, systemReserved and the hard eviction threshold for memory (None: not known)."""
     kube_reserved = _quantities(doc, "kubeReserved", findings)
     system_reserved = _quantities(doc, "systemReserved", findings)
     _quantities(doc, "evictionHard", findings)
-    return _NodeAllocatable(kube_reserved, system_reserved, _eviction_memory(doc, topo, findings))
+    return NodeAllocatableReservation(kube_reserved, system_reserved, _eviction_memory(doc, topo, findings))
 
 
-def _sum_findings(mm: str, reserved: _Reserved, alloc: _NodeAllocatable, findings: list[Finding]) -> None:
-    """``validateReservedMemory``: per memory type, the sum over NUMA nodes must equal kubeReserved +
-    systemReserved (+ the hard eviction threshold, for memory)."""
-    kube_reserved, system_reserved, eviction_memory = alloc.kube, alloc.system, alloc.eviction_memory
-    static, sums, unparsed = mm == "Static", reserved.sums, reserved.unparsed
-    # Node-allocatable reservation per memory type: kubeReserved + systemReserved (+ eviction for memory).
-    reserve: dict[str, Fraction] = {}
-    for source in (kube_reserved, system_reserved):
-        for name, q in source.items():
-            if name == "memory" or name.startswith(HUGEPAGES_PREFIX):
-                reserve[name] = reserve.get(name, Fraction(0)) + q
-    allocatable: dict[str, Fraction | None] = dict(reserve)  # None: cannot be known
-    allocatable["memory"] = (None if eviction_memory is None
-                             else reserve.get("memory", Fraction(0)) + eviction_memory)
-    types = sorted(set(sums) | set(allocatable), key=lambda t: (t != "memory", t))
-    for rtype in types:
-        want = allocatable.get(rtype, Fraction(0))
-        if want is None or rtype in unparsed:
-            continue
-        have = sums.get(rtype, Fraction(0))
-        if have == want:
-            continue
-        parts = [f"kubeReserved {format_quantity(kube_reserved.get(rtype, Fraction(0)))}",
-                 f"systemReserved {format_quantity(system_reserved.get(rtype, Fraction(0)))}"]
-        if rtype == "memory" and eviction_memory is not None:  # always, as want is not None
-            parts.append(f"evictionHard {format_quantity(eviction_memory)}")
+def _sum_findings(mm: str, reserved: _Reserved, alloc: NodeAllocatableReservation, findings: list[Finding]) -> None:
+    """``validateReservedMemory`` (``kube.admission.reserved``): per memory type, the sum over NUMA
+    nodes must equal kubeReserved + systemReserved (+ the hard eviction threshold, for memory).
+    An error under Static; a warning under the other policies, which ignore it."""
+    for p in reserved_memory_problems(reserved.per_node, alloc, None, reserved.unparsed):
+        rtype, have, want = p.rtype or "", p.have or Fraction(0), p.want or Fraction(0)
         message = (f"{rtype}: reservedMemory totals {format_quantity(have)} over NUMA nodes, but "
-                   f"{' + '.join(parts)} = {format_quantity(want)}; they must be equal")
+                   f"{alloc.parts(rtype)} = {format_quantity(want)}; they must be equal")
         fix_sum = f"make the {rtype} limits of reservedMemory add up to exactly {format_quantity(want)}"
-        if static:
+        if mm == "Static":
             findings.append(Finding("error", "reserved-memory-sum", message + " (the kubelet refuses to start)",
                                     fix_sum))
         elif reserved.entries:
@@ -368,9 +351,70 @@ def _sum_findings(mm: str, reserved: _Reserved, alloc: _NodeAllocatable, finding
                                     fix_sum))
 
 
-def lint_config(doc: dict[str, Any], topo: Topology | None = None,
-                state_dir: str = "/var/lib/kubelet") -> list[Finding]:
-    """Check a KubeletConfiguration mapping; findings in rule order (errors, warnings, infos mixed)."""
+@dataclass(frozen=True)
+class KubeletConfig:
+    """The settings of a KubeletConfiguration that the CPU, Memory and Topology Managers use, typed;
+    ``findings`` is what ``kubelet lint`` reports on it. Sizes in bytes (exact fractions)."""
+
+    path: str
+    memory_manager_policy: str  # "None" when not set, as the kubelet
+    cpu_manager_policy: str  # "none" when not set
+    topology_manager_policy: str | None  # None: not set (the kubelet's default, none)
+    topology_manager_scope: str | None  # None: not set (container)
+    cpu_manager_policy_options: dict[str, str]
+    topology_manager_policy_options: dict[str, str]
+    reserved_system_cpus: tuple[int, ...] | None  # None: not set
+    reserved_memory: dict[int, dict[str, Fraction]]  # NUMA node -> type -> bytes (parsable entries)
+    reservation: NodeAllocatableReservation
+    reserved_cpu_count: int  # ceil(kubeReserved cpu + systemReserved cpu), used without reservedSystemCPUs
+    findings: tuple[Finding, ...] = field(default=())
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+
+def _string_map(doc: dict[str, Any], key: str, findings: list[Finding]) -> dict[str, str]:
+    """A ``map[string]string`` field (policy options): YAML ``true`` unquoted is a bool, which the
+    kubelet's decoder refuses."""
+    raw = doc.get(key)
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+        findings.append(Finding("error", "config-type", f"{key} must map option names to strings (got {raw!r})",
+                                f"quote the values, e.g. {key}: {{full-pcpus-only: \"true\"}}"))
+        return {}
+    return {str(k): v for k, v in raw.items()}
+
+
+def _scope_and_cpus(doc: dict[str, Any], findings: list[Finding]) -> tuple[str | None, tuple[int, ...] | None]:
+    scope = doc.get("topologyManagerScope")
+    if scope is not None and scope not in TOPOLOGY_MANAGER_SCOPES:
+        findings.append(Finding("error", "topology-manager-scope", f"topologyManagerScope {scope!r} is not a scope",
+                                f"use one of {', '.join(TOPOLOGY_MANAGER_SCOPES)}"))
+        scope = None
+    raw = doc.get("reservedSystemCPUs")
+    cpus = None
+    if raw not in (None, ""):
+        try:
+            cpus = parse_cpulist(str(raw)) if isinstance(raw, (str, int)) and not isinstance(raw, bool) else None
+            if cpus is None:
+                raise ValueError(f"{raw!r} is not a string")
+        except ValueError as exc:
+            findings.append(Finding("error", "config-type", f"reservedSystemCPUs: {exc}",
+                                    "write a CPU list string such as \"0,32\""))
+    return scope, cpus
+
+
+def _reserved_cpu_count(alloc: NodeAllocatableReservation) -> int:
+    # cpumanager NewManager: the static policy reserves ceil(kubeReserved cpu + systemReserved cpu) CPUs.
+    total = Fraction(alloc.kube_reserved.get(CPU, 0)) + Fraction(alloc.system_reserved.get(CPU, 0))
+    return math.ceil(total)
+
+
+def parse_config(doc: dict[str, Any], topo: Topology | None = None, path: str = "",
+                 state_dir: str = "/var/lib/kubelet") -> KubeletConfig:
+    """A KubeletConfiguration mapping as typed settings, with the lint findings (rule order)."""
     findings: list[Finding] = []
     mm, cpu, tm = _policies(doc, findings)
     static = mm == "Static"
@@ -393,7 +437,26 @@ def lint_config(doc: dict[str, Any], topo: Topology | None = None,
             f"({state_dir}/memory_manager_state, {state_dir}/cpu_manager_state)",
             "when changing memoryManagerPolicy or cpuManagerPolicy: drain the node, stop the kubelet, remove the "
             "state file(s), start the kubelet, uncordon"))
-    return findings
+    scope, cpus = _scope_and_cpus(doc, findings)
+    cpu_options = _string_map(doc, "cpuManagerPolicyOptions", findings)
+    tm_options = _string_map(doc, "topologyManagerPolicyOptions", findings)
+    return KubeletConfig(path, mm, cpu, tm, scope, cpu_options, tm_options, cpus, reserved.per_node, alloc,
+                         _reserved_cpu_count(alloc), tuple(findings))
+
+
+def lint_config(doc: dict[str, Any], topo: Topology | None = None,
+                state_dir: str = "/var/lib/kubelet") -> list[Finding]:
+    """Check a KubeletConfiguration mapping; findings in rule order (errors, warnings, infos mixed)."""
+    return list(parse_config(doc, topo, state_dir=state_dir).findings)
+
+
+def load_kubelet_config(path: str, topo: Topology | None = None) -> KubeletConfig:
+    """``parse_config(load_config(path), topo, path)``.
+
+    Raises:
+        UsageError: what ``load_config`` raises.
+    """
+    return parse_config(load_config(path), topo, path)
 
 
 def lint_file(path: str, topology_from: str | None = None) -> list[Finding]:

@@ -252,6 +252,7 @@ def test_pod_exec_through_the_cri_reads_back_its_pod(containerd, cri_cgroups, tm
     env = {**os.environ, "TMPDIR": str(tmp_path / "logs")}
     os.makedirs(env["TMPDIR"])
     proc = subprocess.run([NUMABENCH, "pod", "exec", str(pod_file), "--runtime", "cri", "--image", IMAGE,
+                           "--assume-default-reservations",
                            "--cri-socket", containerd.socket, "--cgroup-root", cri_cgroups, "--record", str(record),
                            "--", "numabench", "pod", "inspect", "--json", "--probe-size", "8M"],
                           capture_output=True, text=True, timeout=300, env=env)

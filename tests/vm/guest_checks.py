@@ -278,8 +278,10 @@ def _pod_exec(*plan_args):
 
 
 def pod_aligned_planned_and_executed(expected):
-    # Live topology, kubelet defaults (CPU 0 and 100Mi on node 0 reserved): 1 CPU + 256Mi lands on node 1.
-    doc, plan = _pod_exec(os.path.join(PODS, "guest-aligned.yaml"), "--policy", "single-numa-node")
+    # Live topology, kubelet defaults (CPU 0 and 100Mi on node 0 reserved, asked for explicitly:
+    # without reservations the Static policy refuses to start): 1 CPU + 256Mi lands on node 1.
+    doc, plan = _pod_exec(os.path.join(PODS, "guest-aligned.yaml"), "--policy", "single-numa-node",
+                          "--assume-default-reservations")
     c = plan["containers"][0]
     expect(plan["admitted"] and c["cpus"] == [1] and c["mems"] == [1], f"plan {c}")
     expect(c["exclusive_cpus"] and c["memory_pinned"] and c["aligned"], f"plan {c}")

@@ -74,8 +74,8 @@ def plan_peak(topology: Topology, cpuset: CpusetView, *, nodes: Sequence[int] | 
     for node in peak_nodes(topology, cpuset, nodes, all_nodes):
         plan = plan_run(topology, cpuset, RunOptions(
             cpu_nodes=[node], mem_nodes=None if mem_node is None else [mem_node], pages=[pages],
-            size_bytes=size_bytes, threads=threads, thread_counts=None if thread_counts is None else list(thread_counts),
-            kernels=["read"], repeat=repeat))
+            size_bytes=size_bytes, threads=threads,
+            thread_counts=None if thread_counts is None else list(thread_counts), kernels=["read"], repeat=repeat))
         notes += [n for n in plan.notes if n not in notes]
         specs += [dataclasses.replace(spec, kernels=tuple(kernels)) for spec in plan.specs]
     return Plan(specs=specs, notes=notes)

@@ -99,3 +99,25 @@ def loaded_latency_png(points: list[dict], *, title: str = "Loaded latency") -> 
     ax.grid(True, alpha=0.3)
     ax.set_title(title)
     return _png(fig)
+
+
+def thread_sweep_png(curves: list[dict], *, title: str = "Bandwidth vs threads") -> bytes:
+    """Bandwidth (GB/s, 1e9 bytes/s) against pinned threads, one line per curve; curves are
+    ``{label, points: [{threads, bandwidth_bytes_per_s}]}``, each saturation point ringed."""
+    fig = Figure(figsize=(7, 4))
+    ax = fig.add_subplot()
+    for curve in curves:
+        points = sorted(curve["points"], key=lambda p: p["threads"])
+        xs = [p["threads"] for p in points]
+        ys = [p["bandwidth_bytes_per_s"] / 1e9 for p in points]
+        line = ax.plot(xs, ys, marker="o", label=curve["label"])[0]
+        top = max(range(len(ys)), key=lambda i: (ys[i], -xs[i]))
+        ax.plot([xs[top]], [ys[top]], marker="o", markersize=12, fillstyle="none", color=line.get_color())
+    ax.set_xlabel("pinned threads")
+    ax.set_ylabel("bandwidth (GB/s)")
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    return _png(fig)

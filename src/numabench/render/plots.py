@@ -12,7 +12,7 @@ import io
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from numabench.util.units import format_size
 
@@ -113,6 +113,7 @@ def thread_sweep_png(curves: list[dict], *, title: str = "Bandwidth vs threads")
         line = ax.plot(xs, ys, marker="o", label=curve["label"])[0]
         top = max(range(len(ys)), key=lambda i: (ys[i], -xs[i]))
         ax.plot([xs[top]], [ys[top]], marker="o", markersize=12, fillstyle="none", color=line.get_color())
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("pinned threads")
     ax.set_ylabel("bandwidth (GB/s)")
     ax.set_xlim(left=0)

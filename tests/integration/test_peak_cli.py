@@ -114,3 +114,12 @@ def test_sigterm_during_peak_keeps_the_finished_mixes(tmp_path):
     doc = json.loads(out.read_text())
     assert doc["interrupted"] is True and doc["interrupted_by"] == "SIGTERM"
     assert [m["kernel"] for m in doc["measurements"]] == ["peak_1to0", "peak_3to1"]
+
+
+def test_peak_samples_adaptively_as_run_does(tmp_path):
+    proc = run_cli("peak", "--size", "4M", "--sample-seconds", "0.01", "--mixes", "1:1", "--min-samples", "3",
+                   "--max-samples", "4", "--target-ci", "50%", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (m,) = json.loads(proc.stdout)["measurements"]
+    assert m["sampling"]["mode"] == "adaptive" and 3 <= m["sampling"]["samples_taken"] <= 4
+    assert len(m["samples"]) == m["sampling"]["samples_taken"]

@@ -262,3 +262,11 @@ def test_prometheus_series_per_mix_and_thread_count(doc):
     series = [line for line in text.splitlines() if line.startswith("numabench_bandwidth_bytes_per_second{")]
     assert len(series) == 18
     assert any('kernel="read"' in s and 'threads="4"' in s and s.endswith(" 70000000000.0") for s in series)
+
+
+def test_prometheus_sweep_saturation_series(doc):
+    lines = [line for line in textfile(doc).splitlines()
+             if line.startswith("numabench_sweep_saturation_bytes_per_second{")]
+    assert len(lines) == 2
+    assert 'kernel="read",cpu_node="0",mem_node="0"' in lines[0] and 'threads="4"' in lines[0]
+    assert lines[0].endswith(" 70000000000.0") and lines[1].endswith(" 69000000000.0")

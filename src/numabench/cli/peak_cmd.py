@@ -33,7 +33,10 @@ from numabench.util.units import parse_int_list, parse_size
               help="Buffer size per node (K/M/G binary suffixes), split across a mix's arrays.")
 @click.option("--threads", metavar="N|A,B,..|A..B",
               help="Pinned threads: a count, or a sweep (bandwidth vs threads). Default: every allowed CPU.")
-@click.option("--repeat", type=int, default=None, help=f"Samples per mix. [default: {DEFAULT_REPEAT}]")
+@click.option("--repeat", type=int, default=None, help=f"Samples per mix, a fixed count. [default: {DEFAULT_REPEAT}]")
+@click.option("--min-samples", "min_samples", type=int, metavar="N", help="As `run`: sample until --target-ci ...")
+@click.option("--max-samples", "max_samples", type=int, metavar="M", help="... or M samples ...")
+@click.option("--target-ci", "target_ci", metavar="PCT", help="... is reached (the median's CI half-width, e.g. 1%).")
 @click.option("--sample-seconds", "sample_seconds", type=float, default=SAMPLE_SECONDS, show_default=True,
               help="Duration of one sample: a calibrated number of passes.")
 @click.option("--array-offset", "array_offset", metavar="BYTES", default=str(DEFAULT_ARRAY_OFFSET),
@@ -44,8 +47,9 @@ from numabench.util.units import parse_int_list, parse_size
 @click.option("--html", "html_path", metavar="FILE", help="Also write a self-contained HTML report.")
 @output_options()
 @one_line_errors
-def peak(node, all_nodes, mem_node, mixes, pages, size, threads, repeat, sample_seconds, array_offset, first_touch,
-         isa, html_path, output, csv_path, as_json, prometheus_path, force) -> None:
+def peak(node, all_nodes, mem_node, mixes, pages, size, threads, repeat, min_samples, max_samples, target_ci,
+         sample_seconds, array_offset, first_touch, isa, html_path, output, csv_path, as_json, prometheus_path,
+         force) -> None:
     """Peak injection bandwidth per read/write mix (MLC --peak_injection_bandwidth).
 
     Bytes are counted as in `run`: bytes read plus bytes written per pass, a write-allocate read
@@ -53,7 +57,9 @@ def peak(node, all_nodes, mem_node, mixes, pages, size, threads, repeat, sample_
     write-allocate read at all; triad (a = b + s*c, 2:1) does, uncounted, as STREAM."""
     from numabench.measure.peak import parse_mixes, plan_peak
 
-    _adaptive(None, None, None, None, sample_seconds)  # checks --sample-seconds
+    adaptive = _adaptive(repeat, min_samples, max_samples, target_ci, sample_seconds)
+    if adaptive is not None:
+        repeat = adaptive.min_samples
     offset = _array_offset(array_offset)
     count, counts = parse_threads(threads) if threads is not None else (None, None)
     outputs = Outputs(output, csv_path, prometheus_path, as_json, force)
@@ -69,11 +75,12 @@ def peak(node, all_nodes, mem_node, mixes, pages, size, threads, repeat, sample_
                      threads=count, thread_counts=counts, repeat=DEFAULT_REPEAT if repeat is None else repeat)
     for note in plan.notes:
         progress(f"note: {note}")
-    _measure_and_report(plan, topology, isa, first_touch, sample_seconds, offset, outputs, html_path,
+    _measure_and_report(plan, topology, isa, first_touch, (adaptive, sample_seconds), offset, outputs, html_path,
                         {"mixes": parse_mixes(mixes), "repeat": plan.specs[0].repeat, "threads": threads})
 
 
-def _measure_and_report(plan, topology, isa, first_touch, sample_seconds, offset, outputs, html_path, options) -> None:
+def _measure_and_report(plan, topology, isa, first_touch, sampling_choice, offset, outputs, html_path,
+                        options) -> None:
     # The native core only when measuring.
     from numabench.measure.runner import Runner, Sampling
     from numabench.measure.session import Session
@@ -81,9 +88,10 @@ def _measure_and_report(plan, topology, isa, first_touch, sample_seconds, offset
 
     if not isa_supported(isa):
         raise UsageError(f"this CPU does not support the {isa} bandwidth kernels", f"use --isa {isa_best()} or auto")
+    adaptive, sample_seconds = sampling_choice
     runner = Runner(progress=progress, isa=isa, force_first_touch=first_touch, sample_seconds=sample_seconds,
-                    array_offset=offset)
-    sampling = Sampling.fixed(plan.specs[0].repeat, sample_seconds).to_dict()
+                    adaptive=adaptive, array_offset=offset)
+    sampling = (adaptive or Sampling.fixed(plan.specs[0].repeat, sample_seconds)).to_dict()
     with Session(topology=topology, options={**options, "isa": isa, "first_touch": first_touch, "sampling": sampling,
                                              "array_offset_bytes": offset, "size_bytes": plan.specs[0].size_bytes,
                                              "pages": plan.specs[0].pages},

@@ -270,3 +270,15 @@ def test_prometheus_sweep_saturation_series(doc):
     assert len(lines) == 2
     assert 'kernel="read",cpu_node="0",mem_node="0"' in lines[0] and 'threads="4"' in lines[0]
     assert lines[0].endswith(" 70000000000.0") and lines[1].endswith(" 69000000000.0")
+
+
+def test_html_report_plots_peak_and_the_sweep(doc, tmp_path):
+    pytest.importorskip("matplotlib", reason="the HTML report needs the [report] extra")
+    from numabench.render.html import render_measurements_html
+
+    text = render_measurements_html(doc, "numabench peak")
+    assert text.count('src="data:image/png;base64,') == 3  # peak bars, one sweep plot per node
+    assert "saturation (ringed): read 70.00 GB/s at 4 thr" in text
+    assert "peak_3to1" in text and "3:1" in text
+    doc["measurements"] = doc["measurements"][:1]
+    assert "Bandwidth vs threads: not measured." in render_measurements_html(doc, "x")

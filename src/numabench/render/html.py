@@ -177,6 +177,24 @@ def _thread_sweep_section(result: dict) -> str:
     return "\n".join(parts)
 
 
+def _peak_section(result: dict) -> str:
+    """numabench peak: GB/s per read/write mix, one bar per CPU node -> memory node (and thread count)."""
+    from numabench.constants import PEAK_KERNELS, PEAK_MIXES
+
+    mix_of = {kernel: mix for mix, kernel in PEAK_KERNELS.items()}
+    columns: dict = {}
+    for m in result.get("measurements", []):
+        if m.get("kernel") in mix_of and m.get("bandwidth_bytes_per_s") is not None:
+            label = f"node {m['cpu_node']}->{'+'.join(map(str, m.get('mem_nodes') or [m.get('mem_node')]))}, " \
+                    f"{m['threads']} thr"
+            columns.setdefault(label, {})[mix_of[m["kernel"]]] = m["bandwidth_bytes_per_s"]
+    if not columns:
+        return '<p class="note">Peak injection bandwidth: not measured.</p>'
+    mixes = [mix for mix in PEAK_MIXES if any(mix in c for c in columns.values())]
+    return _figure(plots().peak_bars_png(columns, mixes), "peak injection bandwidth",
+                   "Median GB/s (1e9 bytes/s) per mix, reads:writes in bytes counted (no write-allocate read).")
+
+
 def _measurements_section(result: dict) -> str:
     rows = []
     for m in result.get("measurements", []):
@@ -205,6 +223,7 @@ def render_measurements_html(result: dict, title: str) -> str:
             "<h2>Measurements</h2>", _measurements_section(result),
             '<p class="note">Bandwidth counts bytes read plus bytes written per pass (STREAM\'s rule); a '
             "write-allocate read is never counted. GB/s = 1e9 bytes/s.</p>",
+            "<h2>Peak injection bandwidth</h2>", _peak_section(result),
             "<h2>Bandwidth vs threads</h2>", _thread_sweep_section(result),
             "<h2>Topology</h2>", _topology_section(result),
             "<h2>Environment</h2>", _environment_section(result)]
@@ -269,6 +288,7 @@ def render_html(result: dict) -> str:
         "<h2>Measured vs claimed (ACPI HMAT)</h2>", _claims_section(result),
         "<h2>Latency vs buffer size</h2>", _sweep_section(result),
         "<h2>Loaded latency</h2>", _loaded_section(result),
+        "<h2>Peak injection bandwidth</h2>", _peak_section(result),
         "<h2>Bandwidth vs threads</h2>", _thread_sweep_section(result),
         "<h2>Topology</h2>", _topology_section(result),
         "<h2>Environment</h2>", _environment_section(result),

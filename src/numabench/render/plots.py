@@ -122,3 +122,24 @@ def thread_sweep_png(curves: list[dict], *, title: str = "Bandwidth vs threads")
     ax.legend(fontsize=8)
     ax.set_title(title)
     return _png(fig)
+
+
+def peak_bars_png(columns: dict, mixes: list[str], *, title: str = "Peak injection bandwidth") -> bytes:
+    """Grouped bars: GB/s (1e9 bytes/s) per read/write mix (groups), one bar per column label
+    (``{label: {mix: bytes_per_s}}``, e.g. "node 0->0"); a mix a column lacks has no bar."""
+    import numpy as np
+
+    fig = Figure(figsize=(7, 4))
+    ax = fig.add_subplot()
+    width = 0.8 / max(1, len(columns))
+    x = np.arange(len(mixes))
+    for i, (label, values) in enumerate(columns.items()):
+        heights = [values.get(m, np.nan) / 1e9 for m in mixes]
+        ax.bar(x + i * width, heights, width, label=label)
+    ax.set_xticks(x + width * (len(columns) - 1) / 2, mixes)
+    ax.set_xlabel("read:write mix (bytes)")
+    ax.set_ylabel("bandwidth (GB/s)")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    return _png(fig)

@@ -27,6 +27,13 @@ since this machine's figures drift 5-25% within minutes:
              sets numabench's median against it, and an informational row sets it against the rate
              of STREAM's average time. Its Copy is set against copy, or against copy_nt when gcc
              made the loop a memcpy call.
+  peak       `numabench peak --node 0 --mixes MIX --pages 4k --size BYTES --repeat R --json` (every
+             allowed CPU of node 0) against likwid-bench on all of node 0's CPUs (-w M0:BYTESB:N):
+             1:0 vs load, 1:1 vs update (a = s*a, in place like numabench's 1:1), 2:1 vs daxpy
+             (y = a*x + y, in place like numabench's 2:1), triad vs stream (a = b + s*c), each with
+             the widest ISA suffix both have; 3:1 (a += b + c, in place) vs triad (a = b*c + d: 3:1
+             counted, but its store stream costs an uncounted write-allocate read), informational.
+             Skipped with --no-peak.
   latency    `numabench run ... --kernels latency --pages 4k|2m --size 1GiB` against
              benchmarks/plain_chase.c (compiled here with gcc -O2 into a temporary directory):
              a random single cycle over 64-byte lines (Sattolo), prefaulted, pinned.
@@ -41,6 +48,7 @@ the plain chase, which print one figure).
 Targets (issue 12; each line PASS/FAIL; the exit status is 0 unless something could not be
 measured: this is a report, not a test):
   every bandwidth kernel          numabench >= 0.98 x likwid-bench, with each thread count
+  peak 1:0, 1:1, 2:1, triad       numabench peak >= 0.98 x likwid-bench on the same CPUs
   triad                           numabench >= STREAM's Triad (best rate)
   copy_nt, 1 thread               numabench >= glibc memcpy (mbw's memcpy mode)
   every bandwidth kernel          numabench's cv within a run <= 3% (the * beside the cv)
@@ -85,6 +93,15 @@ LIKWID_FAMILY = {
     "copy": "copy",
     "copy_nt": "copy_mem",
     "triad": "stream",  # a = b + s*c; likwid's triad_* is the 4-stream a = b*c + d
+}
+# numabench peak mix -> (likwid-bench test family, gated): same access pattern and counting when gated.
+PEAK_MIXES = ["1:0", "3:1", "2:1", "1:1", "triad"]
+LIKWID_PEAK_FAMILY = {
+    "1:0": ("load", True),
+    "3:1": ("triad", False),  # a = b*c + d: 3:1 counted, but a separate store stream (write-allocate)
+    "2:1": ("daxpy", True),   # y = a*x + y, in place
+    "1:1": ("update", True),  # a = s*a, in place
+    "triad": ("stream", True),
 }
 # mbw modes -> the numabench kernel each is set against, by what the mode really runs: glibc's
 # memcpy switches to non-temporal stores above __x86_shared_non_temporal_threshold (a fraction of
@@ -228,16 +245,24 @@ class Likwid:
         # place as numabench's --cpu-node 0 --mem-node 0. N (the whole machine) only as fallback.
         self.domain = "M0" if "M0" in domains else ("N" if "N" in domains or not domains else domains[0])
         isas = [s for s, flag in (("_avx512", "avx512f"), ("_avx", "avx"), ("_sse", "sse2")) if flag in flags]
-        for kernel, family in LIKWID_FAMILY.items():
+
+        def pick(family: str) -> str | None:
             candidates = []
             for isa in isas + [""]:
-                if family == "stream" and "fma" in flags and isa in ("_avx512", "_avx"):
+                if family in ("stream", "daxpy", "triad") and "fma" in flags and isa in ("_avx512", "_avx"):
                     candidates.append(f"{family}{isa}_fma")
                 candidates.append(f"{family}{isa}")
-            for test in candidates:
-                if test in available:
-                    self.tests[kernel] = test
-                    break
+            return next((test for test in candidates if test in available), None)
+
+        for kernel, family in LIKWID_FAMILY.items():
+            test = pick(family)
+            if test:
+                self.tests[kernel] = test
+        # numabench peak's mixes: "peak MIX" -> test.
+        for mix, (family, _) in LIKWID_PEAK_FAMILY.items():
+            test = pick(family)
+            if test:
+                self.tests[f"peak {mix}"] = test
 
     def bandwidth(self, kernel: str, size_bytes: int, threads: int) -> float:
         """Bytes/s of likwid's test matching kernel, size_bytes split across its streams."""
@@ -393,16 +418,33 @@ class Numabench:
                "--repeat", str(repeat), "--json"]
         if sample_seconds is not None:
             cmd += ["--sample-seconds", str(sample_seconds)]
+        return self._found(*self._json(cmd), kernels, pages, threads)
+
+    @staticmethod
+    def _json(cmd: list[str]) -> tuple[dict, subprocess.CompletedProcess]:
         proc = run_tool(cmd, check=False)
         # A partial failure (exit 3 or so) still prints the JSON of what was measured.
         try:
-            result = json.loads(proc.stdout)
+            return json.loads(proc.stdout), proc
         except json.JSONDecodeError:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-2:]
             raise ToolError(f"`{' '.join(cmd)}` exited {proc.returncode} without JSON: {' | '.join(tail)}") from None
+
+    def peak(self, mix: str, size_bytes: int, repeat: int, sample_seconds: float | None = None) -> dict:
+        """numabench peak's measurement of one mix on every allowed CPU of node 0 (4 KiB pages)."""
+        cmd = [self.exe, "peak", "--node", "0", "--mixes", mix, "--pages", "4k", "--size", str(size_bytes),
+               "--repeat", str(repeat), "--json"]
+        if sample_seconds is not None:
+            cmd += ["--sample-seconds", str(sample_seconds)]
+        kernel = "peak_" + mix.replace(":", "to")
+        return self._found(*self._json(cmd), [kernel], "4k", None)[kernel]
+
+    @staticmethod
+    def _found(result: dict, proc, kernels: list[str], pages: str, threads: int | None) -> dict:
+        """The result's measurements of `kernels` (with `threads`, unless None) keyed by kernel."""
         found = {}
         for m in result.get("measurements", []):
-            if m.get("pages") == pages and m.get("threads") == threads and m.get("kernel") in kernels:
+            if m.get("pages") == pages and threads in (None, m.get("threads")) and m.get("kernel") in kernels:
                 found[m["kernel"]] = m
         missing = [k for k in kernels if k not in found]
         if missing:
@@ -497,6 +539,7 @@ def main(argv=None) -> int:
     ap.add_argument("--kernels", default=",".join(BW_KERNELS), help="bandwidth kernels (default all)")
     ap.add_argument("--no-latency", action="store_true", help="skip the latency part")
     ap.add_argument("--no-bandwidth", action="store_true", help="skip the bandwidth part")
+    ap.add_argument("--no-peak", action="store_true", help="skip numabench peak vs likwid-bench on all CPUs")
     ap.add_argument("--quick", action="store_true",
                     help="small sizes, one round: a smoke run, not the targets' conditions")
     ap.add_argument("--numabench", metavar="PATH", help="numabench executable")
@@ -572,7 +615,7 @@ def main(argv=None) -> int:
     print(flush=True)
 
     errors: list[str] = []
-    raw: dict = {"bandwidth": {}, "mbw": {}, "stream": {}, "stream_avg": {}, "latency": {}}
+    raw: dict = {"bandwidth": {}, "mbw": {}, "stream": {}, "stream_avg": {}, "latency": {}, "peak": {}}
 
     def record(store, key, side, value, cv=None):
         sides = store.setdefault(key, {name: [None] * rounds for name in
@@ -639,6 +682,20 @@ def main(argv=None) -> int:
                                 record(raw["stream_avg"], (k, t), "numabench", a, a_cv)
                                 record(raw["stream_avg"], (k, t), "reference", st[key + "_avg"] if st else None,
                                        st[key + "_cv"] if st else None)
+                if not args.no_peak:
+                    for mix in PEAK_MIXES:
+                        # A: numabench peak on every allowed CPU of node 0, B: likwid-bench on the same CPUs.
+                        m = attempt(f"numabench peak {mix}", lambda: nb.peak(mix, size, repeat, args.sample_seconds))
+                        a = m["bandwidth_bytes_per_s"] if m else None
+                        record(raw["peak"], mix, "numabench", a, m.get("stats", {}).get("cv") if m else None)
+                        t_all = m["threads"] if m else len(cpus0)
+                        b = None
+                        if f"peak {mix}" in likwid.tests:
+                            b = attempt(f"likwid {likwid.tests[f'peak {mix}']} {t_all}T",
+                                        lambda: likwid.bandwidth(f"peak {mix}", size, t_all))
+                        record(raw["peak"], mix, "reference", b)
+                        print(f"  round {r + 1} peak {mix:5s} {t_all}T  numabench {a / 1e9 if a else float('nan'):6.2f}"
+                              f"  likwid {b / 1e9 if b else float('nan'):6.2f} GB/s", flush=True)
                 if not args.no_latency and chase and chase.exe:
                     for pages in page_kinds:
                         m = attempt(f"numabench latency {pages}",
@@ -696,6 +753,15 @@ def main(argv=None) -> int:
         rows.append({"kind": "bandwidth", "kernel": k, "threads": 1, "unit": "GB/s", "target": ">=1" if gated else "-",
                      "verdict": ratio_verdict(s, 1.0) if gated else "info",
                      "reference_tool": f"mbw -t{mt} x2 (printed {mode['label']}, runs {mode['runs']})",
+                     **s, "per_round": sides})
+    for mix, sides in raw["peak"].items():
+        s = summarize_pairs(sides)
+        test = likwid.tests.get(f"peak {mix}")
+        gated = LIKWID_PEAK_FAMILY[mix][1]
+        rows.append({"kind": "peak", "kernel": f"peak {mix}", "threads": len(cpus0), "unit": "GB/s",
+                     "target": f">={BW_TARGET}" if gated else "-",
+                     "verdict": ratio_verdict(s, BW_TARGET) if gated else "info",
+                     "reference_tool": f"likwid-bench {test} (all CPUs)" if test else "likwid-bench: none",
                      **s, "per_round": sides})
     for pages, sides in raw["latency"].items():
         s = summarize_pairs(sides)

@@ -55,6 +55,32 @@ static double nb_triad_scalar(const nb_bw_job *j, size_t lo, size_t hi)
     return 0.0;
 }
 
+/* ---- peak read/write mixes (numabench peak), in place ------------------ */
+/* The sums are grouped as in the vector kernels, a + (b + c), so every ISA
+ * writes the same bits. */
+
+static double nb_mix11_scalar(const nb_bw_job *j, size_t lo, size_t hi)
+{
+    for (size_t i = lo; i < hi; i++)
+        j->a[i] = j->a[i] + j->scalar;
+    return 0.0;
+}
+
+static double nb_mix21_scalar(const nb_bw_job *j, size_t lo, size_t hi)
+{
+    for (size_t i = lo; i < hi; i++)
+        j->a[i] = j->a[i] + j->b[i];
+    return 0.0;
+}
+
+static double nb_mix31_scalar(const nb_bw_job *j, size_t lo, size_t hi)
+{
+    for (size_t i = lo; i < hi; i++)
+        j->a[i] = j->a[i] + (j->b[i] + j->c[i]);
+    return 0.0;
+}
+/* ---- end of the peak mixes ---------------------------------------------- */
+
 #if NB_X86
 /* SSE2 is part of x86-64, so non-temporal stores always exist there. */
 static double nb_write_nt_scalar(const nb_bw_job *j, size_t lo, size_t hi)
@@ -93,6 +119,7 @@ static double nb_copy_nt_scalar(const nb_bw_job *j, size_t lo, size_t hi)
 static const nb_bw_fn nb_scalar_kernels[NB_BW_KERNELS] = {
     nb_read_scalar, nb_write_scalar, nb_write_nt_scalar,
     nb_copy_scalar, nb_copy_nt_scalar, nb_triad_scalar,
+    nb_mix11_scalar, nb_mix21_scalar, nb_mix31_scalar,
 };
 
 #if NB_X86
@@ -157,13 +184,25 @@ int nb_bw_isa_best(void)
 
 int nb_bw_streams(int kernel)
 {
-    static const int streams[NB_BW_KERNELS] = {1, 1, 1, 2, 2, 3};
+    static const int streams[NB_BW_KERNELS] = {1, 1, 1, 2, 2, 3, 1, 2, 3};
     return kernel >= 0 && kernel < NB_BW_KERNELS ? streams[kernel] : 0;
+}
+
+int nb_bw_reads_per_elem(int kernel)
+{
+    static const int reads[NB_BW_KERNELS] = {1, 0, 0, 1, 1, 2, 1, 2, 3};
+    return kernel >= 0 && kernel < NB_BW_KERNELS ? reads[kernel] : 0;
+}
+
+int nb_bw_writes_per_elem(int kernel)
+{
+    static const int writes[NB_BW_KERNELS] = {0, 1, 1, 1, 1, 1, 1, 1, 1};
+    return kernel >= 0 && kernel < NB_BW_KERNELS ? writes[kernel] : 0;
 }
 
 size_t nb_bw_bytes_per_elem(int kernel)
 {
-    return (size_t)nb_bw_streams(kernel) * sizeof(double);
+    return (size_t)(nb_bw_reads_per_elem(kernel) + nb_bw_writes_per_elem(kernel)) * sizeof(double);
 }
 
 static nb_bw_fn nb_bw_pick(int kernel, int isa)

@@ -3,7 +3,13 @@
  * Bytes are counted as STREAM counts them: every element read and every
  * element written counts 8 bytes once; the extra read that a normal store
  * costs (write-allocate) is not counted. So per element: read 8, write 8,
- * write_nt 8, copy 16, copy_nt 16, triad 24. */
+ * write_nt 8, copy 16, copy_nt 16, triad 24.
+ *
+ * The read/write mixes of `numabench peak` (MLC's --peak_injection_bandwidth)
+ * update their first array in place, so each written line was just read by
+ * the same pass: no write-allocate read exists to be counted, and the bytes
+ * counted are the memory traffic, with reads:writes exactly 1:1 (mix11, 16
+ * bytes per element), 2:1 (mix21, 24) and 3:1 (mix31, 32). */
 #ifndef NB_BANDWIDTH_H
 #define NB_BANDWIDTH_H
 
@@ -17,7 +23,12 @@ typedef enum {
     NB_BW_COPY = 3,     /* b[i] = a[i], normal stores (never memcpy) */
     NB_BW_COPY_NT = 4,  /* b[i] = a[i], non-temporal stores */
     NB_BW_TRIAD = 5,    /* a[i] = b[i] + s * c[i] (STREAM triad) */
-    NB_BW_KERNELS = 6
+    /* ---- peak read/write mixes (numabench peak): in place, normal stores ---- */
+    NB_BW_MIX11 = 6,    /* a[i] = a[i] + s: 1 read, 1 write */
+    NB_BW_MIX21 = 7,    /* a[i] = a[i] + b[i]: 2 reads, 1 write */
+    NB_BW_MIX31 = 8,    /* a[i] = a[i] + (b[i] + c[i]): 3 reads, 1 write */
+    /* ---- end of the peak mixes ---- */
+    NB_BW_KERNELS = 9
 } nb_bw_kernel;
 
 typedef enum {
@@ -50,6 +61,10 @@ int nb_bw_isa_best(void);
 /* Arrays the kernel touches (1, 2 or 3) and bytes counted per element. */
 int nb_bw_streams(int kernel);
 size_t nb_bw_bytes_per_elem(int kernel);
+/* Elements read and written per element index (bytes_per_elem = 8 x their sum);
+ * 0 for an unknown kernel. */
+int nb_bw_reads_per_elem(int kernel);
+int nb_bw_writes_per_elem(int kernel);
 
 /* Run the kernel on nthreads threads pinned on cpus, each thread on one
  * contiguous chunk of every array: job->warmup_passes untimed passes, then

@@ -6,7 +6,7 @@
  *   NB_VEC, NB_LANES   the vector type and its doubles per vector
  *   NB_ZERO(), NB_SET1(x), NB_LOADU(p), NB_STOREU(p, v), NB_STREAM(p, v),
  *   NB_ADD(x, y), NB_FMADD(a, b, c) (a * b + c)   the ISA's intrinsics
- * and gets a table NB_CAT(nb_kernels, NB_SUFFIX) of the six kernels. Every
+ * and gets a table NB_CAT(nb_kernels, NB_SUFFIX) of the nine kernels. Every
  * macro above is undefined at the end, ready for the next ISA.
  *
  * Each kernel handles elements [lo, hi): full steps of 4 vectors (8 for
@@ -144,9 +144,42 @@ NB_TARGET static double NB_NAME(triad)(const nb_bw_job *j, size_t lo, size_t hi)
     return 0.0;
 }
 
+/* ---- peak read/write mixes (numabench peak): in place, see nb_bandwidth.h ---- */
+/* One macro per mix: the step loads what it reads, adds, stores over a. */
+#define NB_MIX_KERNEL(kernel, EXPR, TAIL)                                         \
+    NB_TARGET static double NB_NAME(kernel)(const nb_bw_job *j, size_t lo, size_t hi) \
+    {                                                                             \
+        NB_VEC s = NB_SET1(j->scalar);                                            \
+        double *a = j->a;                                                         \
+        const double *b = j->b, *c = j->c;                                        \
+        size_t i = lo;                                                            \
+        (void)s, (void)b, (void)c;                                                \
+        for (; i + NB_STEP <= hi; i += NB_STEP) {                                 \
+            NB_STOREU(a + i, EXPR(i));                                            \
+            NB_STOREU(a + i + NB_LANES, EXPR(i + NB_LANES));                      \
+            NB_STOREU(a + i + 2 * NB_LANES, EXPR(i + 2 * NB_LANES));              \
+            NB_STOREU(a + i + 3 * NB_LANES, EXPR(i + 3 * NB_LANES));              \
+        }                                                                         \
+        for (; i < hi; i++)                                                       \
+            a[i] = TAIL;                                                          \
+        return 0.0;                                                               \
+    }
+#define NB_MIX11_AT(k) NB_ADD(NB_LOADU(a + (k)), s)
+#define NB_MIX21_AT(k) NB_ADD(NB_LOADU(a + (k)), NB_LOADU(b + (k)))
+#define NB_MIX31_AT(k) NB_ADD(NB_LOADU(a + (k)), NB_ADD(NB_LOADU(b + (k)), NB_LOADU(c + (k))))
+NB_MIX_KERNEL(mix11, NB_MIX11_AT, a[i] + j->scalar)
+NB_MIX_KERNEL(mix21, NB_MIX21_AT, a[i] + b[i])
+NB_MIX_KERNEL(mix31, NB_MIX31_AT, a[i] + (b[i] + c[i]))
+#undef NB_MIX_KERNEL
+#undef NB_MIX11_AT
+#undef NB_MIX21_AT
+#undef NB_MIX31_AT
+/* ---- end of the peak mixes ---- */
+
 static const nb_bw_fn NB_CAT(nb_kernels, NB_SUFFIX)[NB_BW_KERNELS] = {
     NB_NAME(read), NB_NAME(write), NB_NAME(write_nt),
     NB_NAME(copy), NB_NAME(copy_nt), NB_NAME(triad),
+    NB_NAME(mix11), NB_NAME(mix21), NB_NAME(mix31),
 };
 
 #undef NB_CAT2

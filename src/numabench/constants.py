@@ -13,11 +13,22 @@ KERNELS = LATENCY_KERNELS + BANDWIDTH_KERNELS
 LOADED_KERNEL = "loaded_latency"
 DEFAULT_KERNELS = ("latency", "read", "copy", "triad")
 
+# numabench peak (MLC --peak_injection_bandwidth): every allowed CPU of a node streams each
+# read/write mix; reads:writes in bytes counted (reads plus writes, never a write-allocate read).
+# Result kernel "peak_<mix with 'to' for ':'>" (peak_3to1: no colon, so thresholds such as
+# peak_3to1:-5% parse) -> the native kernel that runs it. 3:1, 2:1 and 1:1 update their first
+# array in place (csrc/nb_bandwidth.h); triad is run's triad (a = b + s*c, 2:1).
+PEAK_MIXES = ("1:0", "3:1", "2:1", "1:1", "triad")
+PEAK_KERNELS = {mix: "peak_" + mix.replace(":", "to") for mix in PEAK_MIXES}
+PEAK_NATIVE_KERNELS = {"peak_1to0": "read", "peak_3to1": "mix_3to1", "peak_2to1": "mix_2to1",
+                       "peak_1to1": "mix_1to1", "peak_triad": "triad"}
+
 # Which figure each kernel produces: the metric a regression threshold names.
 KERNEL_METRICS = {
     **{k: "latency" for k in LATENCY_KERNELS},
     LOADED_KERNEL: "latency",
     **{k: "bandwidth" for k in BANDWIDTH_KERNELS},
+    **{k: "bandwidth" for k in PEAK_NATIVE_KERNELS},
 }
 
 PAGE_KINDS = ("4k", "thp", "2m", "1g")

@@ -211,9 +211,10 @@ def test_thresholds_default_and_override():
 
 
 def test_threshold_kernels_are_the_run_kernels():
+    from numabench.constants import PEAK_NATIVE_KERNELS
     from numabench.measure.spec import KERNELS
 
-    assert set(KERNEL_METRICS) == set(KERNELS) | {"loaded_latency"}
+    assert set(KERNEL_METRICS) == set(KERNELS) | {"loaded_latency"} | set(PEAK_NATIVE_KERNELS)
 
 
 # --------------------------------------------------------------------------- the gate

@@ -28,12 +28,13 @@ CHECKS: dict[str, list[str]] = {
         "first_touch_in_cgroup_follows_cpuset_mems", "hugepages_drawn_from_node_pool",
         "empty_node_pool_clear_error", "loaded_latency_cross_node",
         "pod_aligned_planned_and_executed", "pod_misaligned_planned_and_executed", "pod_experiment_local_backend",
+        "peak_and_thread_sweep_placed",
     ],
     "four_node": [
         "topology_matches", "matrix_memory_only_columns", "memory_only_cpu_node_refused",
         "run_on_memory_only_node", "hugepages_on_memory_only_node", "interleave_spreads_evenly",
         "qualify_placement_checks", "hmat_claims_caches_and_tiers_shown", "matrix_claimed_beside_measured",
-        "capture_round_trip_in_cgroup_v2",
+        "capture_round_trip_in_cgroup_v2", "peak_and_thread_sweep_placed",
     ],
 }
 
@@ -496,6 +497,49 @@ def capture_round_trip_in_cgroup_v2(expected):
     rc, text, err = nb("topology", "--sysfs-root", dest)
     expect(rc == 0 and "cpuset.cpus: 2" in text and "Mems_allowed_list: 3" in text, f"text {text[-800:]}")
     expect("node 3 claimed (HMAT access1, initiators 0)" in text, "the capture lost the HMAT claims")
+
+
+PEAK_KERNELS = ["peak_1to0", "peak_3to1", "peak_2to1", "peak_1to1", "peak_triad"]
+
+
+def peak_and_thread_sweep_placed(expected):
+    """numabench peak on a remote node (and a memory-only one where the guest has it) and with
+    --all-nodes: every mix on the node's allowed CPUs, its pages proven on the memory node asked.
+    The thread sweep runs one measurement per count, each count that many CPUs of the node, and
+    refuses counts above the node's CPUs with exit 2. Placement and counts only, never timings."""
+    cpu_nodes = [n for n in expected["nodes"] if expected["cpus"][str(n)]]
+    targets = [(cpu_nodes[0], cpu_nodes[1])] + [(cpu_nodes[0], m) for m in expected["memory_only"]]
+    for cpu, mem in targets:
+        doc = nb_json("peak", "--node", str(cpu), "--mem-node", str(mem), "--size", "16M", "--repeat", "1",
+                      "--sample-seconds", "0.01")
+        expect([m["kernel"] for m in doc["measurements"]] == PEAK_KERNELS, f"kernels {doc['measurements']}")
+        for m in doc["measurements"]:
+            expect(m["cpu_node"] == cpu and m["mem_node"] == mem, f"peak cell {m['cpu_node']}->{m['mem_node']}")
+            expect(sorted(m["cpus"]) == sorted(expected["cpus"][str(cpu)]), f"peak cpus {m['cpus']}")
+            assert_placed(m, mem)
+    doc = nb_json("peak", "--all-nodes", "--mixes", "triad", "--size", "16M", "--repeat", "1",
+                  "--sample-seconds", "0.01")
+    got = [(m["cpu_node"], m["mem_node"]) for m in doc["measurements"]]
+    expect(got == [(n, n) for n in cpu_nodes], f"--all-nodes measured {got}")
+    for m in doc["measurements"]:
+        assert_placed(m, m["cpu_node"])
+    for n in expected["memory_only"]:
+        rc, _, err = nb("peak", "--node", str(n), "--size", "16M")
+        expect(rc == 2 and "no CPUs" in err and err.count("\n") == 1, f"peak on memory-only node {n}: {rc} {err}")
+    cpu, mem = cpu_nodes[-1], cpu_nodes[0]
+    ncpus = len(expected["cpus"][str(cpu)])
+    doc = nb_json("run", "--cpu-node", str(cpu), "--mem-node", str(mem), "--kernels", "read,triad", "--pages", "4k",
+                  "--threads-sweep", "--size", "16M", "--repeat", "1", "--sample-seconds", "0.01")
+    counts = sorted({ncpus} | {2 ** i for i in range(8) if 2 ** i < ncpus})
+    for kernel in ("read", "triad"):
+        ms = [m for m in doc["measurements"] if m["kernel"] == kernel]
+        expect([m["threads"] for m in ms] == counts, f"{kernel} sweep threads {[m['threads'] for m in ms]}")
+        for m in ms:
+            expect(m["thread_sweep"] == counts and len(set(m["cpus"])) == m["threads"], f"sweep cpus {m['cpus']}")
+            expect(set(m["cpus"]) <= set(expected["cpus"][str(cpu)]), f"sweep cpus {m['cpus']} off node {cpu}")
+            assert_placed(m, mem)
+    rc, _, err = nb("run", "--cpu-node", str(cpu), "--kernels", "read", "--threads", f"1,{ncpus + 1}", "--size", "16M")
+    expect(rc == 2 and f"--threads {ncpus + 1} but CPU node {cpu}" in err, f"sweep past the node's CPUs: {rc} {err}")
 
 
 def main() -> int:

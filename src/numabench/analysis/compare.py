@@ -118,7 +118,8 @@ class Threshold:
         return {"selector": self.selector, "percent": self.percent, "text": self.text}
 
 
-_THRESHOLD_RE = re.compile(r"^\s*([A-Za-z_]+)\s*:\s*([+-]?)\s*(\d+(?:\.\d*)?|\.\d+)\s*%\s*$")
+# Kernel names may hold digits after their first letter (peak_3to1).
+_THRESHOLD_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*([+-]?)\s*(\d+(?:\.\d*)?|\.\d+)\s*%\s*$")
 
 
 def _metric_of_selector(selector: str) -> str | None:

@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from numabench.constants import DEFAULT_DELAYS, DEFAULT_REPEAT, INJECT_KINDS, PAGE_KINDS
+from numabench.constants import DEFAULT_DELAYS, DEFAULT_REPEAT, INJECT_KINDS, PAGE_KINDS, PEAK_KERNELS, PEAK_MIXES
 from numabench.errors import ResultError, SpecError, UsageError
 from numabench.host.topology import Topology
 from numabench.util.units import format_size, parse_size, parse_size_range
@@ -98,6 +98,14 @@ CHECKS: dict[str, CheckDef] = {c.key: c for c in (
     CheckDef("measured_vs_claimed_bandwidth_pct_min", "number", frozenset({"read"}), "%", ">=",
              "measured_vs_claimed_bandwidth_pct_min: 80", False,
              "every claimed cell's read bandwidth as a percentage of the firmware's claimed read bandwidth (HMAT)"),
+    # Issue 15: numabench peak and the bandwidth-vs-threads sweep (needs "peak" / "thread_sweep": not matrix kernels).
+    CheckDef("peak_bandwidth_gbps_min", "mix_bounds", frozenset({"peak"}), "GB/s", ">=",
+             'peak_bandwidth_gbps_min: {"1:0": 100, triad: 80}', False,
+             "peak injection bandwidth of every CPU node on its own memory, per read/write mix (one number: "
+             "every mix measured)"),
+    CheckDef("sweep_saturation_gbps_min", "number", frozenset({"thread_sweep"}), "GB/s", ">=",
+             "sweep_saturation_gbps_min: 90", False,
+             "read bandwidth where each node saturates: the largest median over the thread counts of the sweep"),
 )}
 
 
@@ -307,9 +315,27 @@ def _parse_bound(c: _Checker, check: CheckDef, value: Any) -> Any:
             raise c.error(key, f"expected a square list of lists of positive integers, got {value!r}",
                           f"write e.g. {check.example}, one row per node in id order")
         return value
+    if check.kind == "mix_bounds":
+        return _parse_mix_bounds(c, key, check, value)
     if value is not True:
         raise c.error(key, f"expected true, got {value!r}", f"write {check.example}, or remove the key")
     return True
+
+
+def _parse_mix_bounds(c: _Checker, key: str, check: CheckDef, value: Any) -> Any:
+    """A non-negative number (every mix measured), or a mapping mix -> number (YAML reads 1:0
+    unquoted as the integer 60, so a mix is written quoted: "1:0")."""
+    if _is_number(value) and value >= 0:
+        return value
+    if isinstance(value, dict) and value:
+        bad = [k for k in value if k not in PEAK_MIXES]
+        if bad:
+            raise c.error(key, f"unknown read/write mix {bad[0]!r}",
+                          f"use quoted mixes from {', '.join(PEAK_MIXES)}, e.g. {check.example}")
+        if all(_is_number(v) and v >= 0 for v in value.values()):
+            return {k: value[k] for k in PEAK_MIXES if k in value}
+    raise c.error(key, f"expected a number or a mapping of mixes to numbers, got {value!r}",
+                  f"write e.g. {check.example}")
 
 
 def parse_spec(data: Any, source: str = "<spec>") -> QualifySpec:
@@ -349,6 +375,12 @@ def load_spec(path: str) -> QualifySpec:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise SpecError(f"{path}: not valid YAML{where} ({problem})", "fix the YAML syntax") from None
     return parse_spec(data, path)
+
+
+def measures_extra(spec: QualifySpec) -> list[str]:
+    """What besides the matrix the spec's checks need measured: "peak", "thread_sweep"."""
+    wanted = set().union(*(CHECKS[k].needs for k in spec.checks))
+    return [k for k in ("peak", "thread_sweep") if k in wanted]
 
 
 def needs(spec: QualifySpec) -> list[str]:
@@ -695,6 +727,41 @@ def _check_vs_claimed(ctx: _Context, bound: float, check: str, figure: str) -> V
     return _judge(check, worst.pct, bound, "; ".join(parts), [])
 
 
+def _check_peak(ctx: _Context, bound: Any) -> Verdict:
+    """Every node's peak bandwidth per mix against its bound; the smallest margin is `measured`."""
+    check = "peak_bandwidth_gbps_min"
+    kernels = {name: mix for mix, name in PEAK_KERNELS.items()}
+    found = {(m["cpu_node"], kernels[m["kernel"]]): m["bandwidth_bytes_per_s"] / 1e9 for m in ctx.measurements
+             if m.get("kernel") in kernels and m.get("bandwidth_bytes_per_s") is not None}
+    if not found:
+        return _verdict(check, FAIL, None, bound, "no peak measurement in the result (run numabench peak, or "
+                                                  "qualify with this check to measure it)")
+    nodes = sorted({n for n, _ in found})
+    bounds = bound if isinstance(bound, dict) else {mix: bound for mix in PEAK_MIXES if any(k[1] == mix for k in found)}
+    missing = [f"node {n}: mix {mix} not measured" for n in nodes for mix in bounds if (n, mix) not in found]
+    judged = {(n, mix): found[(n, mix)] for n in nodes for mix in bounds if (n, mix) in found}
+    failing = [f"node {n} {mix}: {v:.2f} < {bounds[mix]} GB/s" for (n, mix), v in judged.items() if v < bounds[mix]]
+    worst = min(judged, key=lambda k: judged[k] / bounds[k[1]] if bounds[k[1]] else float("inf"), default=None)
+    detail = "; ".join(missing + failing + [f"node {n} {mix}: {v:.2f} GB/s" for (n, mix), v in judged.items()])
+    status = FAIL if missing or failing else PASS
+    return _verdict(check, status, None if worst is None else judged[worst], bound, detail)
+
+
+def _check_sweep(ctx: _Context, bound: Any) -> Verdict:
+    """Every swept node's read saturation (the largest median over thread counts) >= bound."""
+    from numabench.analysis.sweep import sweep_curves
+
+    curves = [c for c in sweep_curves(ctx.measurements) if c.kernel == "read"]
+    if not curves:
+        return _verdict("sweep_saturation_gbps_min", FAIL, None, bound,
+                        "no read thread sweep in the result (run numabench run --threads-sweep)")
+    tops = {c.label: c.saturation for c in curves}
+    worst = min(tops.values(), key=lambda p: p.bandwidth_bytes_per_s).bandwidth_bytes_per_s / 1e9
+    detail = "; ".join(f"{label}: {p.bandwidth_bytes_per_s / 1e9:.2f} GB/s at {p.threads} thread(s)"
+                       for label, p in tops.items())
+    return _judge("sweep_saturation_gbps_min", worst, bound, detail, [])
+
+
 _EVALUATORS: dict[str, Callable[[_Context, Any], Verdict]] = {
     "local_latency_ns_max": _check_local_latency,
     "remote_local_latency_ratio_max": _check_ratio,
@@ -710,6 +777,8 @@ _EVALUATORS: dict[str, Callable[[_Context, Any], Verdict]] = {
         lambda ctx, b: _check_vs_claimed(ctx, b, "measured_vs_claimed_latency_pct_max", "latency"),
     "measured_vs_claimed_bandwidth_pct_min":
         lambda ctx, b: _check_vs_claimed(ctx, b, "measured_vs_claimed_bandwidth_pct_min", "bandwidth"),
+    "peak_bandwidth_gbps_min": _check_peak,
+    "sweep_saturation_gbps_min": _check_sweep,
 }
 
 

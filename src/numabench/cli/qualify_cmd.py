@@ -18,6 +18,7 @@ from numabench.analysis.qualify import (
     QualifySpec,
     evaluate,
     load_spec,
+    measures_extra,
     needs,
     qualification_section,
 )
@@ -50,6 +51,7 @@ def _plan(spec: QualifySpec, topology, cpuset) -> dict:
             raise UsageError("no cell of the matrix can be measured here: "
                              + "; ".join(plans["matrix"].skipped.values()),
                              "check the cpuset and hugepage reservations, or measure.pages in the spec")
+    _plan_issue15(spec, topology, cpuset, plans)
     if m.latency_sweep.enabled:
         sweep = plan_run(topology, cpuset, RunOptions(pages=[m.pages], sweep_sizes=list(m.latency_sweep.sizes_bytes),
                                                       kernels=["latency"], repeat=m.repeat))
@@ -72,6 +74,24 @@ def _plan(spec: QualifySpec, topology, cpuset) -> dict:
     return plans
 
 
+def _plan_issue15(spec: QualifySpec, topology, cpuset, plans: dict) -> None:
+    """Peak (every usable node, the mixes the check names) and the read thread sweep (every usable
+    node), when the spec's checks need them."""
+    from numabench.constants import PEAK_MIXES
+    from numabench.measure.peak import peak_nodes, plan_peak
+
+    m, extra = spec.measure, measures_extra(spec)
+    if "peak" in extra:
+        bound = spec.checks["peak_bandwidth_gbps_min"]
+        mixes = list(bound) if isinstance(bound, dict) else list(PEAK_MIXES)
+        plans["peak"] = plan_peak(topology, cpuset, all_nodes=True, mixes=mixes, pages=m.pages,
+                                  size_bytes=m.size_bytes, threads=m.threads, repeat=m.repeat).specs
+    if "thread_sweep" in extra:
+        plans["thread_sweep"] = [s for node in peak_nodes(topology, cpuset, None, True) for s in plan_run(
+            topology, cpuset, RunOptions(cpu_nodes=[node], pages=[m.pages], size_bytes=m.size_bytes, kernels=["read"],
+                                         repeat=m.repeat, threads_sweep=True)).specs]
+
+
 def _measure(spec: QualifySpec) -> tuple[Session, Result]:
     # The native core only when measuring: `qualify --from` works without the compiled extension.
     from numabench.measure.runner import Runner
@@ -83,11 +103,15 @@ def _measure(spec: QualifySpec) -> tuple[Session, Result]:
     with Session(topology=topology, options=spec.to_dict()["measure"], notes=plans["notes"],
                  progress=progress) as session:
         cpus = {c for key in ("matrix",) if key in plans for s in plans[key].specs for c in s.cpus}
-        session.sample_noise(sorted(cpus) or [c for s in plans.get("sweep", []) for c in s.cpus])
+        session.sample_noise(sorted(cpus) or sorted({c for key in ("sweep", "peak", "thread_sweep")
+                                                     for s in plans.get(key, []) for c in s.cpus}))
         if "matrix" in plans:
             got = runner.run(session, plans["matrix"].specs)
             session.sections["matrix"] = build_matrix(topology, plans["matrix"], [m.to_dict() for m in got],
                                                       session.errors)
+        for key in ("peak", "thread_sweep"):
+            if key in plans:
+                runner.run(session, plans[key])
         if "sweep" in plans:
             _measure_sweep(session, runner, plans["sweep"])
         if "loaded_skipped" in plans:

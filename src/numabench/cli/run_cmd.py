@@ -16,7 +16,7 @@ from numabench.constants import (
 from numabench.errors import UsageError
 from numabench.host.cgroups import read_process_cpuset
 from numabench.host.topology import read_topology
-from numabench.measure.spec import RunOptions, parse_kernels, parse_pages, plan_run
+from numabench.measure.spec import RunOptions, parse_kernels, parse_pages, parse_threads, plan_run
 from numabench.render.text import format_run_table
 from numabench.util.stats import CI_CONFIDENCE
 from numabench.util.units import parse_int_list, parse_size, parse_size_range
@@ -35,8 +35,11 @@ MAX_SAMPLE_SECONDS = 60.0
 @click.option("--size", default="1G", show_default=True, metavar="SIZE",
               help="Buffer size (K/M/G binary suffixes), split across a kernel's arrays.")
 @click.option("--sizes", metavar="A..B|A,B,..", help="Latency-vs-size sweep, e.g. 16K..2G (powers of two).")
-@click.option("--threads", type=int,
-              help="Pinned threads for bandwidth kernels. Default: every allowed CPU of the node.")
+@click.option("--threads", metavar="N|A,B,..|A..B",
+              help="Pinned threads for bandwidth kernels, or a sweep of counts (bandwidth vs threads: "
+                   "1,2,4,8, or 1..8 for powers of two up to 8). Default: every allowed CPU of the node.")
+@click.option("--threads-sweep", "threads_sweep", is_flag=True,
+              help="Bandwidth vs threads: 1, 2, 4, ... and every allowed CPU of the node.")
 @click.option("--kernels", default=",".join(DEFAULT_KERNELS), show_default=True, metavar="K[,K..]",
               help=f"From: {','.join(KERNELS)}.")
 @click.option("--repeat", type=int, default=None,
@@ -63,9 +66,9 @@ MAX_SAMPLE_SECONDS = 60.0
               show_default=True, help="Vector ISA of the bandwidth kernels.")
 @output_options()
 @one_line_errors
-def run(cpu_node, mem_node, pages, size, sizes, threads, kernels, repeat, min_samples, max_samples, target_ci,
-        sample_seconds, array_offset, policy, first_touch, seed, isa, output, csv_path, as_json, prometheus_path,
-        force) -> None:
+def run(cpu_node, mem_node, pages, size, sizes, threads, threads_sweep, kernels, repeat, min_samples, max_samples,
+        target_ci, sample_seconds, array_offset, policy, first_touch, seed, isa, output, csv_path, as_json,
+        prometheus_path, force) -> None:
     """Measure latency and bandwidth on the CPUs and memory this process may use.
 
     Each sample lasts about --sample-seconds. Either --repeat N samples per measurement, or with
@@ -75,13 +78,16 @@ def run(cpu_node, mem_node, pages, size, sizes, threads, kernels, repeat, min_sa
     offset = _array_offset(array_offset)
     if adaptive is not None:
         repeat = adaptive.min_samples
+    count, counts = parse_threads(threads) if threads is not None else (None, None)
     options = RunOptions(
         cpu_nodes=parse_int_list(cpu_node, "--cpu-node") if cpu_node is not None else None,
         mem_nodes=parse_int_list(mem_node, "--mem-node") if mem_node is not None else None,
         pages=parse_pages(pages) if pages is not None else None,
         size_bytes=parse_size(size),
         sweep_sizes=parse_size_range(sizes) if sizes else None,
-        threads=threads,
+        threads=count,
+        thread_counts=counts,
+        threads_sweep=threads_sweep,
         kernels=parse_kernels(kernels),
         repeat=DEFAULT_REPEAT if repeat is None else repeat,
         policy=policy,
@@ -113,8 +119,16 @@ def run(cpu_node, mem_node, pages, size, sizes, threads, kernels, repeat, min_sa
     result = session.result()
     # Results first, verdicts after: nothing measured is lost to a later error.
     outputs.write(result)
-    outputs.show(result, format_run_table(result.to_dict()))
+    outputs.show(result, _text(result.to_dict()))
     conclude(session, result)
+
+
+def _text(doc: dict) -> str:
+    """The run table, and the bandwidth-vs-threads table when the run swept threads."""
+    from numabench.analysis.sweep import format_sweep_table, sweep_curves
+
+    sweep = format_sweep_table(sweep_curves(doc["measurements"]))
+    return format_run_table(doc) + (f"\n\n{sweep}" if sweep else "")
 
 
 def _percent(text: str) -> float:

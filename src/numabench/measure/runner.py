@@ -16,7 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from numabench.constants import DEFAULT_ARRAY_OFFSET, MAX_ARRAY_OFFSET, SAMPLE_SECONDS
+from numabench.constants import (
+    DEFAULT_ARRAY_OFFSET,
+    MAX_ARRAY_OFFSET,
+    PEAK_KERNELS,
+    PEAK_NATIVE_KERNELS,
+    SAMPLE_SECONDS,
+)
 from numabench.errors import NumabenchError
 from numabench.measure.session import Session
 from numabench.measure.spec import Spec
@@ -214,6 +220,9 @@ def measure_bandwidth(arena: _native.Arena, kernel: str, size_bytes: int, cpus: 
         "unit": "bytes/s",
         "bandwidth_bytes_per_s": float(np.median(samples)),
         "bytes_per_pass": n * _native.bw_bytes_per_elem(kernel),
+        # The two parts of bytes_per_pass: what the kernel loads and what it stores (no write-allocate).
+        "bytes_read_per_pass": n * 8 * _native.bw_reads_per_elem(kernel),
+        "bytes_written_per_pass": n * 8 * _native.bw_writes_per_elem(kernel),
         "passes_per_sample": passes,
         "warmup_passes": WARMUP_PASSES,
         "elements_per_array": n,
@@ -275,17 +284,32 @@ class Runner:
                 self.progress(f"{label}: WARNING pages not where asked: {placement.pages_by_node}")
             sampling = self.adaptive or Sampling.fixed(spec.repeat, self.sample_seconds)
             for kernel in spec.kernels:
-                self.progress(f"{label}: {kernel}")
                 if kernel == "latency":
+                    self.progress(f"{label}: {kernel}")
                     figures = measure_latency(arena, spec.size_bytes, spec.cpus[0], sampling, self.seed)
-                    cpus = [spec.cpus[0]]
-                else:
-                    figures = measure_bandwidth(arena, kernel, spec.size_bytes, spec.cpus, sampling, self.isa,
-                                                self.array_offset)
-                    cpus = list(spec.cpus)
-                yield measurement(kernel, spec, cpus, figures, placement.to_dict(), placement_seconds=placed_seconds)
+                    yield measurement(kernel, spec, [spec.cpus[0]], figures, placement.to_dict(),
+                                      placement_seconds=placed_seconds)
+                    continue
+                for count in spec.bandwidth_thread_counts:
+                    yield self._bandwidth(arena, spec, kernel, count, sampling, placement.to_dict(), label,
+                                          placement_seconds=placed_seconds)
         finally:
             arena.close()
+
+    def _bandwidth(self, arena: _native.Arena, spec: Spec, kernel: str, count: int, sampling: Sampling,
+                   placement: dict[str, Any], label: str, **details: Any) -> Measurement:
+        """One bandwidth kernel on the spec's first `count` CPUs (one pinned thread each). A peak
+        mix (constants.PEAK_NATIVE_KERNELS) runs its native kernel and records its mix."""
+        cpus = list(spec.cpus[:count])
+        self.progress(f"{label}: {kernel}" + (f", {count} thread(s)" if spec.thread_counts else ""))
+        native = PEAK_NATIVE_KERNELS.get(kernel, kernel)
+        figures = measure_bandwidth(arena, native, spec.size_bytes, cpus, sampling, self.isa, self.array_offset)
+        if native != kernel:
+            details["mix"] = next(mix for mix, name in PEAK_KERNELS.items() if name == kernel)
+            details["native_kernel"] = native
+        if spec.thread_counts:
+            details["thread_sweep"] = list(spec.thread_counts)
+        return measurement(kernel, spec, cpus, figures, placement, **details)
 
 
 def measurement(kernel: str, spec: Spec, cpus: list[int], figures: dict[str, Any], placement: dict[str, Any],

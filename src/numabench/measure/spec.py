@@ -48,6 +48,8 @@ class Spec:
     cpus: tuple[int, ...]
     kernels: tuple[str, ...]
     repeat: int
+    # Thread sweep: bandwidth kernels run once per count on cpus[:count], ascending; () = len(cpus) only.
+    thread_counts: tuple[int, ...] = ()
 
     @property
     def mem_node(self) -> int | None:
@@ -56,6 +58,11 @@ class Spec:
     @property
     def threads(self) -> int:
         return len(self.cpus)
+
+    @property
+    def bandwidth_thread_counts(self) -> tuple[int, ...]:
+        """The thread counts each bandwidth kernel runs with, ascending."""
+        return self.thread_counts or (len(self.cpus),)
 
 
 @dataclass
@@ -71,6 +78,10 @@ class RunOptions:
     kernels: list[str] = field(default_factory=lambda: list(DEFAULT_KERNELS))
     repeat: int = DEFAULT_REPEAT
     policy: str = "bind"
+    # Bandwidth vs threads: explicit counts (--threads 1,2,4 or 1..8), or every power of two up
+    # to all allowed CPUs of the node and that count itself (--threads-sweep).
+    thread_counts: list[int] | None = None
+    threads_sweep: bool = False
 
 
 @dataclass
@@ -93,6 +104,33 @@ def parse_pages(text: str) -> list[str]:
     if unknown or not names:
         raise UsageError(f"unknown page kind {', '.join(unknown) or repr(text)}", f"choose from {','.join(PAGE_KINDS)}")
     return list(dict.fromkeys(names))
+
+
+def parse_threads(text: str) -> tuple[int | None, list[int] | None]:
+    """--threads: "N" -> (N, None); a sweep "A,B,C" or "A..B" -> (None, ascending counts).
+
+    "A..B" is A, 2A, 4A, ... up to B, and B itself (the powers of two of --sizes, ending where
+    asked). Raises UsageError for anything but positive integers."""
+    fix = "write --threads 8, --threads 1,2,4,8 or --threads 1..8"
+    text = text.strip()
+    try:
+        if ".." in text:
+            low_text, high_text = text.split("..", 1)
+            low, high = int(low_text), int(high_text)
+            if not 1 <= low <= high:
+                raise UsageError(f"--threads {text}: the range must run from 1 or more upwards", fix)
+            counts = [low]
+            while counts[-1] * 2 <= high:
+                counts.append(counts[-1] * 2)
+            return None, sorted(set(counts + [high]))
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise UsageError(f"--threads {text!r} is not a thread count or a list of them", fix) from None
+    if any(v < 1 for v in values):
+        raise UsageError(f"--threads {text}: thread counts must be positive", fix)
+    if len(values) == 1:
+        return values[0], None
+    return None, sorted(set(values))
 
 
 def _usable_cpu_nodes(topology: Topology, cpuset: CpusetView) -> list[int]:
@@ -189,6 +227,8 @@ def plan_run(topology: Topology, cpuset: CpusetView, options: RunOptions) -> Pla
         if any(k != "latency" for k in kernels):
             notes.append("--sizes measures latency only; other kernels ignored")
         kernels = ["latency"]
+    if (options.thread_counts or options.threads_sweep) and not any(k != "latency" for k in kernels):
+        notes.append("a thread sweep measures bandwidth kernels only; latency runs on one thread")
     explicit_pages = options.pages is not None
     page_kinds = list(options.pages) if options.pages is not None else ["4k", "2m"]
     sizes = list(options.sweep_sizes) if options.sweep_sizes else [options.size_bytes]
@@ -196,11 +236,13 @@ def plan_run(topology: Topology, cpuset: CpusetView, options: RunOptions) -> Pla
     for cpu_node in _cpu_nodes(topology, cpuset, options):
         cpus = _check_cpu_node(topology, cpuset, cpu_node)
         for mem_nodes in _mem_targets(topology, cpuset, options, cpu_node, notes):
-            threads = _threads(options, kernels, cpus, cpu_node)
+            counts = _thread_counts(options, kernels, cpus, cpu_node)
+            threads = counts[-1] if counts else _threads(options, kernels, cpus, cpu_node)
             for pages in page_kinds:
                 for size in sizes:
                     spec = Spec(cpu_node=cpu_node, mem_nodes=mem_nodes, policy=options.policy, pages=pages,
-                                size_bytes=size, cpus=cpus[:threads], kernels=tuple(kernels), repeat=options.repeat)
+                                size_bytes=size, cpus=cpus[:threads], kernels=tuple(kernels), repeat=options.repeat,
+                                thread_counts=counts)
                     skip = _check_memory(topology, spec, explicit_pages)
                     if skip is None:
                         specs.append(spec)
@@ -220,6 +262,10 @@ def _check_options(options: RunOptions) -> None:
         raise UsageError(f"unknown memory policy {options.policy!r}", f"choose from {','.join(POLICIES)}")
     if options.threads is not None and options.threads < 1:
         raise UsageError(f"--threads {options.threads} is not positive", "use --threads 1 or more")
+    if options.threads_sweep and (options.thread_counts or options.threads is not None):
+        raise UsageError("--threads-sweep picks its own thread counts", "give --threads-sweep or --threads, not both")
+    if options.thread_counts is not None and any(t < 1 for t in options.thread_counts):
+        raise UsageError("thread counts must be positive", "write e.g. --threads 1,2,4,8")
 
 
 def _cpu_nodes(topology: Topology, cpuset: CpusetView, options: RunOptions) -> list[int]:
@@ -263,6 +309,25 @@ def _threads(options: RunOptions, kernels: list[str], cpus: tuple[int, ...], cpu
         raise UsageError(f"--threads {threads} but CPU node {cpu_node} has {len(cpus)} allowed CPUs "
                          f"({format_cpulist(cpus)})", f"use --threads {len(cpus)} or less")
     return threads
+
+
+def _thread_counts(options: RunOptions, kernels: list[str], cpus: tuple[int, ...], cpu_node: int) -> tuple[int, ...]:
+    """The sweep's thread counts on this node, ascending (() without a sweep): every count pins
+    that many distinct CPUs, cpus[:count]. Raises UsageError for a count above the allowed CPUs."""
+    if not any(k != "latency" for k in kernels) or not (options.thread_counts or options.threads_sweep):
+        return ()
+    if options.thread_counts:
+        too_many = [t for t in options.thread_counts if t > len(cpus)]
+        if too_many:
+            raise UsageError(f"--threads {max(too_many)} but CPU node {cpu_node} has {len(cpus)} allowed CPUs "
+                             f"({format_cpulist(cpus)})", f"use thread counts of {len(cpus)} or less")
+        return tuple(sorted(set(options.thread_counts)))
+    counts = {len(cpus)}
+    t = 1
+    while t < len(cpus):
+        counts.add(t)
+        t *= 2
+    return tuple(sorted(counts))
 
 
 # --------------------------------------------------------------------------- loaded latency

@@ -77,3 +77,9 @@ cdef extern from "nb_loaded.h" nogil:
         double inject_bytes_done
         double inject_seconds
     int nb_loaded_run(nb_loaded_job *job, nb_status *st)
+
+# ---- issue 15, numabench peak: the read/write mixes (csrc/nb_bandwidth.h) ----
+cdef extern from "nb_bandwidth.h" nogil:
+    int nb_bw_reads_per_elem(int kernel)
+    int nb_bw_writes_per_elem(int kernel)
+# ---- end of numabench peak ----

@@ -563,3 +563,25 @@ def loaded_run(Chain chain not None, cursor_offset, loads, chase_cpu,
         chain.arena._release()
     _check(rc, &st)
     return (job.chase_seconds, chain._offset(job.chase_cursor), job.inject_bytes_done, job.inject_seconds)
+
+
+# ---- issue 15, numabench peak: the read/write mixes ---------------------------------------
+# In-place kernels (csrc/nb_bandwidth.h): each written line was just read by the same pass, so
+# reads:writes counted are the memory traffic's, 1:1, 2:1 and 3:1. bw_run runs them like any
+# kernel (they write: chains in their arena are invalidated).
+MIX_KERNELS = {"mix_1to1": 6, "mix_2to1": 7, "mix_3to1": 8}
+BW_KERNELS.update(MIX_KERNELS)
+
+
+def bw_reads_per_elem(kernel):
+    """Elements read per element index of a bandwidth kernel (8 bytes each).
+
+    Raises NativeArgumentError (a ValueError) for an unknown kernel."""
+    return nb_bw_reads_per_elem(_name(kernel, BW_KERNELS, "bw_reads_per_elem", "bandwidth kernel"))
+
+
+def bw_writes_per_elem(kernel):
+    """Elements written per element index of a bandwidth kernel (8 bytes each); a write-allocate
+    read is never counted. Raises NativeArgumentError (a ValueError) for an unknown kernel."""
+    return nb_bw_writes_per_elem(_name(kernel, BW_KERNELS, "bw_writes_per_elem", "bandwidth kernel"))
+# ---- end of numabench peak ----------------------------------------------------------------

@@ -155,6 +155,85 @@ def _loaded_section(result: dict) -> str:
     return _figure(plots().loaded_latency_png(loaded["points"]), "loaded latency", caption)
 
 
+def _thread_sweep_section(result: dict) -> str:
+    """Bandwidth vs threads (run --threads-sweep), one plot per CPU node -> memory node."""
+    from numabench.analysis.sweep import sweep_curves
+
+    curves = sweep_curves(result.get("measurements", []))
+    if not curves:
+        return '<p class="note">Bandwidth vs threads: not measured.</p>'
+    groups: dict = {}
+    for c in curves:
+        groups.setdefault((c.cpu_node, c.mem_nodes, c.pages, c.size_bytes), []).append(c)
+    parts = []
+    for (cpu, mem, pages, size), group in groups.items():
+        where = f"CPU node {cpu} -> memory node {'+'.join(map(str, mem))}, {pages} pages, {format_size(size)}"
+        data = [{"label": c.kernel, "points": [{"threads": p.threads, "bandwidth_bytes_per_s": p.bandwidth_bytes_per_s}
+                                               for p in c.points]} for c in group]
+        tops = "; ".join(f"{c.kernel} {c.saturation.bandwidth_bytes_per_s / 1e9:.2f} GB/s at {c.saturation.threads} "
+                         "thr" for c in group)
+        parts.append(_figure(plots().thread_sweep_png(data), "bandwidth vs threads",
+                             f"{where}; saturation (ringed): {tops}. Median per point, GB/s = 1e9 bytes/s."))
+    return "\n".join(parts)
+
+
+def _peak_section(result: dict) -> str:
+    """numabench peak: GB/s per read/write mix, one bar per CPU node -> memory node (and thread count)."""
+    from numabench.constants import PEAK_KERNELS, PEAK_MIXES
+
+    mix_of = {kernel: mix for mix, kernel in PEAK_KERNELS.items()}
+    columns: dict = {}
+    for m in result.get("measurements", []):
+        if m.get("kernel") in mix_of and m.get("bandwidth_bytes_per_s") is not None:
+            label = f"node {m['cpu_node']}->{'+'.join(map(str, m.get('mem_nodes') or [m.get('mem_node')]))}, " \
+                    f"{m['threads']} thr"
+            columns.setdefault(label, {})[mix_of[m["kernel"]]] = m["bandwidth_bytes_per_s"]
+    if not columns:
+        return '<p class="note">Peak injection bandwidth: not measured.</p>'
+    mixes = [mix for mix in PEAK_MIXES if any(mix in c for c in columns.values())]
+    return _figure(plots().peak_bars_png(columns, mixes), "peak injection bandwidth",
+                   "Median GB/s (1e9 bytes/s) per mix, reads:writes in bytes counted (no write-allocate read).")
+
+
+def _measurements_section(result: dict) -> str:
+    rows = []
+    for m in result.get("measurements", []):
+        figure = (f"{m['latency_ns']:.1f} ns" if m.get("latency_ns") is not None
+                  else f"{m['bandwidth_bytes_per_s'] / 1e9:.2f} GB/s")
+        cv = (m.get("stats") or {}).get("cv")
+        pages = ", ".join(f"node {k}: {v}" for k, v in (m.get("pages_by_node") or {}).items())
+        ok = (m.get("placement") or {}).get("ok")
+        rows.append([_e(m["kernel"]), _e(m.get("mix", "")), _e(m["cpu_node"]),
+                     _e("+".join(map(str, m.get("mem_nodes") or [m.get("mem_node")]))), _e(m["pages"]),
+                     _e(format_size(m["size_bytes"])), _e(m["threads"]), _e(figure),
+                     "-" if cv is None else f"{cv:.1%}", _e(pages) + ("" if ok is not False else " (MISPLACED)")])
+    return _table(["kernel", "mix", "CPU node", "memory node", "pages", "size", "threads", "median", "cv",
+                   "pages by node"], rows)
+
+
+def render_measurements_html(result: dict, title: str) -> str:
+    """A measuring command's result (peak, run) as one HTML file: the measurements with their
+    placement proof, bandwidth vs threads when swept, topology and environment.
+
+    Raises:
+        UsageError: matplotlib (the ``[report]`` extra) is not installed.
+    """
+    plots()
+    body = [f"<h1>{_e(title)}</h1>",
+            "<h2>Measurements</h2>", _measurements_section(result),
+            '<p class="note">Bandwidth counts bytes read plus bytes written per pass (STREAM\'s rule); a '
+            "write-allocate read is never counted. GB/s = 1e9 bytes/s.</p>",
+            "<h2>Peak injection bandwidth</h2>", _peak_section(result),
+            "<h2>Bandwidth vs threads</h2>", _thread_sweep_section(result),
+            "<h2>Topology</h2>", _topology_section(result),
+            "<h2>Environment</h2>", _environment_section(result)]
+    if result.get("notes"):
+        body += ["<h2>Notes</h2>", "<ul>" + "".join(f"<li>{_e(n)}</li>" for n in result["notes"]) + "</ul>"]
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{_e(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
+            + "\n".join(body) + "\n</body>\n</html>\n")
+
+
 def _topology_section(result: dict) -> str:
     topo = result.get("topology") or {}
     nodes = topo.get("nodes", [])
@@ -209,6 +288,8 @@ def render_html(result: dict) -> str:
         "<h2>Measured vs claimed (ACPI HMAT)</h2>", _claims_section(result),
         "<h2>Latency vs buffer size</h2>", _sweep_section(result),
         "<h2>Loaded latency</h2>", _loaded_section(result),
+        "<h2>Peak injection bandwidth</h2>", _peak_section(result),
+        "<h2>Bandwidth vs threads</h2>", _thread_sweep_section(result),
         "<h2>Topology</h2>", _topology_section(result),
         "<h2>Environment</h2>", _environment_section(result),
     ]

@@ -12,7 +12,7 @@ import io
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from numabench.util.units import format_size
 
@@ -97,5 +97,49 @@ def loaded_latency_png(points: list[dict], *, title: str = "Loaded latency") -> 
     ax.set_xlim(left=0)
     ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
+    ax.set_title(title)
+    return _png(fig)
+
+
+def thread_sweep_png(curves: list[dict], *, title: str = "Bandwidth vs threads") -> bytes:
+    """Bandwidth (GB/s, 1e9 bytes/s) against pinned threads, one line per curve; curves are
+    ``{label, points: [{threads, bandwidth_bytes_per_s}]}``, each saturation point ringed."""
+    fig = Figure(figsize=(7, 4))
+    ax = fig.add_subplot()
+    for curve in curves:
+        points = sorted(curve["points"], key=lambda p: p["threads"])
+        xs = [p["threads"] for p in points]
+        ys = [p["bandwidth_bytes_per_s"] / 1e9 for p in points]
+        line = ax.plot(xs, ys, marker="o", label=curve["label"])[0]
+        top = max(range(len(ys)), key=lambda i: (ys[i], -xs[i]))
+        ax.plot([xs[top]], [ys[top]], marker="o", markersize=12, fillstyle="none", color=line.get_color())
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("pinned threads")
+    ax.set_ylabel("bandwidth (GB/s)")
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    return _png(fig)
+
+
+def peak_bars_png(columns: dict, mixes: list[str], *, title: str = "Peak injection bandwidth") -> bytes:
+    """Grouped bars: GB/s (1e9 bytes/s) per read/write mix (groups), one bar per column label
+    (``{label: {mix: bytes_per_s}}``, e.g. "node 0->0"); a mix a column lacks has no bar."""
+    import numpy as np
+
+    fig = Figure(figsize=(7, 4))
+    ax = fig.add_subplot()
+    width = 0.8 / max(1, len(columns))
+    x = np.arange(len(mixes))
+    for i, (label, values) in enumerate(columns.items()):
+        heights = [values.get(m, np.nan) / 1e9 for m in mixes]
+        ax.bar(x + i * width, heights, width, label=label)
+    ax.set_xticks(x + width * (len(columns) - 1) / 2, mixes)
+    ax.set_xlabel("read:write mix (bytes)")
+    ax.set_ylabel("bandwidth (GB/s)")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
     ax.set_title(title)
     return _png(fig)

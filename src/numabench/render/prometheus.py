@@ -12,6 +12,8 @@ Families (all gauges; `node` is the host name, as in Kubernetes; NUMA nodes are 
     numabench_bandwidth_bytes_per_second{node,kernel,cpu_node,mem_node,policy,page_size,size_bytes,threads}
     numabench_loaded_latency_seconds{node,cpu_node,mem_node,inject_node,inject_kind,page_size,size_bytes,threads,delay}
     numabench_loaded_inject_bandwidth_bytes_per_second{...same labels...}
+    numabench_sweep_saturation_bytes_per_second{node,kernel,cpu_node,mem_node,policy,page_size,size_bytes,threads}
+                                                       a thread sweep's largest median; threads where it was
     numabench_numastat_delta_pages{node,numa_node,counter}
     numabench_qualification_check{node,check,status}   1 per check; status pass|fail|skipped
     numabench_qualification_passed{node}               1 when no check failed, else 0
@@ -34,6 +36,8 @@ _FAMILIES = {
     "numabench_loaded_latency_seconds": "Chase latency (median) while injector threads load memory, seconds.",
     "numabench_loaded_inject_bandwidth_bytes_per_second":
         "Bandwidth the injector threads moved during a loaded-latency point, bytes per second.",
+    "numabench_sweep_saturation_bytes_per_second":
+        "Bandwidth vs threads: the largest median over a sweep's thread counts (threads label: where), bytes/s.",
     "numabench_numastat_delta_pages":
         "Change of /sys/devices/system/node/node<N>/numastat counters across the run, in pages (system-wide).",
     "numabench_qualification_check": "One series per qualification check, its status in the status label; value 1.",
@@ -73,6 +77,18 @@ def _spec_labels(m: dict) -> dict:
             "page_size": m["pages"], "size_bytes": m["size_bytes"], "threads": m["threads"]}
 
 
+def _sweep_saturation(result: dict, host: str, families: dict) -> None:
+    """One series per thread-sweep curve (run --threads 1,2,4 / --threads-sweep): its saturation."""
+    from numabench.analysis.sweep import sweep_curves
+
+    for c in sweep_curves(result.get("measurements", [])):
+        top = c.saturation
+        labels = {"node": host, "kernel": c.kernel, "cpu_node": c.cpu_node, "mem_node": ",".join(map(str, c.mem_nodes)),
+                  "policy": c.policy or "bind", "page_size": c.pages, "size_bytes": c.size_bytes,
+                  "threads": top.threads}
+        families["numabench_sweep_saturation_bytes_per_second"].append((labels, top.bandwidth_bytes_per_s))
+
+
 def textfile(result: dict, numastat_delta: dict | None = None) -> str:
     """The textfile-collector text for a result document (and a numastat delta, if given).
 
@@ -101,6 +117,7 @@ def textfile(result: dict, numastat_delta: dict | None = None) -> str:
         elif m.get("bandwidth_bytes_per_s") is not None:
             families["numabench_bandwidth_bytes_per_second"].append(
                 ({"node": host, "kernel": kernel, **_spec_labels(m)}, m["bandwidth_bytes_per_s"]))
+    _sweep_saturation(result, host, families)
     for numa_node, counters in sorted((numastat_delta or {}).items(), key=lambda kv: int(kv[0])):
         for counter, value in counters.items():
             families["numabench_numastat_delta_pages"].append(

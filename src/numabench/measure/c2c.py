@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from numabench.constants import C2C_KERNEL, C2C_MODES, C2C_RELATIONS
-from numabench.errors import CpusetError, UsageError
+from numabench.errors import CpusetError, TopologyError, UsageError
 from numabench.host.cgroups import CpusetView
 from numabench.host.cpus import CpuPlace
 from numabench.host.topology import Topology
@@ -36,6 +36,8 @@ DEFAULT_C2C_SAMPLES = 7
 # Each sample lasts about this long: thousands of round trips, short enough that a 100-CPU matrix
 # (9,900 pairs) stays within minutes.
 C2C_SAMPLE_SECONDS = 0.005
+# Samples per native call at most (each call starts both threads and warms up again).
+C2C_SAMPLES_PER_CALL = 20
 # Round trips of the calibration call (also its warm-up), and the fewest per sample.
 C2C_CALIBRATION_ROUND_TRIPS = 200
 C2C_MIN_ROUND_TRIPS = 100
@@ -160,6 +162,9 @@ def _cpus_of_nodes(topology: Topology, nodes: Sequence[int], allowed: tuple[int,
 
 
 def _check_line_node(topology: Topology, cpuset: CpusetView, node_id: int) -> None:
+    if node_id not in topology.node_ids:
+        raise TopologyError(f"--line-node {node_id} does not exist (nodes: {format_cpulist(topology.node_ids)})",
+                            "choose a node with memory (numabench topology)")
     node = topology.node(node_id)
     if not node.has_memory:
         raise UsageError(f"--line-node {node_id} has no memory", "choose a node with memory (numabench topology)")
@@ -236,15 +241,20 @@ def measure_pair(plan: C2cPlan, pair: C2cPair, node: int) -> Measurement:
     one-way latency (ns). Raises the placement errors, NativeTimeoutError when a partner stops
     answering, and the native errors of c2c_run."""
     line, placement = place(_native.C2C_REGION_BYTES, "4k", [node], "bind", pair.initiator)
+    samples: list[float] = []
+    done = answered = 0
     try:
         round_trips = _round_trips_per_sample(line, pair, plan.mode)
-        ns, done, answered = _native.c2c_run(line, pair.initiator, pair.responder, plan.mode,
-                                             round_trips=round_trips, samples=plan.samples,
-                                             warmup_round_trips=C2C_CALIBRATION_ROUND_TRIPS,
-                                             timeout_s=C2C_TIMEOUT_S)
+        # At most C2C_SAMPLES_PER_CALL samples per native call (about 0.1 s): Ctrl-C and SIGTERM are
+        # handled between calls, never held off for a long pair.
+        while len(samples) < plan.samples:
+            ns, d, a = _native.c2c_run(line, pair.initiator, pair.responder, plan.mode, round_trips=round_trips,
+                                       samples=min(C2C_SAMPLES_PER_CALL, plan.samples - len(samples)),
+                                       warmup_round_trips=C2C_CALIBRATION_ROUND_TRIPS, timeout_s=C2C_TIMEOUT_S)
+            samples += [float(v) for v in ns]
+            done, answered = done + d, answered + a
     finally:
         line.close()
-    samples = [float(v) for v in ns]
     stats = summarize(samples)
     where = placement.to_dict()
     return Measurement(

@@ -90,3 +90,19 @@ def test_an_interruption_keeps_the_pairs_measured(tmp_path, sig, code):
     assert [(m["initiator_cpu"], m["responder_cpu"]) for m in doc["measurements"]] == [(a, b)]
     assert doc["c2c"]["latency_ns"][str(a)][str(b)] == doc["measurements"][0]["latency_ns"]
     assert doc["c2c"]["latency_ns"][str(b)][str(a)] is None
+
+
+def test_qualify_skips_the_c2c_check_on_one_cpu_node(tmp_path):
+    from numabench.host.topology import read_topology
+
+    if len(read_topology().cpu_nodes) != 1:
+        pytest.skip("this machine has several CPU nodes: the guest checks cover them")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("checks:\n  c2c_other_node_ns_max: 100\n")
+    out = tmp_path / "q.json"
+    proc = run_cli("qualify", spec, "-o", out, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    (check,) = doc["qualification"]["checks"]
+    assert check["status"] == "skipped" and "2+ NUMA nodes" in check["detail"]
+    assert any("c2c not measured" in n for n in doc["notes"]) and doc["measurements"] == []

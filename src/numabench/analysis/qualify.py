@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from numabench.constants import DEFAULT_DELAYS, DEFAULT_REPEAT, INJECT_KINDS, PAGE_KINDS
+from numabench.constants import C2C_KERNEL, DEFAULT_DELAYS, DEFAULT_REPEAT, INJECT_KINDS, PAGE_KINDS
 from numabench.errors import ResultError, SpecError, UsageError
 from numabench.host.topology import Topology
 from numabench.util.units import format_size, parse_size, parse_size_range
@@ -98,6 +98,9 @@ CHECKS: dict[str, CheckDef] = {c.key: c for c in (
     CheckDef("measured_vs_claimed_bandwidth_pct_min", "number", frozenset({"read"}), "%", ">=",
              "measured_vs_claimed_bandwidth_pct_min: 80", False,
              "every claimed cell's read bandwidth as a percentage of the firmware's claimed read bandwidth (HMAT)"),
+    # numabench c2c: measured by qualify on the first allowed CPU of each CPU node, every ordered pair.
+    CheckDef("c2c_other_node_ns_max", "number", frozenset({C2C_KERNEL}), "ns", "<=", "c2c_other_node_ns_max: 250",
+             False, "cache-to-cache (HitM) one-way latency of every measured CPU pair on different nodes"),
 )}
 
 
@@ -351,6 +354,11 @@ def load_spec(path: str) -> QualifySpec:
     return parse_spec(data, path)
 
 
+def needs_c2c(spec: QualifySpec) -> bool:
+    """True when a check of the spec reads cache-to-cache measurements (numabench c2c)."""
+    return any(C2C_KERNEL in CHECKS[k].needs for k in spec.checks)
+
+
 def needs(spec: QualifySpec) -> list[str]:
     """The matrix kernels the spec's checks need ("latency", "read"), in that order; [] for none."""
     wanted = set().union(*(CHECKS[k].needs for k in spec.checks))
@@ -412,6 +420,7 @@ class _Context:
             raise ResultError(f"the result's topology section is malformed ({exc})") from None
         self.matrix: dict[str, Any] | None = result.get("matrix")
         self.measurements: list[dict[str, Any]] = result.get("measurements", [])
+        self.errors: list[dict[str, Any]] = result.get("errors", [])
 
     @property
     def rows(self) -> list[int]:
@@ -695,6 +704,24 @@ def _check_vs_claimed(ctx: _Context, bound: float, check: str, figure: str) -> V
     return _judge(check, worst.pct, bound, "; ".join(parts), [])
 
 
+def _check_c2c_other_node(ctx: _Context, bound: Any) -> Verdict:
+    """The slowest cross-node c2c pair (HitM); skipped with fewer than two CPU nodes."""
+    check = "c2c_other_node_ns_max"
+    if len(ctx.topology.cpu_nodes) < 2:
+        return _verdict(check, SKIPPED, None, bound, "needs 2+ NUMA nodes with CPUs")
+    pairs = [m for m in ctx.measurements if m.get("kernel") == C2C_KERNEL and m.get("relation") == "other-node"
+             and m.get("c2c_mode", "hitm") == "hitm"]
+    if not pairs:
+        failed = [e for e in ctx.errors if e.get("kernel") == C2C_KERNEL]
+        why = f"{len(failed)} c2c pair(s) failed: {failed[0].get('error')}" if failed else \
+            "no cross-node c2c pair was measured (numabench qualify measures them; or --from a numabench c2c result)"
+        return _verdict(check, FAIL, None, bound, why)
+    worst = max(pairs, key=lambda m: m["latency_ns"])
+    detail = f"worst CPU {worst['initiator_cpu']} <- {worst['responder_cpu']}: {worst['latency_ns']:.1f} ns; " + \
+        "; ".join(f"{m['initiator_cpu']}<-{m['responder_cpu']} {m['latency_ns']:.1f}" for m in pairs[:16])
+    return _judge(check, worst["latency_ns"], bound, detail, [])
+
+
 _EVALUATORS: dict[str, Callable[[_Context, Any], Verdict]] = {
     "local_latency_ns_max": _check_local_latency,
     "remote_local_latency_ratio_max": _check_ratio,
@@ -710,6 +737,7 @@ _EVALUATORS: dict[str, Callable[[_Context, Any], Verdict]] = {
         lambda ctx, b: _check_vs_claimed(ctx, b, "measured_vs_claimed_latency_pct_max", "latency"),
     "measured_vs_claimed_bandwidth_pct_min":
         lambda ctx, b: _check_vs_claimed(ctx, b, "measured_vs_claimed_bandwidth_pct_min", "bandwidth"),
+    "c2c_other_node_ns_max": _check_c2c_other_node,
 }
 
 

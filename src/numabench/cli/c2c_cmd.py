@@ -14,14 +14,7 @@ from numabench.constants import C2C_MODES
 from numabench.host.cgroups import read_process_cpuset
 from numabench.host.cpus import read_cpu_places
 from numabench.host.topology import read_topology
-from numabench.measure.c2c import (
-    DEFAULT_C2C_SAMPLES,
-    build_c2c_section,
-    failure_fields,
-    measure_c2c,
-    parse_pairs,
-    plan_c2c,
-)
+from numabench.measure.c2c import DEFAULT_C2C_SAMPLES, parse_pairs, plan_c2c, run_c2c
 from numabench.measure.session import Session
 from numabench.render.c2c import format_c2c, render_c2c_html, write_csv, write_html
 from numabench.util.units import parse_int_list
@@ -57,10 +50,7 @@ def c2c(cpus_text, nodes_text, pairs_text, mode, line_node, samples, html_path, 
                     mode=mode, line_node=line_node, samples=samples)
     with Session(topology=topology, options=plan.to_dict(), progress=progress) as session:
         session.sample_noise(plan.cpus)
-        for pair, part in measure_c2c(plan, topology, cpuset, progress):
-            session.measure(f"c2c {pair.initiator}<-{pair.responder}", part, failure=failure_fields(plan, pair))
-        session.sections["c2c"] = build_c2c_section(plan, [m.to_dict() for m in session.measurements],
-                                                    session.errors)
+        run_c2c(session, plan, topology, cpuset, progress)
     result = session.result()
     doc = result.to_dict()
     outputs.write(result)

@@ -24,6 +24,7 @@ from numabench.errors import CpusetError, TopologyError, UsageError
 from numabench.host.cgroups import CpusetView
 from numabench.host.cpus import CpuPlace
 from numabench.host.topology import Topology
+from numabench.measure.session import Session
 from numabench.native import _native
 from numabench.native.placement import place
 from numabench.results.schema import Measurement
@@ -314,3 +315,20 @@ def build_c2c_section(plan: C2cPlan, measurements: Sequence[dict[str, Any]],
     return {**plan.to_dict(), "pairs": [p.to_dict() for p in plan.pairs], "latency_ns": matrix,
             "relations": relations, "failed": [{k: e.get(k) for k in ("initiator_cpu", "responder_cpu", "error")}
                                                for e in errors if e.get("kernel") == C2C_KERNEL]}
+
+
+def run_c2c(session: Session, plan: C2cPlan, topology: Topology, cpuset: CpusetView,
+            progress: Progress = lambda m: None) -> None:
+    """Measure every pair of the plan in the session (one part per pair), then set its `c2c` section.
+    An interruption stops at the pair in progress; what is done stays."""
+    for pair, part in measure_c2c(plan, topology, cpuset, progress):
+        session.measure(f"c2c {pair.initiator}<-{pair.responder}", part, failure=failure_fields(plan, pair))
+    session.sections["c2c"] = build_c2c_section(plan, [m.to_dict() for m in session.measurements], session.errors)
+
+
+def node_pairs(topology: Topology, cpuset: CpusetView) -> list[tuple[int, int]]:
+    """One ordered pair per two CPU nodes, the first allowed CPU of each (what qualification measures:
+    MLC's fixed cores per socket, not the whole matrix). [] with fewer than two such nodes."""
+    allowed = set(_allowed(topology, cpuset))
+    first = [min(c) for n in topology.nodes if (c := [x for x in n.cpus if x in allowed])]
+    return [(a, b) for a in first for b in first if a != b]

@@ -246,3 +246,17 @@ def test_compare_keys_a_cell_by_mode_and_pair():
     a, b = cell_of(_measurement(0, 1, 20.0, "smt")), cell_of(_measurement(1, 0, 20.0, "smt"))
     assert a != b
     assert dict(a.extra) == {"c2c_mode": "hitm", "initiator_cpu": 0, "responder_cpu": 1}
+
+
+def test_html_heatmap_page_and_the_qualify_report_section(topo):
+    pytest.importorskip("matplotlib", reason="the HTML heatmap needs matplotlib (the report extra)")
+    from numabench.render.c2c import render_c2c_html
+    from numabench.render.html import _c2c_section
+
+    plan = plan_c2c(topo, view(), hand_places, cpus=[0, 1, 8])
+    doc = {"c2c": build_c2c_section(plan, [_measurement(0, 1, 20.0, "smt")], []), "environment": {"hostname": "h"}}
+    page = render_c2c_html(doc)
+    assert page.startswith("<!DOCTYPE html>") and page.count("data:image/png;base64,") == 1
+    assert "<td>smt</td><td>1/2</td><td>20.0</td>" in page
+    assert "data:image/png;base64," in _c2c_section(doc)
+    assert "not measured" in _c2c_section({})

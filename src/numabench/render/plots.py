@@ -119,11 +119,14 @@ def c2c_heatmap_png(values: dict, cpus: list[int], *, title: str) -> bytes:
     ax = fig.add_subplot()
     image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", aspect="equal")
     fig.colorbar(image, ax=ax, label="ns (one-way)")
+    finite = grid[np.isfinite(grid)]
+    middle = (finite.min() + finite.max()) / 2 if finite.size else 0
     if n <= 32:
         for i in range(n):
             for j in range(n):
                 if not np.isnan(grid[i, j]):
-                    ax.text(j, i, f"{grid[i, j]:.0f}", ha="center", va="center", fontsize=7, color="white")
+                    ax.text(j, i, f"{grid[i, j]:.0f}", ha="center", va="center", fontsize=7,
+                            color="black" if grid[i, j] > middle else "white")
     step = max(1, n // 32)
     ax.set_xticks(range(0, n, step), [str(c) for c in cpus[::step]])
     ax.set_yticks(range(0, n, step), [str(c) for c in cpus[::step]])

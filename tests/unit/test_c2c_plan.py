@@ -168,6 +168,7 @@ def test_nodes_and_cpus_select(topo):
     (dict(mode="dirty"), UsageError, "unknown c2c mode"),
     (dict(samples=0), UsageError, "--samples 0"),
     (dict(pairs=[(0, 1)], cpus=[0, 1]), UsageError, "not both"),
+    (dict(nodes=[0], cpus=[0, 8]), UsageError, "--cpus 8 not on --nodes 0"),
 ])
 def test_bad_input_is_refused_with_exit_2(topo, kwargs, error, words):
     with pytest.raises(error, match=words.replace("(", r"\(").replace(")", r"\)")) as info:

@@ -201,7 +201,11 @@ def plan_c2c(topology: Topology, cpuset: CpusetView, places: Callable[[list[int]
             chosen = _cpus_of_nodes(topology, nodes, allowed)
         if cpus is not None:
             _check_cpus(cpus, allowed, cpuset, "--cpus")
-            chosen = [c for c in cpus if c in chosen] if nodes is not None else list(cpus)
+            elsewhere = [c for c in cpus if c not in chosen]
+            if elsewhere:  # only possible with --nodes: never drop a CPU the user named
+                raise UsageError(f"--cpus {format_cpulist(elsewhere)} not on --nodes {format_cpulist(nodes or [])}",
+                                 "give CPUs of those nodes, or leave --nodes out")
+            chosen = list(cpus)
         chosen = sorted(set(chosen))
         if len(chosen) < 2:
             raise UsageError(f"c2c needs two CPUs; only {format_cpulist(chosen) or 'none'} chosen "

@@ -213,7 +213,7 @@ def test_thresholds_default_and_override():
 def test_threshold_kernels_are_the_run_kernels():
     from numabench.measure.spec import KERNELS
 
-    assert set(KERNEL_METRICS) == set(KERNELS) | {"loaded_latency"}
+    assert set(KERNEL_METRICS) == set(KERNELS) | {"loaded_latency", "c2c"}
 
 
 # --------------------------------------------------------------------------- the gate

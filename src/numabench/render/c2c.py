@@ -38,13 +38,12 @@ def format_c2c(result: dict[str, Any]) -> str:
     lines = [f"cache-to-cache latency, {_MODE_WORDS.get(section.get('mode', ''), section.get('mode'))}; "
              f"ns, median of {section.get('samples')} samples; line on "
              + (f"node {section['line_node']}" if section.get("line_node") is not None else "the initiator's node")]
-    if len(matrix) > 1 or any(len(r) > 1 for r in matrix.values()) or len(cpus) <= 16:
-        width = max([6] + [len(str(c)) + 1 for c in cpus])
-        lines.append("init\\resp".ljust(9) + "".join(str(c).rjust(width) for c in cpus))
-        for a in cpus:
-            row = matrix.get(str(a), {})
-            lines.append(str(a).ljust(9) + "".join(
-                (".".rjust(width) if a == b else _cell(row.get(str(b))).rjust(width)) for b in cpus))
+    width = max([6] + [len(str(c)) + 1 for c in cpus])
+    lines.append("init\\resp".ljust(9) + "".join(str(c).rjust(width) for c in cpus))
+    for a in cpus:
+        row = matrix.get(str(a), {})
+        lines.append(str(a).ljust(9) + "".join(
+            (".".rjust(width) if a == b else _cell(row.get(str(b))).rjust(width)) for b in cpus))
     lines.append("")
     lines.append(f"{'relation':<11} {'pairs':>6} {'median':>9} {'min':>9} {'max':>9}")
     for rel in C2C_RELATIONS:

@@ -37,6 +37,10 @@ since this machine's figures drift 5-25% within minutes:
   latency    `numabench run ... --kernels latency --pages 4k|2m --size 1GiB` against
              benchmarks/plain_chase.c (compiled here with gcc -O2 into a temporary directory):
              a random single cycle over 64-byte lines (Sattolo), prefaulted, pinned.
+  c2c        `numabench c2c --pairs A:B --samples R --json` (HitM, one-way = round trip / 2) against
+             benchmarks/ping_pong.c (gcc -O2 -pthread): the same ping-pong over one counter line
+             between threads pinned on A and B (the first two CPUs of node 0), written apart
+             from numabench. Needs two CPUs; --no-c2c skips it.
 
 Ratios: for every round, numabench's median over its samples divided by the reference's figure
 of the same round; the ratio printed is the median of those per-round ratios (min..max shown).
@@ -54,6 +58,7 @@ measured: this is a report, not a test):
   every bandwidth kernel          numabench's cv within a run <= 3% (the * beside the cv)
   latency, 4k and 2m pages        numabench within 3% of the plain C chase
   latency, 2m vs 4k (numabench)   2m <= 0.90 x 4k
+  c2c (HitM one-way latency)      numabench within 5% of the plain C ping-pong
 --consecutive N runs numabench's copy N times in a row at each thread count after the rounds and
 prints the N medians (issue 12: copy at 2 threads must not be bimodal across 10 runs).
 
@@ -134,6 +139,8 @@ LAT_TOLERANCE = 0.03
 CV_TARGET = 0.03
 STREAM_NTIMES = 10  # STREAM's default NTIMES
 HUGE_GAIN_TARGET = 0.90
+C2C_TOLERANCE = 0.05
+C2C_ROUND_TRIPS = 20_000  # per ping_pong sample: about numabench c2c's 5 ms samples here
 HUGE_BYTES = 2 << 20
 HUGE_SYSFS = Path("/sys/kernel/mm/hugepages/hugepages-2048kB")
 
@@ -337,6 +344,32 @@ class PlainChase:
         return float(m.group(1))
 
 
+class PingPong:
+    """benchmarks/ping_pong.c, the plain C HitM ping-pong numabench c2c is set against."""
+
+    def __init__(self, workdir: Path):
+        self.exe = None
+        self.error = None
+        gcc = shutil.which("gcc")
+        if not gcc:
+            self.error = "gcc not found"
+            return
+        out = workdir / "ping_pong"
+        try:
+            run_tool([gcc, "-O2", "-pthread", "-o", str(out), str(HERE / "ping_pong.c")])
+            self.exe = str(out)
+        except ToolError as exc:
+            self.error = str(exc)
+
+    def latency(self, a: int, b: int, samples: int) -> float:
+        """Median one-way ns between CPUs a (timed) and b."""
+        proc = run_tool([self.exe, str(a), str(b), str(C2C_ROUND_TRIPS), str(samples)])
+        m = re.search(r"^median_one_way_ns ([0-9.]+)", proc.stdout, re.M)
+        if not m:
+            raise ToolError("ping_pong: no median_one_way_ns line")
+        return float(m.group(1))
+
+
 class Stream:
     """The official STREAM (benchmarks/reference/stream/stream.c, 5.10, vendored unmodified with
     its licence), built as STREAM is built (gcc -O3 -fopenmp) for each array size, since
@@ -409,6 +442,18 @@ class Numabench:
         candidates = [exe] if exe else [str(Path(sys.executable).parent / "numabench"),
                                         str(REPO / ".venv" / "bin" / "numabench"), shutil.which("numabench")]
         self.exe = next((c for c in candidates if c and os.access(c, os.X_OK)), None)
+
+    def c2c(self, a: int, b: int, samples: int) -> dict:
+        """numabench c2c's measurement of the pair a:b (HitM), from one `numabench c2c --json`."""
+        cmd = [self.exe, "c2c", "--pairs", f"{a}:{b}", "--samples", str(samples), "--json"]
+        proc = run_tool(cmd, check=False)
+        try:
+            (m,) = [m for m in json.loads(proc.stdout).get("measurements", []) if m.get("kernel") == "c2c"]
+        except (json.JSONDecodeError, ValueError):
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-2:]
+            raise ToolError(f"`{' '.join(cmd)}` exited {proc.returncode} without its pair: "
+                            f"{' | '.join(tail)}") from None
+        return m
 
     def run(self, kernels: list[str], pages: str, size_bytes: int, threads: int, repeat: int,
             sample_seconds: float | None = None) -> dict:
@@ -540,6 +585,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-latency", action="store_true", help="skip the latency part")
     ap.add_argument("--no-bandwidth", action="store_true", help="skip the bandwidth part")
     ap.add_argument("--no-peak", action="store_true", help="skip numabench peak vs likwid-bench on all CPUs")
+    ap.add_argument("--no-c2c", action="store_true", help="skip the cache-to-cache (ping-pong) part")
     ap.add_argument("--quick", action="store_true",
                     help="small sizes, one round: a smoke run, not the targets' conditions")
     ap.add_argument("--numabench", metavar="PATH", help="numabench executable")
@@ -615,7 +661,7 @@ def main(argv=None) -> int:
     print(flush=True)
 
     errors: list[str] = []
-    raw: dict = {"bandwidth": {}, "mbw": {}, "stream": {}, "stream_avg": {}, "latency": {}, "peak": {}}
+    raw: dict = {"bandwidth": {}, "mbw": {}, "stream": {}, "stream_avg": {}, "latency": {}, "peak": {}, "c2c": {}}
 
     def record(store, key, side, value, cv=None):
         sides = store.setdefault(key, {name: [None] * rounds for name in
@@ -635,6 +681,10 @@ def main(argv=None) -> int:
         chase = PlainChase(Path(tmp)) if not args.no_latency else None
         if chase and chase.error:
             errors.append(f"plain_chase: {chase.error}")
+        # c2c: the first two CPUs of node 0, numabench then the plain ping-pong each round.
+        pong = PingPong(Path(tmp)) if not args.no_c2c and len(cpus0) >= 2 else None
+        if pong and pong.error:
+            errors.append(f"ping_pong: {pong.error}")
         need = -(-lat_size // HUGE_BYTES) + 2
         page_kinds = ["4k"]
         hp = HugepageReservation(need)
@@ -709,6 +759,15 @@ def main(argv=None) -> int:
                         record(raw["latency"], pages, "reference", b)
                         print(f"  round {r + 1} latency {pages}  numabench {a or float('nan'):6.1f}"
                               f"  plain chase {b or float('nan'):6.1f} ns", flush=True)
+                if pong and pong.exe:
+                    ca, cb = cpus0[0], cpus0[1]
+                    m = attempt(f"numabench c2c {ca}:{cb}", lambda: nb.c2c(ca, cb, repeat))
+                    b = attempt(f"ping_pong {ca}:{cb}", lambda: pong.latency(ca, cb, repeat))
+                    record(raw["c2c"], (ca, cb), "numabench", m["latency_ns"] if m else None,
+                           m.get("stats", {}).get("cv") if m else None)
+                    record(raw["c2c"], (ca, cb), "reference", b)
+                    print(f"  round {r + 1} c2c {ca}:{cb}  numabench {m['latency_ns'] if m else float('nan'):6.1f}"
+                          f"  ping_pong {b or float('nan'):6.1f} ns", flush=True)
                 print(f"  round {r + 1} took {time.time() - t0:.0f} s", flush=True)
     consecutive: dict = {}
     if args.consecutive > 0 and not args.no_bandwidth:
@@ -770,6 +829,13 @@ def main(argv=None) -> int:
                      "target": f"1+-{LAT_TOLERANCE:g}",
                      "verdict": "n/a" if s["ratio"] is None else ("PASS" if ok else "FAIL"),
                      "reference_tool": f"plain_chase.c {pages}", **s, "per_round": sides})
+    for (ca, cb), sides in raw["c2c"].items():
+        s = summarize_pairs(sides)
+        ok = s["ratio"] is not None and abs(s["ratio"] - 1) <= C2C_TOLERANCE
+        rows.append({"kind": "c2c", "kernel": f"c2c hitm {ca}:{cb}", "threads": 2, "unit": "ns",
+                     "target": f"1+-{C2C_TOLERANCE:g}", "verdict": "n/a" if s["ratio"] is None else
+                     ("PASS" if ok else "FAIL"), "reference_tool": "ping_pong.c (one-way = round trip / 2)",
+                     **s, "per_round": sides})
     if "4k" in raw["latency"] and "2m" in raw["latency"]:
         for side, label in (("numabench", "numabench"), ("reference", "plain chase")):
             s = summarize_pairs({"numabench": raw["latency"]["2m"][side], "reference": raw["latency"]["4k"][side]})
@@ -801,6 +867,7 @@ def main(argv=None) -> int:
     print()
     print("Bandwidth: GB/s = 1e9 B/s, STREAM counting (read + write bytes, no write-allocate) on both sides;")
     print("  mbw counts a copied byte once, so its MiB/s is shown x 2^20 x 2. Latency: ns per dependent load.")
+    print("c2c: one-way ns, round trip / 2, of a HitM ping-pong on one line; both pin the same two CPUs.")
     print("Ratio: median over rounds of numabench/reference within the same round; (min..max) over rounds.")
     print(f"nb cv: numabench's stdev/mean within a run, median over rounds (* above the {CV_TARGET:.0%} target);")
     print("  ref cv: within a run for mbw, (max-min)/avg time for STREAM, over rounds for likwid-bench "
@@ -830,7 +897,7 @@ def main(argv=None) -> int:
                "avx512": "avx512f" in flags, "options": {"size_bytes": size, "latency_size_bytes": lat_size,
                                                           "rounds": rounds, "repeat": repeat, "threads": threads,
                                                           "kernels": kernels, "quick": args.quick,
-                                                          "chase_loads": chase_loads,
+                                                          "chase_loads": chase_loads, "c2c": not args.no_c2c,
                                                           "sample_seconds": args.sample_seconds},
                "tools": {"numabench": nb.exe, "likwid": pkg_version("likwid"), "likwid_domain": likwid.domain,
                          "likwid_tests": likwid.tests, "mbw": pkg_version("mbw"),

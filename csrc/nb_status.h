@@ -17,7 +17,8 @@ typedef enum {
     NB_ERR_INVALID = 2,     /* an argument the core cannot use (or the kernel refused, e.g. mbind EINVAL) */
     NB_ERR_NOMEM = 3,       /* memory could not be had (empty hugepage pool, full node, cpuset) */
     NB_ERR_UNSUPPORTED = 4, /* the kernel or CPU lacks a needed feature */
-    NB_ERR_DENIED = 5       /* the kernel denied the call (EPERM/EACCES: seccomp, no CAP_SYS_NICE) */
+    NB_ERR_DENIED = 5,      /* the kernel denied the call (EPERM/EACCES: seccomp, no CAP_SYS_NICE) */
+    NB_ERR_TIMEOUT = 6      /* a bounded wait ran out: a partner thread never answered (c2c) */
 } nb_code;
 
 typedef struct {

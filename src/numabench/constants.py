@@ -27,6 +27,7 @@ PEAK_NATIVE_KERNELS = {"peak_1to0": "read", "peak_3to1": "mix_3to1", "peak_2to1"
 KERNEL_METRICS = {
     **{k: "latency" for k in LATENCY_KERNELS},
     LOADED_KERNEL: "latency",
+    "c2c": "latency",  # C2C_KERNEL, below: one-way cache-to-cache latency
     **{k: "bandwidth" for k in BANDWIDTH_KERNELS},
     **{k: "bandwidth" for k in PEAK_NATIVE_KERNELS},
 }
@@ -67,3 +68,10 @@ SAMPLE_SECONDS = 0.2
 # stays cache-line (and AVX-512 vector) aligned. STREAM and likwid-bench offset theirs likewise.
 DEFAULT_ARRAY_OFFSET = 1344
 MAX_ARRAY_OFFSET = 1 << 20
+
+# Cache-to-cache latency (MLC --c2c_latency; numabench c2c). Modes: a modified line ping-ponged
+# (HitM) or clean lines read from the other core's cache. Relations of a CPU pair, nearest first
+# ("same-node": same node, but sysfs does not say which CPUs share a last-level cache).
+C2C_KERNEL = "c2c"
+C2C_MODES = ("hitm", "clean")
+C2C_RELATIONS = ("smt", "same-llc", "other-llc", "same-node", "other-node")

@@ -56,7 +56,7 @@ class NativeError(NumabenchError, OSError):
     """A call into the native core failed; psutil style, the exception names the call.
 
     ``status`` is the core's status code (csrc/nb_status.h: 1 a system call failed, 2 an invalid
-    argument, 3 memory could not be had, 4 unsupported here, 5 denied), ``errno`` the OS error
+    argument, 3 memory could not be had, 4 unsupported here, 5 denied, 6 timed out), ``errno`` the OS error
     (0 when none) and ``syscall`` the failing system call, or the native function that refused.
     Each status has its subclass below; numabench.native._native holds the one status -> class map.
     """
@@ -93,6 +93,13 @@ class NativePermissionError(NativeError):
     """The kernel denied the call (EPERM/EACCES): the signature of a pod without CAP_SYS_NICE."""
 
     status = 5  # NB_ERR_DENIED
+
+
+class NativeTimeoutError(NativeError, TimeoutError):
+    """A bounded wait in the core ran out: a partner thread never answered (descheduled, stopped).
+    Also a TimeoutError."""
+
+    status = 6  # NB_ERR_TIMEOUT
 
 
 class BaselineError(NumabenchError):

@@ -14,6 +14,7 @@ from numabench.errors import (
     NativeError,
     NativeMemoryError,
     NativePermissionError,
+    NativeTimeoutError,
     NativeUnsupportedError,
     NumabenchError,
 )
@@ -243,6 +244,7 @@ def test_status_map_keeps_code_errno_and_call():
         ("nomem", NativeMemoryError, errno.ENOMEM),
         ("unsupported", NativeUnsupportedError, errno.ENOSYS),
         ("denied", NativePermissionError, errno.EPERM),
+        ("timeout", NativeTimeoutError, errno.ETIMEDOUT),
     ]
     assert sorted(_native.STATUS) == sorted(name for name, _, _ in cases)
     for name, cls, err in cases:

@@ -29,12 +29,14 @@ CHECKS: dict[str, list[str]] = {
         "empty_node_pool_clear_error", "loaded_latency_cross_node",
         "pod_aligned_planned_and_executed", "pod_misaligned_planned_and_executed", "pod_experiment_local_backend",
         "peak_and_thread_sweep_placed",
+        "c2c_pairs_grouped_and_line_placed",
     ],
     "four_node": [
         "topology_matches", "matrix_memory_only_columns", "memory_only_cpu_node_refused",
         "run_on_memory_only_node", "hugepages_on_memory_only_node", "interleave_spreads_evenly",
         "qualify_placement_checks", "hmat_claims_caches_and_tiers_shown", "matrix_claimed_beside_measured",
         "capture_round_trip_in_cgroup_v2", "peak_and_thread_sweep_placed",
+        "c2c_pairs_grouped_and_line_placed",
     ],
 }
 
@@ -257,6 +259,33 @@ def loaded_latency_cross_node(expected):
         expect(p["inject_bandwidth_bytes_per_s"] > 0, "injectors moved no bytes")
         assert_placed(p, 0)
         expect(share(p["inject_placement"]["pages_by_node"], 1) >= 0.99, f"inject pages {p['inject_placement']}")
+
+
+def c2c_pairs_grouped_and_line_placed(expected):
+    """numabench c2c: every ordered pair of the guest's CPUs, grouped by the nodes holding them (one CPU
+    a node here: every pair is other-node), each pair's line located on --line-node (the memory-only
+    node when there is one), or on the initiator's node by default; a node without CPUs refused."""
+    cpu_node = {c: int(n) for n, cpus in expected["cpus"].items() for c in cpus}
+    cpus = sorted(cpu_node)
+    line_node = expected["memory_only"][0] if expected["memory_only"] else max(expected["nodes"])
+    for args, where in ((["--line-node", str(line_node)], lambda m: line_node), ([], lambda m: m["initiator_node"])):
+        doc = nb_json("c2c", "--samples", "1", *args)
+        ms = doc["measurements"]
+        pairs = [(m["initiator_cpu"], m["responder_cpu"]) for m in ms]
+        expect(pairs == [(a, b) for a in cpus for b in cpus if a != b], f"pairs {pairs}")
+        for m in ms:
+            nodes = (cpu_node[m["initiator_cpu"]], cpu_node[m["responder_cpu"]])
+            expect((m["initiator_node"], m["responder_node"]) == nodes, f"pair {m['cpus']}: nodes {nodes}")
+            expect(nodes[0] != nodes[1] and m["relation"] == "other-node",
+                   f"pair {m['cpus']} on nodes {nodes}: relation {m['relation']}")
+            expect(m["mem_node"] == where(m) and m["pages_by_node"] == {str(where(m)): 1},
+                   f"pair {m['cpus']}: line on {m['pages_by_node']}, asked node {where(m)}")
+            assert_placed(m, where(m))
+        rel = doc["c2c"]["relations"]
+        expect(list(rel) == ["other-node"] and rel["other-node"]["measured"] == len(ms), f"relations {rel}")
+    if expected["memory_only"]:
+        rc, _, err = nb("c2c", "--nodes", str(expected["memory_only"][0]))
+        expect(rc == 2 and "has no CPUs" in err and "Traceback" not in err, f"exit {rc}: {err!r}")
 
 
 # ---- pods: the kubelet admission model and the local executor (kube/model.py, kube/executor.py) ----

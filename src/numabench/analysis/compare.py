@@ -95,7 +95,9 @@ METRICS = {
     "bandwidth": ("bandwidth_bytes_per_s", "bytes/s", -1),
 }
 # Spec fields of loaded-latency measurements that are part of their cell.
-EXTRA_CELL_FIELDS = ("delay", "inject_kind", "inject_node", "inject_size_bytes")
+EXTRA_CELL_FIELDS: tuple[str, ...] = ("delay", "inject_kind", "inject_node", "inject_size_bytes")
+# c2c: the CPU pair and the mode (hitm/clean) are part of the cell (the line's node is mem_nodes).
+EXTRA_CELL_FIELDS += ("c2c_mode", "initiator_cpu", "responder_cpu")
 
 
 # --------------------------------------------------------------------------- thresholds

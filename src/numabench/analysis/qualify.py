@@ -28,7 +28,15 @@ from typing import Any
 
 import yaml
 
-from numabench.constants import DEFAULT_DELAYS, DEFAULT_REPEAT, INJECT_KINDS, PAGE_KINDS, PEAK_KERNELS, PEAK_MIXES
+from numabench.constants import (
+    C2C_KERNEL,
+    DEFAULT_DELAYS,
+    DEFAULT_REPEAT,
+    INJECT_KINDS,
+    PAGE_KINDS,
+    PEAK_KERNELS,
+    PEAK_MIXES,
+)
 from numabench.errors import ResultError, SpecError, UsageError
 from numabench.host.topology import Topology
 from numabench.util.units import format_size, parse_size, parse_size_range
@@ -106,6 +114,9 @@ CHECKS: dict[str, CheckDef] = {c.key: c for c in (
     CheckDef("sweep_saturation_gbps_min", "number", frozenset({"thread_sweep"}), "GB/s", ">=",
              "sweep_saturation_gbps_min: 90", False,
              "read bandwidth where each node saturates: the largest median over the thread counts of the sweep"),
+    # numabench c2c: measured by qualify on the first allowed CPU of each CPU node, every ordered pair.
+    CheckDef("c2c_other_node_ns_max", "number", frozenset({C2C_KERNEL}), "ns", "<=", "c2c_other_node_ns_max: 250",
+             False, "cache-to-cache (HitM) one-way latency of every measured CPU pair on different nodes"),
 )}
 
 
@@ -381,6 +392,9 @@ def measures_extra(spec: QualifySpec) -> list[str]:
     """What besides the matrix the spec's checks need measured: "peak", "thread_sweep"."""
     wanted = set().union(*(CHECKS[k].needs for k in spec.checks))
     return [k for k in ("peak", "thread_sweep") if k in wanted]
+def needs_c2c(spec: QualifySpec) -> bool:
+    """True when a check of the spec reads cache-to-cache measurements (numabench c2c)."""
+    return any(C2C_KERNEL in CHECKS[k].needs for k in spec.checks)
 
 
 def needs(spec: QualifySpec) -> list[str]:
@@ -444,6 +458,7 @@ class _Context:
             raise ResultError(f"the result's topology section is malformed ({exc})") from None
         self.matrix: dict[str, Any] | None = result.get("matrix")
         self.measurements: list[dict[str, Any]] = result.get("measurements", [])
+        self.errors: list[dict[str, Any]] = result.get("errors", [])
 
     @property
     def rows(self) -> list[int]:
@@ -760,6 +775,22 @@ def _check_sweep(ctx: _Context, bound: Any) -> Verdict:
     detail = "; ".join(f"{label}: {p.bandwidth_bytes_per_s / 1e9:.2f} GB/s at {p.threads} thread(s)"
                        for label, p in tops.items())
     return _judge("sweep_saturation_gbps_min", worst, bound, detail, [])
+def _check_c2c_other_node(ctx: _Context, bound: Any) -> Verdict:
+    """The slowest cross-node c2c pair (HitM); skipped with fewer than two CPU nodes."""
+    check = "c2c_other_node_ns_max"
+    if len(ctx.topology.cpu_nodes) < 2:
+        return _verdict(check, SKIPPED, None, bound, "needs 2+ NUMA nodes with CPUs")
+    pairs = [m for m in ctx.measurements if m.get("kernel") == C2C_KERNEL and m.get("relation") == "other-node"
+             and m.get("c2c_mode", "hitm") == "hitm"]
+    if not pairs:
+        failed = [e for e in ctx.errors if e.get("kernel") == C2C_KERNEL]
+        why = f"{len(failed)} c2c pair(s) failed: {failed[0].get('error')}" if failed else \
+            "no cross-node c2c pair was measured (numabench qualify measures them; or --from a numabench c2c result)"
+        return _verdict(check, FAIL, None, bound, why)
+    worst = max(pairs, key=lambda m: m["latency_ns"])
+    detail = f"worst CPU {worst['initiator_cpu']} <- {worst['responder_cpu']}: {worst['latency_ns']:.1f} ns; " + \
+        "; ".join(f"{m['initiator_cpu']}<-{m['responder_cpu']} {m['latency_ns']:.1f}" for m in pairs[:16])
+    return _judge(check, worst["latency_ns"], bound, detail, [])
 
 
 _EVALUATORS: dict[str, Callable[[_Context, Any], Verdict]] = {
@@ -779,6 +810,7 @@ _EVALUATORS: dict[str, Callable[[_Context, Any], Verdict]] = {
         lambda ctx, b: _check_vs_claimed(ctx, b, "measured_vs_claimed_bandwidth_pct_min", "bandwidth"),
     "peak_bandwidth_gbps_min": _check_peak,
     "sweep_saturation_gbps_min": _check_sweep,
+    "c2c_other_node_ns_max": _check_c2c_other_node,
 }
 
 

@@ -20,6 +20,7 @@ from numabench.analysis.qualify import (
     load_spec,
     measures_extra,
     needs,
+    needs_c2c,
     qualification_section,
 )
 from numabench.cli.common import EXIT_INTERRUPTED, Outputs, conclude, fail, one_line_errors, output_options, progress
@@ -51,7 +52,7 @@ def _plan(spec: QualifySpec, topology, cpuset) -> dict:
             raise UsageError("no cell of the matrix can be measured here: "
                              + "; ".join(plans["matrix"].skipped.values()),
                              "check the cpuset and hugepage reservations, or measure.pages in the spec")
-    _plan_issue15(spec, topology, cpuset, plans)
+    _plan_peak_and_sweep(spec, topology, cpuset, plans)
     if m.latency_sweep.enabled:
         sweep = plan_run(topology, cpuset, RunOptions(pages=[m.pages], sweep_sizes=list(m.latency_sweep.sizes_bytes),
                                                       kernels=["latency"], repeat=m.repeat))
@@ -71,10 +72,12 @@ def _plan(spec: QualifySpec, topology, cpuset) -> dict:
                                           inject_node=None, injectors=None, pages=m.pages, size_bytes=ll.size_bytes,
                                           inject_size_bytes=ll.inject_size_bytes, kind=ll.kind, delays=ll.delays,
                                           repeat=m.repeat)
+    if needs_c2c(spec):
+        _plan_c2c(plans, spec, topology, cpuset)
     return plans
 
 
-def _plan_issue15(spec: QualifySpec, topology, cpuset, plans: dict) -> None:
+def _plan_peak_and_sweep(spec: QualifySpec, topology, cpuset, plans: dict) -> None:
     """Peak (every usable node, the mixes the check names) and the read thread sweep (every usable
     node), when the spec's checks need them."""
     from numabench.constants import PEAK_MIXES
@@ -90,6 +93,16 @@ def _plan_issue15(spec: QualifySpec, topology, cpuset, plans: dict) -> None:
         plans["thread_sweep"] = [s for node in peak_nodes(topology, cpuset, None, True) for s in plan_run(
             topology, cpuset, RunOptions(cpu_nodes=[node], pages=[m.pages], size_bytes=m.size_bytes, kernels=["read"],
                                          repeat=m.repeat, threads_sweep=True)).specs]
+def _plan_c2c(plans: dict, spec: QualifySpec, topology, cpuset) -> None:
+    """c2c between the first allowed CPU of every two CPU nodes (needs the compiled extension)."""
+    from numabench.host.cpus import read_cpu_places
+    from numabench.measure.c2c import node_pairs, plan_c2c
+
+    pairs = node_pairs(topology, cpuset)
+    if pairs:
+        plans["c2c"] = plan_c2c(topology, cpuset, read_cpu_places, pairs=pairs, samples=spec.measure.repeat)
+    else:
+        plans["notes"].append("c2c not measured: fewer than two NUMA nodes with allowed CPUs")
 
 
 def _measure(spec: QualifySpec) -> tuple[Session, Result]:
@@ -98,7 +111,8 @@ def _measure(spec: QualifySpec) -> tuple[Session, Result]:
     from numabench.measure.session import Session
 
     topology = read_topology()
-    plans = _plan(spec, topology, read_process_cpuset())
+    cpuset = read_process_cpuset()
+    plans = _plan(spec, topology, cpuset)
     runner = Runner(progress=progress)
     with Session(topology=topology, options=spec.to_dict()["measure"], notes=plans["notes"],
                  progress=progress) as session:
@@ -118,6 +132,10 @@ def _measure(spec: QualifySpec) -> tuple[Session, Result]:
             session.sections["loaded_latency"] = {"skipped": plans["loaded_skipped"], "points": []}
         if "loaded" in plans:
             _measure_loaded(session, plans["loaded"])
+        if "c2c" in plans:
+            from numabench.measure.c2c import run_c2c
+
+            run_c2c(session, plans["c2c"], topology, cpuset, progress)
     return session, session.result()
 
 

@@ -14,6 +14,7 @@ cdef extern from "nb_status.h" nogil:
         NB_ERR_NOMEM
         NB_ERR_UNSUPPORTED
         NB_ERR_DENIED
+        NB_ERR_TIMEOUT
 
 cdef extern from "nb_arena.h" nogil:
     ctypedef struct nb_arena:
@@ -78,8 +79,28 @@ cdef extern from "nb_loaded.h" nogil:
         double inject_seconds
     int nb_loaded_run(nb_loaded_job *job, nb_status *st)
 
-# ---- issue 15, numabench peak: the read/write mixes (csrc/nb_bandwidth.h) ----
+# ---- numabench peak: the read/write mixes (csrc/nb_bandwidth.h) ----
 cdef extern from "nb_bandwidth.h" nogil:
     int nb_bw_reads_per_elem(int kernel)
     int nb_bw_writes_per_elem(int kernel)
 # ---- end of numabench peak ----
+# ---- c2c (cache-to-cache latency, csrc/nb_c2c.h) -------------------------------------------
+cdef extern from "nb_c2c.h" nogil:
+    enum:
+        NB_C2C_REGION_BYTES
+        NB_C2C_CLEAN_LINES
+    ctypedef struct nb_c2c_job:
+        void *line
+        int cpus[2]
+        int mode
+        uint64_t warmup_round_trips
+        uint64_t round_trips
+        int samples
+        double timeout_s
+        uint64_t responder_limit
+        double *one_way_ns_out
+        uint64_t round_trips_done
+        uint64_t responses_done
+    int nb_c2c_mode_supported(int mode)
+    int nb_c2c_run(nb_c2c_job *job, nb_status *st)
+# ---- end c2c -------------------------------------------------------------------------------

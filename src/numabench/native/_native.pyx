@@ -18,6 +18,7 @@ from numabench.errors import (
     NativeError,
     NativeMemoryError,
     NativePermissionError,
+    NativeTimeoutError,
     NativeUnsupportedError,
 )
 
@@ -39,13 +40,14 @@ _ISA_NAMES = {v: k for k, v in ISAS.items()}
 # code to its exception class. Nothing else in numabench turns codes or errnos
 # into exceptions: callers catch these classes.
 STATUS = {"syscall": NB_ERR_SYSCALL, "invalid": NB_ERR_INVALID, "nomem": NB_ERR_NOMEM,
-          "unsupported": NB_ERR_UNSUPPORTED, "denied": NB_ERR_DENIED}
+          "unsupported": NB_ERR_UNSUPPORTED, "denied": NB_ERR_DENIED, "timeout": NB_ERR_TIMEOUT}
 _STATUS_ERRORS = {
     NB_ERR_SYSCALL: NativeError,
     NB_ERR_INVALID: NativeArgumentError,
     NB_ERR_NOMEM: NativeMemoryError,
     NB_ERR_UNSUPPORTED: NativeUnsupportedError,
     NB_ERR_DENIED: NativePermissionError,
+    NB_ERR_TIMEOUT: NativeTimeoutError,
 }
 
 
@@ -565,7 +567,7 @@ def loaded_run(Chain chain not None, cursor_offset, loads, chase_cpu,
     return (job.chase_seconds, chain._offset(job.chase_cursor), job.inject_bytes_done, job.inject_seconds)
 
 
-# ---- issue 15, numabench peak: the read/write mixes ---------------------------------------
+# ---- numabench peak: the read/write mixes ---------------------------------------
 # In-place kernels (csrc/nb_bandwidth.h): each written line was just read by the same pass, so
 # reads:writes counted are the memory traffic's, 1:1, 2:1 and 3:1. bw_run runs them like any
 # kernel (they write: chains in their arena are invalidated).
@@ -585,3 +587,86 @@ def bw_writes_per_elem(kernel):
     read is never counted. Raises NativeArgumentError (a ValueError) for an unknown kernel."""
     return nb_bw_writes_per_elem(_name(kernel, BW_KERNELS, "bw_writes_per_elem", "bandwidth kernel"))
 # ---- end of numabench peak ----------------------------------------------------------------
+# ---- c2c (cache-to-cache latency, csrc/nb_c2c.h) -------------------------------------------
+
+C2C_MODES = {"hitm": 0, "clean": 1}
+C2C_REGION_BYTES = NB_C2C_REGION_BYTES
+C2C_CLEAN_LINES = NB_C2C_CLEAN_LINES
+# Bounds a caller cannot pass: a typo must not spin for days (the core caps 2^40 rounds in all).
+C2C_MAX_ROUND_TRIPS = 1 << 32
+C2C_MAX_SAMPLES = 1 << 20
+C2C_MAX_TIMEOUT_S = 3600.0
+
+
+def c2c_mode_supported(mode):
+    """True when this build and CPU can run the c2c mode ("clean" needs clflush: x86).
+
+    Raises NativeArgumentError for an unknown mode."""
+    return bool(nb_c2c_mode_supported(_name(mode, C2C_MODES, "c2c_mode_supported", "c2c mode")))
+
+
+cdef int _c2c_cpus(nb_c2c_job *job, object initiator_cpu, object responder_cpu) except -1:
+    """Both CPUs checked: integers, distinct, and in this thread's allowed set (its cpuset)."""
+    job.cpus[0] = _whole(initiator_cpu, "c2c_run", "initiator_cpu", 0, INT_MAX)
+    job.cpus[1] = _whole(responder_cpu, "c2c_run", "responder_cpu", 0, INT_MAX)
+    if job.cpus[0] == job.cpus[1]:
+        raise _invalid("c2c_run", f"initiator and responder are both CPU {job.cpus[0]}; c2c needs two CPUs")
+    allowed = _os.sched_getaffinity(0)
+    for c in (job.cpus[0], job.cpus[1]):
+        if c not in allowed:
+            raise _invalid("c2c_run", f"CPU {c} is outside this process's allowed CPUs "
+                                      f"({', '.join(map(str, sorted(allowed)))})")
+    return 0
+
+
+def c2c_run(Arena arena not None, initiator_cpu, responder_cpu, str mode="hitm", round_trips=1000, samples=1,
+            warmup_round_trips=1000, double timeout_s=1.0, offset=0, responder_limit=0):
+    """Cache-to-cache latency between two pinned threads over C2C_REGION_BYTES of the arena at offset
+    (64-byte aligned): "hitm" ping-pongs one modified line (one-way = round trip / 2), "clean" reads
+    lines the responder holds clean (one-way = chase time / C2C_CLEAN_LINES per round).
+
+    warmup_round_trips untimed, then `samples` samples of `round_trips` each, in one start of the
+    threads. Every wait spins at most timeout_s seconds. responder_limit > 0 makes the responder
+    stop after that many answers (the timeout path, for tests).
+
+    Returns (one-way ns per sample as a float64 numpy array, round trips the initiator completed,
+    round trips the responder answered; both include the warm-up). Raises NativeArgumentError for
+    a bad mode, count, offset or timeout, the same CPU twice, or a CPU outside this process's
+    allowed CPUs; NativeUnsupportedError for "clean" without clflush; NativeTimeoutError when a
+    wait ran out (its round_trips_done and responses_done say how far the threads got).
+    """
+    cdef nb_status st
+    cdef nb_c2c_job job
+    cdef int rc
+    cdef double[::1] out_view
+    memset(&job, 0, sizeof(nb_c2c_job))
+    job.mode = _name(mode, C2C_MODES, "c2c_run", "c2c mode")
+    job.round_trips = _whole(round_trips, "c2c_run", "round_trips", 1, C2C_MAX_ROUND_TRIPS)
+    job.samples = _whole(samples, "c2c_run", "samples", 1, C2C_MAX_SAMPLES)
+    job.warmup_round_trips = _whole(warmup_round_trips, "c2c_run", "warmup_round_trips", 0, C2C_MAX_ROUND_TRIPS)
+    job.responder_limit = _whole(responder_limit, "c2c_run", "responder_limit", 0, UINT64_MAX)
+    if not 0.0 < timeout_s <= C2C_MAX_TIMEOUT_S:  # also refuses NaN
+        raise _invalid("c2c_run", f"timeout_s must be above 0 and at most {C2C_MAX_TIMEOUT_S:.0f}, not {timeout_s}")
+    job.timeout_s = timeout_s
+    _c2c_cpus(&job, initiator_cpu, responder_cpu)
+    if _whole(offset, "c2c_run", "offset", 0, SIZE_MAX) % 64:
+        raise _invalid("c2c_run", "the line offset must be 64-byte aligned")
+    job.line = arena._at("c2c_run", offset, NB_C2C_REGION_BYTES)
+    result = np.zeros(job.samples, dtype=np.float64)
+    out_view = result
+    job.one_way_ns_out = &out_view[0]
+    arena._acquire("c2c_run", True)
+    try:
+        with nogil:
+            rc = nb_c2c_run(&job, &st)
+    finally:
+        arena._release()
+    if rc != NB_OK:
+        exc = status_error(st.code, st.errno_value, st.call.decode() if st.call != NULL else "?",
+                           st.detail.decode() if st.detail != NULL else "")
+        exc.round_trips_done = job.round_trips_done
+        exc.responses_done = job.responses_done
+        raise exc
+    return result, job.round_trips_done, job.responses_done
+
+# ---- end c2c -------------------------------------------------------------------------------

@@ -4,8 +4,8 @@ Styles are inline and every plot is a PNG embedded as a ``data:`` URI, so the fi
 from a CI artifact or an e-mail without a server and without fetching anything.
 Sections: the verdict table, latency and bandwidth matrices (heatmaps), measured vs the firmware's
 claimed figures (HMAT) per claimed cell, the latency-vs-size curve,
-the loaded-latency curve, the topology, the environment, notes and errors. A plot whose data the
-result lacks is replaced by a line saying it was not measured.
+the loaded-latency curve, the cache-to-cache heatmap, the topology, the environment, notes and
+errors. A plot whose data the result lacks is replaced by a line saying it was not measured.
 """
 
 from __future__ import annotations
@@ -234,6 +234,12 @@ def render_measurements_html(result: dict, title: str) -> str:
             + "\n".join(body) + "\n</body>\n</html>\n")
 
 
+def _c2c_section(result: dict) -> str:
+    from numabench.render.c2c import html_section
+
+    return html_section(result) or '<p class="note">Cache-to-cache latency: not measured.</p>'
+
+
 def _topology_section(result: dict) -> str:
     topo = result.get("topology") or {}
     nodes = topo.get("nodes", [])
@@ -290,6 +296,7 @@ def render_html(result: dict) -> str:
         "<h2>Loaded latency</h2>", _loaded_section(result),
         "<h2>Peak injection bandwidth</h2>", _peak_section(result),
         "<h2>Bandwidth vs threads</h2>", _thread_sweep_section(result),
+        "<h2>Cache-to-cache latency</h2>", _c2c_section(result),
         "<h2>Topology</h2>", _topology_section(result),
         "<h2>Environment</h2>", _environment_section(result),
     ]

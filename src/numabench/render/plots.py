@@ -143,3 +143,38 @@ def peak_bars_png(columns: dict, mixes: list[str], *, title: str = "Peak injecti
     ax.legend(fontsize=8)
     ax.set_title(title)
     return _png(fig)
+
+
+def c2c_heatmap_png(values: dict, cpus: list[int], *, title: str) -> bytes:
+    """A CPU x CPU heatmap of cache-to-cache latency: rows the initiator, columns the responder,
+    cells ``values[str(row)][str(col)]`` in ns. The diagonal and unmeasured pairs are blank; cells
+    are labelled only while they stay readable (32 CPUs or fewer)."""
+    import numpy as np
+
+    n = len(cpus)
+    grid = np.full((n, n), np.nan)
+    for i, a in enumerate(cpus):
+        for j, b in enumerate(cpus):
+            v = values.get(str(a), {}).get(str(b))
+            if v is not None and a != b:
+                grid[i, j] = v
+    side = min(14.0, 2.0 + 0.45 * n)
+    fig = Figure(figsize=(side + 1.5, side))
+    ax = fig.add_subplot()
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", aspect="equal")
+    fig.colorbar(image, ax=ax, label="ns (one-way)")
+    finite = grid[np.isfinite(grid)]
+    middle = (finite.min() + finite.max()) / 2 if finite.size else 0
+    if n <= 32:
+        for i in range(n):
+            for j in range(n):
+                if not np.isnan(grid[i, j]):
+                    ax.text(j, i, f"{grid[i, j]:.0f}", ha="center", va="center", fontsize=7,
+                            color="black" if grid[i, j] > middle else "white")
+    step = max(1, n // 32)
+    ax.set_xticks(range(0, n, step), [str(c) for c in cpus[::step]])
+    ax.set_yticks(range(0, n, step), [str(c) for c in cpus[::step]])
+    ax.set_xlabel("responder CPU")
+    ax.set_ylabel("initiator CPU")
+    ax.set_title(title)
+    return _png(fig)

@@ -14,6 +14,7 @@ Families (all gauges; `node` is the host name, as in Kubernetes; NUMA nodes are 
     numabench_loaded_inject_bandwidth_bytes_per_second{...same labels...}
     numabench_sweep_saturation_bytes_per_second{node,kernel,cpu_node,mem_node,policy,page_size,size_bytes,threads}
                                                        a thread sweep's largest median; threads where it was
+    numabench_c2c_latency_seconds{node,mode,initiator_cpu,responder_cpu,initiator_node,responder_node,line_node,relation}
     numabench_numastat_delta_pages{node,numa_node,counter}
     numabench_qualification_check{node,check,status}   1 per check; status pass|fail|skipped
     numabench_qualification_passed{node}               1 when no check failed, else 0
@@ -38,6 +39,8 @@ _FAMILIES = {
         "Bandwidth the injector threads moved during a loaded-latency point, bytes per second.",
     "numabench_sweep_saturation_bytes_per_second":
         "Bandwidth vs threads: the largest median over a sweep's thread counts (threads label: where), bytes/s.",
+    "numabench_c2c_latency_seconds":
+        "Cache-to-cache transfer latency (median one-way), seconds; the initiator reads the responder's line.",
     "numabench_numastat_delta_pages":
         "Change of /sys/devices/system/node/node<N>/numastat counters across the run, in pages (system-wide).",
     "numabench_qualification_check": "One series per qualification check, its status in the status label; value 1.",
@@ -111,6 +114,12 @@ def textfile(result: dict, numastat_delta: dict | None = None) -> str:
             if m.get("inject_bandwidth_bytes_per_s") is not None:
                 families["numabench_loaded_inject_bandwidth_bytes_per_second"].append(
                     (labels, m["inject_bandwidth_bytes_per_s"]))
+        elif kernel == "c2c":
+            families["numabench_c2c_latency_seconds"].append(({
+                "node": host, "mode": m.get("c2c_mode"), "initiator_cpu": m.get("initiator_cpu"),
+                "responder_cpu": m.get("responder_cpu"), "initiator_node": m.get("initiator_node"),
+                "responder_node": m.get("responder_node"), "line_node": _mem_node(m), "relation": m.get("relation")},
+                m["latency_ns"] / 1e9))
         elif m.get("latency_ns") is not None:
             families["numabench_latency_seconds"].append(
                 ({"node": host, "kernel": kernel, **_spec_labels(m)}, m["latency_ns"] / 1e9))

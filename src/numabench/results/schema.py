@@ -10,7 +10,9 @@ only when a field changes meaning or shape. History:
      environment.noise, interrupted_by; in stats: ci_low, ci_high, ci_confidence,
      ci_rel_halfwidth, bimodal, flags; per measurement: sampling, passes_per_sample,
      warmup_passes, array_offsets_bytes, array_offset_bytes, start_skew_ns, skewed_samples;
-     options.sampling, options.array_offset_bytes.
+     options.sampling, options.array_offset_bytes; the c2c section and, per c2c measurement
+     (kernel "c2c"), c2c_mode, initiator_cpu, responder_cpu, initiator_node, responder_node,
+     relation, round_trips_per_sample, warmup_round_trips, round_trips_done, responses_done, timeout_s.
 
 Every measurement and result is built through `Measurement` and `Result`, and every file is read
 through `parse` (via `_LOADERS[version]`): no other module assembles or checks a result dict.

@@ -94,8 +94,9 @@ METRICS = {
     "latency": ("latency_ns", "ns", +1),
     "bandwidth": ("bandwidth_bytes_per_s", "bytes/s", -1),
 }
-# Spec fields of loaded-latency measurements that are part of their cell.
-EXTRA_CELL_FIELDS = ("delay", "inject_kind", "inject_node", "inject_size_bytes")
+# Spec fields of loaded-latency measurements that are part of their cell; a memory scan's chunk
+# index (scan_read/scan_latency) too: chunk i of one scan is compared with chunk i of the other.
+EXTRA_CELL_FIELDS = ("delay", "inject_kind", "inject_node", "inject_size_bytes", "chunk")
 
 
 # --------------------------------------------------------------------------- thresholds

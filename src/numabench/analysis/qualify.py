@@ -31,6 +31,7 @@ import yaml
 from numabench.constants import DEFAULT_DELAYS, DEFAULT_REPEAT, INJECT_KINDS, PAGE_KINDS
 from numabench.errors import ResultError, SpecError, UsageError
 from numabench.host.topology import Topology
+from numabench.results.scan import SCAN_READ, scan_groups, slowest_chunk
 from numabench.util.units import format_size, parse_size, parse_size_range
 
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
@@ -98,6 +99,9 @@ CHECKS: dict[str, CheckDef] = {c.key: c for c in (
     CheckDef("measured_vs_claimed_bandwidth_pct_min", "number", frozenset({"read"}), "%", ">=",
              "measured_vs_claimed_bandwidth_pct_min: 80", False,
              "every claimed cell's read bandwidth as a percentage of the firmware's claimed read bandwidth (HMAT)"),
+    # From a memory scan's scan_read measurements: qualify scans (measure.scan) when this check is asked.
+    CheckDef("scan_slowest_chunk_pct_max", "number", frozenset(), "%", "<=", "scan_slowest_chunk_pct_max: 10", False,
+             "memory scan: the slowest chunk's read-bandwidth shortfall against its node's median, worst node"),
 )}
 
 
@@ -120,6 +124,17 @@ class LoadedSettings:
 
 
 @dataclass(frozen=True)
+class ScanSettings:
+    """How `qualify` scans memory for scan_slowest_chunk_pct_max: `nodes` None = every memory node
+    this process may use; `margin` as `numabench scan --margin` (None: its default)."""
+
+    nodes: tuple[int, ...] | None = None
+    chunk_bytes: int = 1 << 30
+    max_chunks: int | None = None
+    margin: str | None = None
+
+
+@dataclass(frozen=True)
 class MeasureSettings:
     size_bytes: int = 1 << 30
     pages: str = "4k"
@@ -127,6 +142,7 @@ class MeasureSettings:
     threads: int | None = None
     latency_sweep: SweepSettings = field(default_factory=SweepSettings)
     loaded_latency: LoadedSettings = field(default_factory=LoadedSettings)
+    scan: ScanSettings = field(default_factory=ScanSettings)
 
 
 @dataclass(frozen=True)
@@ -150,6 +166,8 @@ class QualifySpec:
                                     "size_bytes": m.loaded_latency.size_bytes,
                                     "inject_size_bytes": m.loaded_latency.inject_size_bytes,
                                     "kind": m.loaded_latency.kind} if m.loaded_latency.enabled else {"enabled": False}),
+                "scan": {"nodes": None if m.scan.nodes is None else list(m.scan.nodes),
+                         "chunk_bytes": m.scan.chunk_bytes, "max_chunks": m.scan.max_chunks, "margin": m.scan.margin},
             },
             "checks": dict(self.checks),
         }
@@ -269,8 +287,28 @@ def _parse_loaded(c: _Checker, value: Any) -> LoadedSettings:
     return LoadedSettings(enabled=enabled, delays=tuple(delays), size_bytes=size, inject_size_bytes=inject, kind=kind)
 
 
+def _parse_scan(c: _Checker, value: Any) -> ScanSettings:
+    key = "measure.scan"
+    raw = c.mapping(value, key, ("nodes", "chunk", "max_chunks", "margin"), f"{key}: {{chunk: 1G, max_chunks: 16}}")
+    nodes = raw.get("nodes")
+    if nodes is not None and (not isinstance(nodes, list) or not nodes
+                              or not all(_is_int(n) and n >= 0 for n in nodes)):
+        raise c.error(f"{key}.nodes", f"expected a non-empty list of node ids, got {nodes!r}",
+                      "write nodes: [0, 1], or leave it out for every memory node")
+    max_chunks = raw.get("max_chunks")
+    margin = raw.get("margin")
+    if margin is not None and not isinstance(margin, (str, int)):
+        raise c.error(f"{key}.margin", f"expected a size or a percentage, got {margin!r}", "write margin: 5% or 2G")
+    return ScanSettings(nodes=None if nodes is None else tuple(sorted(set(nodes))),
+                        chunk_bytes=c.size(raw.get("chunk", "1G"), f"{key}.chunk"),
+                        max_chunks=None if max_chunks is None else c.positive_int(max_chunks, f"{key}.max_chunks",
+                                                                                  "max_chunks: 16"),
+                        margin=None if margin is None else str(margin))
+
+
 def _parse_measure(c: _Checker, value: Any) -> MeasureSettings:
-    raw = c.mapping(value, "measure", ("size", "pages", "repeat", "threads", "latency_sweep", "loaded_latency"),
+    raw = c.mapping(value, "measure", ("size", "pages", "repeat", "threads", "latency_sweep", "loaded_latency",
+                                       "scan"),
                     "measure: {size: 1G, pages: 4k, repeat: 3}")
     pages = raw.get("pages", "4k")
     if pages not in PAGE_KINDS:
@@ -283,6 +321,7 @@ def _parse_measure(c: _Checker, value: Any) -> MeasureSettings:
         threads=None if threads is None else c.positive_int(threads, "measure.threads", "threads: 8"),
         latency_sweep=_parse_sweep(c, raw.get("latency_sweep", False)),
         loaded_latency=_parse_loaded(c, raw.get("loaded_latency", False)),
+        scan=_parse_scan(c, raw.get("scan")),
     )
 
 
@@ -349,6 +388,11 @@ def load_spec(path: str) -> QualifySpec:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise SpecError(f"{path}: not valid YAML{where} ({problem})", "fix the YAML syntax") from None
     return parse_spec(data, path)
+
+
+def needs_scan(spec: QualifySpec) -> bool:
+    """True when the spec's checks need a memory scan (scan_slowest_chunk_pct_max)."""
+    return "scan_slowest_chunk_pct_max" in spec.checks
 
 
 def needs(spec: QualifySpec) -> list[str]:
@@ -695,6 +739,27 @@ def _check_vs_claimed(ctx: _Context, bound: float, check: str, figure: str) -> V
     return _judge(check, worst.pct, bound, "; ".join(parts), [])
 
 
+def _check_scan(ctx: _Context, bound: Any) -> Verdict:
+    """The worst node's slowest chunk: (median - slowest) / median x 100 of scan_read per node.
+    A result without a scan, or a node scanned in fewer than 2 chunks, fails: nothing to compare."""
+    check = "scan_slowest_chunk_pct_max"
+    groups = {node: values for (node, kernel), values in scan_groups(ctx.measurements).items() if kernel == SCAN_READ}
+    if not groups:
+        return _verdict(check, FAIL, None, bound, "the result has no memory scan (scan_read measurements): "
+                        "measure with numabench qualify, or evaluate --from a numabench scan result")
+    shortfalls, parts, missing = {}, [], []
+    for node, values in sorted(groups.items()):
+        worst = slowest_chunk(values, SCAN_READ)
+        if worst is None or len(values) < 2:
+            missing.append(f"node {node}: {len(values)} chunk scanned; a scan needs 2+ chunks to compare")
+            continue
+        shortfalls[node] = worst.shortfall_pct
+        parts.append(f"node {node}: slowest chunk {worst.chunk} {worst.shortfall_pct:.1f}% below the median "
+                     f"of {len(values)} chunks ({worst.value / 1e9:.2f} GB/s)")
+    measured = max(shortfalls.values()) if shortfalls else None
+    return _judge(check, measured, bound, "; ".join(parts), missing)
+
+
 _EVALUATORS: dict[str, Callable[[_Context, Any], Verdict]] = {
     "local_latency_ns_max": _check_local_latency,
     "remote_local_latency_ratio_max": _check_ratio,
@@ -710,6 +775,7 @@ _EVALUATORS: dict[str, Callable[[_Context, Any], Verdict]] = {
         lambda ctx, b: _check_vs_claimed(ctx, b, "measured_vs_claimed_latency_pct_max", "latency"),
     "measured_vs_claimed_bandwidth_pct_min":
         lambda ctx, b: _check_vs_claimed(ctx, b, "measured_vs_claimed_bandwidth_pct_min", "bandwidth"),
+    "scan_slowest_chunk_pct_max": _check_scan,
 }
 
 

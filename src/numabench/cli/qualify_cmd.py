@@ -19,6 +19,7 @@ from numabench.analysis.qualify import (
     evaluate,
     load_spec,
     needs,
+    needs_scan,
     qualification_section,
 )
 from numabench.cli.common import EXIT_INTERRUPTED, Outputs, conclude, fail, one_line_errors, output_options, progress
@@ -69,7 +70,34 @@ def _plan(spec: QualifySpec, topology, cpuset) -> dict:
                                           inject_node=None, injectors=None, pages=m.pages, size_bytes=ll.size_bytes,
                                           inject_size_bytes=ll.inject_size_bytes, kind=ll.kind, delays=ll.delays,
                                           repeat=m.repeat)
+    if needs_scan(spec):
+        plans["scans"] = _plan_scans(spec, topology, cpuset)
     return plans
+
+
+def _plan_scans(spec: QualifySpec, topology, cpuset) -> list:
+    """One scan plan per node of measure.scan.nodes (default: every memory node this process may use)."""
+    from numabench.measure.scan import plan_scan
+
+    s, m = spec.measure.scan, spec.measure
+    nodes = s.nodes if s.nodes is not None else [n for n in topology.memory_nodes if n in cpuset.mems_allowed]
+    pages = m.pages if m.pages != "thp" else "4k"
+    return [plan_scan(topology, cpuset, node=n, chunk_bytes=s.chunk_bytes, margin=s.margin, max_chunks=s.max_chunks,
+                      pages=pages, threads=m.threads, repeat=m.repeat) for n in nodes]
+
+
+def _measure_scans(session: Session, plans: list) -> None:
+    """Scan each node in turn (each node's chunks are freed before the next node's scan)."""
+    from numabench.measure.scan import Scanner, live_free_reader
+
+    for plan in plans:
+        if session.interrupted:
+            return
+        scanner = Scanner(plan, free_reader=live_free_reader(plan), progress=progress)
+        try:
+            session.sections.setdefault("scans", []).append(scanner.run(session))
+        finally:
+            scanner.close()
 
 
 def _measure(spec: QualifySpec) -> tuple[Session, Result]:
@@ -94,6 +122,8 @@ def _measure(spec: QualifySpec) -> tuple[Session, Result]:
             session.sections["loaded_latency"] = {"skipped": plans["loaded_skipped"], "points": []}
         if "loaded" in plans:
             _measure_loaded(session, plans["loaded"])
+        if "scans" in plans:
+            _measure_scans(session, plans["scans"])
     return session, session.result()
 
 

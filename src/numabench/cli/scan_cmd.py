@@ -79,7 +79,7 @@ def scan(node, cpu_node, chunk, size, margin, max_chunks, latency, threshold_pct
     with Session(topology=topology, options=options, notes=plan.notes, progress=progress) as session:
         session.sample_noise(plan.cpus)
         try:
-            scanner.run(session)
+            session.sections["scan"] = scanner.run(session)
         finally:
             scanner.close()
     result = session.result()

@@ -234,16 +234,17 @@ class Scanner:
         self.chunks: list[dict[str, Any]] = []
         self.stopped: str | None = None
 
-    def run(self, session: Session) -> None:
+    def run(self, session: Session) -> dict[str, Any]:
         """Scan chunk after chunk until the plan's count, the margin, an error or a signal stops it;
-        then flag chunks (details deviation_pct and flagged) and write the `scan` section."""
+        then flag chunks (details deviation_pct and flagged). Returns the scan's section (the
+        `scan` command writes it as the result's `scan`, qualify one per node in `scans`)."""
         try:
             self._scan(session)
         except KeyboardInterrupt:
             # A signal between two chunks (while reading free memory): the same end as within one.
             session.interrupted_by = session.interrupted_by or "SIGINT"
             self.stopped = self.stopped or f"interrupted ({session.interrupted_by}) between chunks"
-        session.sections["scan"] = self.section(session.measurements)
+        return self.section(session.measurements)
 
     def _scan(self, session: Session) -> None:
         spec = self.plan.spec()

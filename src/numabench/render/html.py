@@ -209,7 +209,7 @@ def render_html(result: dict) -> str:
         "<h2>Measured vs claimed (ACPI HMAT)</h2>", _claims_section(result),
         "<h2>Latency vs buffer size</h2>", _sweep_section(result),
         "<h2>Loaded latency</h2>", _loaded_section(result),
-        *(["<h2>Memory scan</h2>", _scan_section(result)] if result.get("scan") else []),
+        *(["<h2>Memory scan</h2>", _scan_sections(result)] if result.get("scan") or result.get("scans") else []),
         "<h2>Topology</h2>", _topology_section(result),
         "<h2>Environment</h2>", _environment_section(result),
     ]
@@ -227,16 +227,22 @@ def render_html(result: dict) -> str:
 # --------------------------------------------------------------------------- memory scan (numabench scan)
 
 
-def _scan_section(result: dict) -> str:
-    """The scan's summary, the per-chunk bandwidth plot and one table row per chunk."""
+def _scan_sections(result: dict) -> str:
+    from numabench.render.scan import scan_sections
+
+    return "\n".join(_scan_section(result, scan) for scan in scan_sections(result))
+
+
+def _scan_section(result: dict, scan: dict) -> str:
+    """One node's scan: its summary, the per-chunk bandwidth plot and one table row per chunk."""
     from numabench.render.scan import chunk_rows, chunks_png, summary_lines
 
-    rows = chunk_rows(result)
+    rows = chunk_rows(result, scan.get("node"))
     if not rows:
-        return '<p class="note">Memory scan: no chunk measured.</p>'
-    parts = ["<ul>" + "".join(f"<li>{_e(line)}</li>" for line in summary_lines(result.get("scan") or {})) + "</ul>"]
+        return f'<p class="note">Memory scan of node {_e(scan.get("node"))}: no chunk measured.</p>'
+    parts = ["<ul>" + "".join(f"<li>{_e(line)}</li>" for line in summary_lines(scan)) + "</ul>"]
     if any(r.get("read") is not None for r in rows):
-        parts.append(_figure(chunks_png(result), "memory scan", "Read bandwidth per chunk (GB/s, 1e9 bytes/s); "
+        parts.append(_figure(chunks_png(result, scan), "memory scan", "Read bandwidth per chunk (GB/s, 1e9 bytes/s); "
                              "red: outside the node's median by more than the threshold."))
 
     def fmt(value, scale=1.0, digits=2):
@@ -268,7 +274,7 @@ def render_scan_html(result: dict) -> str:
         raise ResultError("the result has no scan section", "write one with numabench scan")
     title = f"numabench memory scan: node {scan.get('node')}"
     host = (result.get("environment") or {}).get("hostname", "")
-    body = [f"<h1>{_e(title)}</h1>", f'<p class="note">Host {_e(host)}.</p>', _scan_section(result),
+    body = [f"<h1>{_e(title)}</h1>", f'<p class="note">Host {_e(host)}.</p>', _scan_section(result, scan),
             "<h2>Topology</h2>", _topology_section(result), "<h2>Environment</h2>", _environment_section(result)]
     if result.get("notes"):
         body += ["<h2>Notes</h2>", "<ul>" + "".join(f"<li>{_e(n)}</li>" for n in result["notes"]) + "</ul>"]

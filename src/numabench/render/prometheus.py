@@ -12,6 +12,9 @@ Families (all gauges; `node` is the host name, as in Kubernetes; NUMA nodes are 
     numabench_bandwidth_bytes_per_second{node,kernel,cpu_node,mem_node,policy,page_size,size_bytes,threads}
     numabench_loaded_latency_seconds{node,cpu_node,mem_node,inject_node,inject_kind,page_size,size_bytes,threads,delay}
     numabench_loaded_inject_bandwidth_bytes_per_second{...same labels...}
+    numabench_scan_chunk_bandwidth_bytes_per_second{node,cpu_node,mem_node,page_size,chunk_bytes,threads,chunk}
+    numabench_scan_chunk_latency_seconds{...same labels...}
+    numabench_scan_slowest_chunk_shortfall_percent{node,mem_node,kernel}   the qualify check's figure
     numabench_numastat_delta_pages{node,numa_node,counter}
     numabench_qualification_check{node,check,status}   1 per check; status pass|fail|skipped
     numabench_qualification_passed{node}               1 when no check failed, else 0
@@ -25,6 +28,7 @@ import math
 import os
 
 from numabench.errors import UsageError
+from numabench.results.scan import SCAN_KERNELS, SCAN_LATENCY, scan_groups, slowest_chunk
 from numabench.util.atomicfile import write_atomic
 
 _FAMILIES = {
@@ -34,6 +38,11 @@ _FAMILIES = {
     "numabench_loaded_latency_seconds": "Chase latency (median) while injector threads load memory, seconds.",
     "numabench_loaded_inject_bandwidth_bytes_per_second":
         "Bandwidth the injector threads moved during a loaded-latency point, bytes per second.",
+    "numabench_scan_chunk_bandwidth_bytes_per_second":
+        "Read bandwidth (median) of one chunk of a memory scan, bytes per second, STREAM counting.",
+    "numabench_scan_chunk_latency_seconds": "Pointer-chase latency (median) of one chunk of a memory scan, seconds.",
+    "numabench_scan_slowest_chunk_shortfall_percent":
+        "How much worse than the node's median the scan's worst chunk is, in percent (0: no chunk is worse).",
     "numabench_numastat_delta_pages":
         "Change of /sys/devices/system/node/node<N>/numastat counters across the run, in pages (system-wide).",
     "numabench_qualification_check": "One series per qualification check, its status in the status label; value 1.",
@@ -95,12 +104,19 @@ def textfile(result: dict, numastat_delta: dict | None = None) -> str:
             if m.get("inject_bandwidth_bytes_per_s") is not None:
                 families["numabench_loaded_inject_bandwidth_bytes_per_second"].append(
                     (labels, m["inject_bandwidth_bytes_per_s"]))
+        elif kernel in SCAN_KERNELS:
+            _scan_sample(families, host, m)
         elif m.get("latency_ns") is not None:
             families["numabench_latency_seconds"].append(
                 ({"node": host, "kernel": kernel, **_spec_labels(m)}, m["latency_ns"] / 1e9))
         elif m.get("bandwidth_bytes_per_s") is not None:
             families["numabench_bandwidth_bytes_per_second"].append(
                 ({"node": host, "kernel": kernel, **_spec_labels(m)}, m["bandwidth_bytes_per_s"]))
+    for (mem_node, kernel), values in sorted(scan_groups(result.get("measurements", [])).items()):
+        worst = slowest_chunk(values, kernel)
+        if worst is not None:
+            families["numabench_scan_slowest_chunk_shortfall_percent"].append(
+                ({"node": host, "mem_node": mem_node, "kernel": kernel}, max(0.0, worst.shortfall_pct)))
     for numa_node, counters in sorted((numastat_delta or {}).items(), key=lambda kv: int(kv[0])):
         for counter, value in counters.items():
             families["numabench_numastat_delta_pages"].append(
@@ -134,6 +150,17 @@ def textfile(result: dict, numastat_delta: dict | None = None) -> str:
             seen.add(text)
             lines.append(f"{name}{{{text}}} {_number(value)}")
     return "\n".join(lines) + "\n"
+
+
+def _scan_sample(families: dict, host: str, m: dict) -> None:
+    """One chunk of a memory scan: its own series, labelled by chunk (the generic families would
+    see every chunk as the same spec)."""
+    labels = {"node": host, "cpu_node": m["cpu_node"], "mem_node": _mem_node(m), "page_size": m["pages"],
+              "chunk_bytes": m["size_bytes"], "threads": m["threads"], "chunk": m.get("chunk")}
+    if m["kernel"] == SCAN_LATENCY and m.get("latency_ns") is not None:
+        families["numabench_scan_chunk_latency_seconds"].append((labels, m["latency_ns"] / 1e9))
+    elif m.get("bandwidth_bytes_per_s") is not None:
+        families["numabench_scan_chunk_bandwidth_bytes_per_second"].append((labels, m["bandwidth_bytes_per_s"]))
 
 
 def check_textfile_path(path: str) -> None:

@@ -16,12 +16,17 @@ def _address(value: int | None) -> str:
     return "-" if value is None else f"{value:#x}"
 
 
-def chunk_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """One dict per scanned chunk, in chunk order: its figures, deviations, flags, placement and
-    physical range."""
+def scan_sections(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The result's scan sections: `scan` (numabench scan) or `scans` (qualify, one per node)."""
+    return list(result.get("scans") or []) + ([result["scan"]] if result.get("scan") else [])
+
+
+def chunk_rows(result: dict[str, Any], node: int | None = None) -> list[dict[str, Any]]:
+    """One dict per scanned chunk of `node` (None: any), in chunk order: its figures, deviations,
+    flags, placement and physical range."""
     rows: dict[int, dict[str, Any]] = {}
     for m in result.get("measurements", []):
-        if m.get("kernel") not in (SCAN_READ, SCAN_LATENCY):
+        if m.get("kernel") not in (SCAN_READ, SCAN_LATENCY) or (node is not None and m.get("mem_node") != node):
             continue
         row = rows.setdefault(int(m.get("chunk", 0)), {"chunk": int(m.get("chunk", 0)), "flagged": False})
         prefix = "read" if m["kernel"] == SCAN_READ else "latency"
@@ -41,7 +46,7 @@ def _pct(value: float | None) -> str:
 def format_scan(result: dict[str, Any]) -> str:
     """The scan as a text table and a summary (median, flagged chunks, physical range, why it stopped)."""
     scan = result.get("scan") or {}
-    rows = chunk_rows(result)
+    rows = chunk_rows(result, scan.get("node"))
     header = ("chunk", "read GB/s", "dev", "latency ns", "dev", "flag", "pages by node", "physical range", "extents")
     table = [header]
     for r in rows:
@@ -89,15 +94,15 @@ def summary_lines(scan: dict[str, Any]) -> list[str]:
     return out
 
 
-def chunks_png(result: dict[str, Any]) -> bytes:
-    """Per-chunk read bandwidth (GB/s) as bars in chunk order, the node's median and the threshold
-    band drawn across, flagged chunks in red. Needs matplotlib (the `report` extra)."""
+def chunks_png(result: dict[str, Any], scan: dict[str, Any]) -> bytes:
+    """Per-chunk read bandwidth (GB/s) of one scan section's node as bars in chunk order, the node's
+    median and the threshold band drawn across, flagged chunks in red. Needs matplotlib (the
+    `report` extra)."""
     from matplotlib.figure import Figure
 
     from numabench.render.plots import _png
 
-    scan = result.get("scan") or {}
-    rows = [r for r in chunk_rows(result) if r.get("read") is not None]
+    rows = [r for r in chunk_rows(result, scan.get("node")) if r.get("read") is not None]
     fig = Figure(figsize=(max(6.0, 0.25 * len(rows) + 2), 4))
     ax = fig.add_subplot()
     xs = [r["chunk"] for r in rows]

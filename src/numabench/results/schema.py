@@ -11,6 +11,11 @@ only when a field changes meaning or shape. History:
      ci_rel_halfwidth, bimodal, flags; per measurement: sampling, passes_per_sample,
      warmup_passes, array_offsets_bytes, array_offset_bytes, start_skew_ns, skewed_samples;
      options.sampling, options.array_offset_bytes.
+     Memory scan (`numabench scan`): kernels scan_read (bytes/s) and scan_latency (ns), one
+     measurement per chunk, with details chunk (index in allocation order), physical (the
+     chunk's physical ranges from pagemap, host/pagemap.PhysicalRanges), placement_seconds,
+     deviation_pct and flagged; a `scan` section (results/scan.py, measure/scan.py); the CSV
+     gains a last column, chunk (empty for other kernels).
 
 Every measurement and result is built through `Measurement` and `Result`, and every file is read
 through `parse` (via `_LOADERS[version]`): no other module assembles or checks a result dict.
@@ -355,6 +360,7 @@ def _row(m: Measurement) -> JSON:
         "placement_method": placement.get("method"),
         "placement_ok": placement.get("ok"),
         "pages_by_node": ";".join(f"{k}:{v}" for k, v in m.pages_by_node.items()),
+        "chunk": m.details.get("chunk"),  # a memory scan's chunk index
     }
 
 
@@ -395,7 +401,7 @@ def csv_text(result: Result | JSON) -> str:
 def _row_fields() -> tuple[str, ...]:
     return ("kernel", "cpu_node", "mem_node", "policy", "pages", "size_bytes", "threads", "latency_ns",
             "bandwidth_bytes_per_s", "samples", "cv", "min", "max", "placement_method", "placement_ok",
-            "pages_by_node")
+            "pages_by_node", "chunk")
 
 
 def save_csv(result: Result | JSON, path: str) -> None:

@@ -28,12 +28,13 @@ CHECKS: dict[str, list[str]] = {
         "first_touch_in_cgroup_follows_cpuset_mems", "hugepages_drawn_from_node_pool",
         "empty_node_pool_clear_error", "loaded_latency_cross_node",
         "pod_aligned_planned_and_executed", "pod_misaligned_planned_and_executed", "pod_experiment_local_backend",
+        "scan_chunks_placed_and_proven",
     ],
     "four_node": [
         "topology_matches", "matrix_memory_only_columns", "memory_only_cpu_node_refused",
         "run_on_memory_only_node", "hugepages_on_memory_only_node", "interleave_spreads_evenly",
         "qualify_placement_checks", "hmat_claims_caches_and_tiers_shown", "matrix_claimed_beside_measured",
-        "capture_round_trip_in_cgroup_v2",
+        "capture_round_trip_in_cgroup_v2", "scan_chunks_placed_and_proven",
     ],
 }
 
@@ -494,6 +495,39 @@ def capture_round_trip_in_cgroup_v2(expected):
     rc, text, err = nb("topology", "--sysfs-root", dest)
     expect(rc == 0 and "cpuset.cpus: 2" in text and "Mems_allowed_list: 3" in text, f"text {text[-800:]}")
     expect("node 3 claimed (HMAT access1, initiators 0)" in text, "the capture lost the HMAT claims")
+
+
+def _scan(node: int, *extra: str) -> dict:
+    """A tiny memory scan of `node` (3 chunks of 32 MiB; 1 GiB guest nodes need a small margin)."""
+    return nb_json("scan", "--node", str(node), "--chunk", "32M", "--max-chunks", "3", "--margin", "64M",
+                   "--repeat", "1", "--sample-seconds", "0.01", *extra)
+
+
+def _scan_placed(doc: dict, node: int, cpu_node: int, expected) -> None:
+    reads = [m for m in doc["measurements"] if m["kernel"] == "scan_read"]
+    expect([m["chunk"] for m in reads] == [0, 1, 2], f"chunks {[m['chunk'] for m in reads]}")
+    expect(doc["scan"]["chunks_done"] == 3 and doc["scan"]["cpu_node"] == cpu_node, f"scan {doc['scan']}")
+    for m in reads:
+        assert_placed(m, node)
+        expect(m["placement"]["method"] == "mbind", f"method {m['placement']['method']}")
+        expect(set(m["cpus"]) <= set(expected["cpus"][str(cpu_node)]), f"cpus {m['cpus']} not on node {cpu_node}")
+        phys = m["physical"]
+        # Root in the guest: every chunk's frames readable and present.
+        expect(phys["readable"] and phys["frames_present"] == (32 << 20) // 4096, f"physical {phys}")
+
+
+def scan_chunks_placed_and_proven(expected):
+    """numabench scan of a remote node (read from node 0's CPUs), and of the memory-only node where
+    the topology has one (read from its nearest CPU node): every chunk bound, located on the node by
+    move_pages and its physical frames read from pagemap. Placement only, never timings."""
+    _scan_placed(_scan(1, "--cpu-node", "0"), 1, 0, expected)
+    for node in expected["memory_only"]:
+        doc = _scan(node)
+        distances = {int(c): d[str(node)] for c, d in expected["distances"].items()
+                     if expected["cpus"].get(c)}
+        nearest = min(distances, key=lambda c: (distances[c], c))
+        _scan_placed(doc, node, nearest, expected)
+        expect(any("nearest CPU node" in n for n in doc["notes"]), f"notes {doc['notes']}")
 
 
 def main() -> int:

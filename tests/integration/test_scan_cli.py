@@ -74,3 +74,25 @@ def test_sigint_after_the_first_chunk_keeps_it(tmp_path):
     chunks = [m["chunk"] for m in doc["measurements"] if m["kernel"] == "scan_read"]
     assert chunks[:1] == [0] and len(chunks) < 20
     assert doc["scan"]["chunks_done"] == len(chunks) and "interrupted" in doc["scan"]["stopped"]
+
+
+def test_qualify_scans_when_the_check_is_asked_and_judges_a_scan_result(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: scan\nmeasure:\n  repeat: 1\n  scan: {nodes: [0], chunk: 64M, max_chunks: 2}\n"
+                    "checks:\n  scan_slowest_chunk_pct_max: 1000\n")
+    out, html = tmp_path / "q.json", tmp_path / "q.html"
+    p = numabench("qualify", spec, "-o", out, "--html", html)
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(out.read_text())
+    assert [m["kernel"] for m in doc["measurements"]] == ["scan_read", "scan_read"]
+    assert doc["scans"][0]["node"] == 0 and doc["scans"][0]["chunks_done"] == 2
+    [check] = doc["qualification"]["checks"]
+    assert check["status"] == "pass" and "node 0: slowest chunk" in check["detail"]
+    assert "Memory scan" in html.read_text() and "data:image/png;base64," in html.read_text()
+    # The same check on a numabench scan result, without measuring.
+    scan = tmp_path / "s.json"
+    assert numabench("scan", "--node", "0", "--chunk", "64M", "--max-chunks", "2", *FAST, "-o", scan).returncode == 0
+    spec.write_text("checks:\n  scan_slowest_chunk_pct_max: 1000\n")
+    p = numabench("qualify", spec, "--from", scan, "--json")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["qualification"]["checks"][0]["measured"] >= 0

@@ -156,7 +156,7 @@ class QualifySpec:
 
     def to_dict(self) -> dict[str, Any]:
         m = self.measure
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "measure": {
                 "size_bytes": m.size_bytes, "pages": m.pages, "repeat": m.repeat, "threads": m.threads,
@@ -166,11 +166,14 @@ class QualifySpec:
                                     "size_bytes": m.loaded_latency.size_bytes,
                                     "inject_size_bytes": m.loaded_latency.inject_size_bytes,
                                     "kind": m.loaded_latency.kind} if m.loaded_latency.enabled else {"enabled": False}),
-                "scan": {"nodes": None if m.scan.nodes is None else list(m.scan.nodes),
-                         "chunk_bytes": m.scan.chunk_bytes, "max_chunks": m.scan.max_chunks, "margin": m.scan.margin},
             },
             "checks": dict(self.checks),
         }
+        if "scan_slowest_chunk_pct_max" in self.checks:  # only then is a scan measured (needs_scan)
+            out["measure"]["scan"] = {"nodes": None if m.scan.nodes is None else list(m.scan.nodes),
+                                      "chunk_bytes": m.scan.chunk_bytes, "max_chunks": m.scan.max_chunks,
+                                      "margin": m.scan.margin}
+        return out
 
 
 class _StrictLoader(yaml.SafeLoader):

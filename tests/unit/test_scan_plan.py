@@ -11,7 +11,7 @@ from numabench.analysis.qualify import FAIL, PASS, evaluate, needs, needs_scan, 
 from numabench.errors import CpusetError, HugepageError, InsufficientMemoryError, TopologyError, UsageError
 from numabench.host.cgroups import CpusetView
 from numabench.host.topology import Topology, read_topology_tree
-from numabench.measure.scan import default_margin, parse_margin, plan_chunks, plan_scan
+from numabench.measure.scan_plan import default_margin, parse_margin, plan_chunks, plan_scan
 from numabench.render.prometheus import textfile
 from numabench.results.scan import SCAN_LATENCY, SCAN_READ, chunk_figures, scan_groups, slowest_chunk
 from numabench.results.schema import Measurement, csv_text, parse

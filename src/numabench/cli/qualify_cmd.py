@@ -77,7 +77,7 @@ def _plan(spec: QualifySpec, topology, cpuset) -> dict:
 
 def _plan_scans(spec: QualifySpec, topology, cpuset) -> list:
     """One scan plan per node of measure.scan.nodes (default: every memory node this process may use)."""
-    from numabench.measure.scan import plan_scan
+    from numabench.measure.scan_plan import plan_scan
 
     s, m = spec.measure.scan, spec.measure
     nodes = s.nodes if s.nodes is not None else [n for n in topology.memory_nodes if n in cpuset.mems_allowed]

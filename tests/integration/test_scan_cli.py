@@ -2,8 +2,11 @@
 and SIGINT after the first chunk keeping what was measured."""
 
 import json
+import os
+import shlex
 import signal
 import subprocess
+import time
 
 import pytest
 from conftest import numabench_command
@@ -96,3 +99,52 @@ def test_qualify_scans_when_the_check_is_asked_and_judges_a_scan_result(tmp_path
     p = numabench("qualify", spec, "--from", scan, "--json")
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["qualification"]["checks"][0]["measured"] >= 0
+
+
+def _memory_cgroup_v1_dir():
+    """This process's cgroup v1 memory directory, or None."""
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            if "memory" in controllers.split(","):
+                d = os.path.join("/sys/fs/cgroup/memory", path.lstrip("/"))
+                return d if os.path.isdir(d) else None
+    return None
+
+
+@pytest.fixture
+def memory_cgroup_1g():
+    """A child memory cgroup (v1) limited to 1 GiB; removed at teardown."""
+    parent = _memory_cgroup_v1_dir()
+    if parent is None or not os.access(parent, os.W_OK):
+        pytest.skip("no writable cgroup v1 memory hierarchy for this process")
+    path = os.path.join(parent, f"numabench-scan-{os.getpid()}")
+    try:
+        os.mkdir(path)
+    except OSError as exc:
+        pytest.skip(f"cannot create {path}: {exc}")
+    try:
+        with open(os.path.join(path, "memory.limit_in_bytes"), "w") as f:
+            f.write(str(1 << 30))
+        yield path
+    finally:
+        for _ in range(50):
+            try:
+                os.rmdir(path)
+                break
+            except OSError:
+                time.sleep(0.05)
+
+
+@pytest.mark.root
+def test_a_memory_cgroup_limit_bounds_the_scan_instead_of_an_oom_kill(memory_cgroup_1g, tmp_path):
+    out = tmp_path / "s.json"
+    argv = " ".join(shlex.quote(str(a)) for a in [*numabench_command(), "scan", "--node", "0", "--chunk", "64M",
+                                                  *FAST, "-o", out])
+    script = f"echo $$ > {shlex.quote(os.path.join(memory_cgroup_1g, 'cgroup.procs'))} && exec {argv}"
+    p = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr  # an OOM kill would be -9
+    doc = json.loads(out.read_text())
+    assert any("memory cgroup allows" in n for n in doc["notes"]), doc["notes"]
+    done = doc["scan"]["chunks_done"]
+    assert 1 <= done <= (1 << 30) // (64 << 20) - 2, done

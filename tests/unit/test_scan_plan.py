@@ -225,3 +225,61 @@ def test_slowest_chunk_check_fails_without_a_scan_or_with_one_chunk(topo):
     assert v.status == FAIL and "no memory scan" in v.detail
     [v] = evaluate(spec(10), scan_result([(0, 0, 10.0)], topo))
     assert v.status == FAIL and "2+ chunks" in v.detail
+
+
+# --------------------------------------------------------------------------- memory cgroup headroom
+
+
+def cgroup_tree(tmp_path, cgroup_line, mount_line, files):
+    proc = tmp_path / "proc" / "self"
+    proc.mkdir(parents=True)
+    (proc / "cgroup").write_text(cgroup_line + "\n")
+    (proc / "mountinfo").write_text(mount_line + "\n")
+    for rel, text in files.items():
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n")
+    return str(tmp_path / "proc"), str(tmp_path)
+
+
+def test_headroom_is_the_tightest_level_of_a_v2_hierarchy(tmp_path):
+    from numabench.host.memlimit import memory_headroom_bytes
+
+    proc, root = cgroup_tree(tmp_path, "0::/kubepods/pod1/c1",
+                             "41 31 0:38 / /sys/fs/cgroup rw,relatime - cgroup2 cgroup2 rw",
+                             {"sys/fs/cgroup/kubepods/pod1/c1/memory.max": "max",
+                              "sys/fs/cgroup/kubepods/pod1/c1/memory.current": "100",
+                              "sys/fs/cgroup/kubepods/pod1/memory.max": str(4 * GiB),
+                              "sys/fs/cgroup/kubepods/pod1/memory.current": str(GiB),
+                              "sys/fs/cgroup/kubepods/memory.max": "max",
+                              "sys/fs/cgroup/kubepods/memory.current": str(9 * GiB)})
+    assert memory_headroom_bytes(proc, root) == 3 * GiB
+
+
+def test_no_limit_in_v1_is_none(tmp_path):
+    from numabench.host.memlimit import memory_headroom_bytes
+
+    proc, root = cgroup_tree(tmp_path, "4:memory:/a",
+                             "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory",
+                             {"sys/fs/cgroup/memory/a/memory.limit_in_bytes": "9223372036854771712",
+                              "sys/fs/cgroup/memory/a/memory.usage_in_bytes": "5000",
+                              "sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712",
+                              "sys/fs/cgroup/memory/memory.usage_in_bytes": "5000"})
+    assert memory_headroom_bytes(proc, root) is None
+    (tmp_path / "sys/fs/cgroup/memory/a/memory.limit_in_bytes").write_text(str(2 * GiB))
+    assert memory_headroom_bytes(proc, root) == 2 * GiB - 5000
+    assert memory_headroom_bytes(str(tmp_path / "absent"), root) is None
+
+
+def test_a_memory_limit_bounds_the_scan(topo):
+    from numabench.measure.scan_plan import CGROUP_CUSHION_BYTES, scan_free_bytes
+
+    assert scan_free_bytes(10 * GiB, GiB, None) == 10 * GiB
+    assert scan_free_bytes(10 * GiB, GiB, 3 * GiB) == 4 * GiB - CGROUP_CUSHION_BYTES
+    assert scan_free_bytes(10 * GiB, GiB, 30 * GiB) == 10 * GiB
+    plan = plan_scan(topo, cpuset(), node=1, chunk_bytes=GiB, memory_headroom_bytes=3 * GiB + CGROUP_CUSHION_BYTES)
+    assert plan.chunks == 3 and "memory cgroup allows" in plan.notes[-1]
+    with pytest.raises(InsufficientMemoryError):
+        plan_scan(topo, cpuset(), node=1, chunk_bytes=GiB, memory_headroom_bytes=GiB // 2)
+    # Hugepages are charged to the hugetlb controller, not memory.max.
+    assert plan_scan(topo, cpuset(), node=0, chunk_bytes=64 * MiB, pages="2m", memory_headroom_bytes=0).chunks == 8

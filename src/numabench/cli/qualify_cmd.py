@@ -82,8 +82,11 @@ def _plan_scans(spec: QualifySpec, topology, cpuset) -> list:
     s, m = spec.measure.scan, spec.measure
     nodes = s.nodes if s.nodes is not None else [n for n in topology.memory_nodes if n in cpuset.mems_allowed]
     pages = m.pages if m.pages != "thp" else "4k"
+    from numabench.host.memlimit import memory_headroom_bytes
+
     return [plan_scan(topology, cpuset, node=n, chunk_bytes=s.chunk_bytes, margin=s.margin, max_chunks=s.max_chunks,
-                      pages=pages, threads=m.threads, repeat=m.repeat) for n in nodes]
+                      pages=pages, threads=m.threads, repeat=m.repeat, memory_headroom_bytes=memory_headroom_bytes())
+            for n in nodes]
 
 
 def _measure_scans(session: Session, plans: list) -> None:

@@ -14,6 +14,7 @@ from numabench.cli.common import Outputs, conclude, one_line_errors, output_opti
 from numabench.constants import DEFAULT_REPEAT, PAGE_KINDS, SAMPLE_SECONDS
 from numabench.errors import UsageError
 from numabench.host.cgroups import read_process_cpuset
+from numabench.host.memlimit import memory_headroom_bytes
 from numabench.host.topology import read_topology
 from numabench.results.scan import DEFAULT_THRESHOLD_PCT
 from numabench.util.units import format_size, parse_size
@@ -67,7 +68,8 @@ def scan(node, cpu_node, chunk, size, margin, max_chunks, latency, threshold_pct
     topology = read_topology()
     plan = plan_scan(topology, read_process_cpuset(), node=node, chunk_bytes=chunk_bytes, margin=margin,
                      max_chunks=max_chunks, size_bytes=parse_size(size) if size else None, pages=pages,
-                     cpu_node=cpu_node, threads=threads, repeat=repeat, latency=latency, threshold_pct=threshold_pct)
+                     cpu_node=cpu_node, threads=threads, repeat=repeat, latency=latency, threshold_pct=threshold_pct,
+                     memory_headroom_bytes=memory_headroom_bytes())
     for note in plan.notes:
         progress(f"note: {note}")
     progress(f"scan: node {plan.node}, {plan.chunks} chunk(s) of {format_size(plan.chunk_bytes)} "

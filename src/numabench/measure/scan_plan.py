@@ -14,6 +14,7 @@ from typing import Any
 from numabench.constants import HUGETLB_PAGE_BYTES, PAGE_KINDS
 from numabench.errors import CpusetError, HugepageError, InsufficientMemoryError, UsageError
 from numabench.host.cgroups import CpusetView
+from numabench.host.memlimit import memory_headroom_bytes
 from numabench.host.topology import Topology, read_topology
 from numabench.measure.spec import MAX_REPEAT, Spec, _allowed_cpus_on, _check_cpu_node, _check_mem_node
 from numabench.results.scan import DEFAULT_THRESHOLD_PCT, SCAN_LATENCY, SCAN_READ
@@ -21,6 +22,8 @@ from numabench.util.cpulist import format_cpulist
 from numabench.util.units import format_size, parse_size
 
 DEFAULT_CHUNK_BYTES = 1 << 30
+# Left below a memory cgroup's limit besides the chunks: this process's own growth (numpy, results).
+CGROUP_CUSHION_BYTES = 128 << 20
 MARGIN_MIN_BYTES = 1 << 30
 MARGIN_FRACTION = 0.05
 
@@ -144,15 +147,26 @@ def node_free_bytes(topology: Topology, node: int, pages: str) -> int:
     return topology.node_mem_free_bytes(node)
 
 
+def scan_free_bytes(node_free: int, margin_bytes: int, headroom: int | None) -> int:
+    """The free memory a scan plans with: the node's, lowered so that free - margin never passes the
+    memory cgroup's headroom less CGROUP_CUSHION_BYTES (crossing a cgroup limit is an OOM kill)."""
+    if headroom is None:
+        return node_free
+    return min(node_free, max(0, headroom - CGROUP_CUSHION_BYTES) + margin_bytes)
+
+
 def plan_scan(topology: Topology, cpuset: CpusetView, *, node: int, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
               margin: str | None = None, max_chunks: int | None = None, size_bytes: int | None = None,
               pages: str = "4k", cpu_node: int | None = None, threads: int | None = None, repeat: int = 5,
-              latency: bool = False, threshold_pct: float = DEFAULT_THRESHOLD_PCT) -> ScanPlan:
+              latency: bool = False, threshold_pct: float = DEFAULT_THRESHOLD_PCT,
+              memory_headroom_bytes: int | None = None) -> ScanPlan:
     """Check a scan against this machine and process before any memory is touched.
 
     Raises TopologyError (no such node), UsageError (no memory on the node, bad page kind, chunk,
     margin, count or threshold), CpusetError (node outside cpuset.mems), HugepageError (no pool),
     InsufficientMemoryError (the request does not fit in free memory less the margin).
+    `memory_headroom_bytes`: what this process's memory cgroup still allows (host.memlimit; None:
+    no limit); a hugepage scan is charged to the hugetlb controller instead and ignores it.
     """
     if pages not in PAGE_KINDS:
         raise UsageError(f"unknown page kind {pages!r}", f"choose from {','.join(PAGE_KINDS)}")
@@ -182,13 +196,27 @@ def plan_scan(topology: Topology, cpuset: CpusetView, *, node: int, chunk_bytes:
     else:
         margin_bytes = default_margin(the_node.mem_total_bytes) if margin is None else parse_margin(
             margin, the_node.mem_total_bytes)
-    free = node_free_bytes(topology, node, pages)
+    node_free = node_free_bytes(topology, node, pages)
+    free = node_free if pages in HUGETLB_PAGE_BYTES else scan_free_bytes(node_free, margin_bytes,
+                                                                        memory_headroom_bytes)
+    if free < node_free:
+        notes.append(f"this process's memory cgroup allows {format_size(memory_headroom_bytes or 0)} more: the "
+                     f"scan plans with {format_size(free)} free instead of node {node}'s {format_size(node_free)}")
     chunks = plan_chunks(free, chunk_bytes, margin_bytes, max_chunks, size_bytes)
     return ScanPlan(node=node, cpu_node=cpu, cpus=cpus, pages=pages, chunk_bytes=chunk_bytes, chunks=chunks,
                     margin_bytes=margin_bytes, free_bytes=free, total_bytes=the_node.mem_total_bytes,
                     repeat=repeat, latency=latency, threshold_pct=threshold_pct, notes=notes)
 
 
-def live_free_reader(plan: ScanPlan, sysfs_root: str = "/sys", procfs_root: str = "/proc") -> FreeReader:
-    """A callable reading the node's free memory (or free hugepages) now, in bytes."""
-    return lambda: node_free_bytes(read_topology(sysfs_root, procfs_root), plan.node, plan.pages)
+def live_free_reader(plan: ScanPlan, sysfs_root: str = "/sys", procfs_root: str = "/proc",
+                     fs_root: str = "/") -> FreeReader:
+    """A callable reading now, in bytes, the node's free memory (or free hugepages), lowered to what
+    the memory cgroup still allows (scan_free_bytes)."""
+
+    def read() -> int:
+        free = node_free_bytes(read_topology(sysfs_root, procfs_root), plan.node, plan.pages)
+        if plan.pages in HUGETLB_PAGE_BYTES:
+            return free
+        return scan_free_bytes(free, plan.margin_bytes, memory_headroom_bytes(procfs_root, fs_root))
+
+    return read

@@ -5,7 +5,8 @@ How a scan goes:
 - Plan (`scan_plan.plan_scan`, before any memory is touched): as many chunks as the node's free memory
   less a safety margin holds (default margin: max(1 GiB, 5% of the node's total memory)); a
   request that does not fit (`--size`, or a single chunk) is refused (InsufficientMemoryError,
-  exit 2) naming the figures and the fix. Hugepage scans take chunks from the node's free
+  exit 2) naming the figures and the fix. A memory cgroup's limit (host.memlimit) lowers the
+  free memory planned with: crossing it is an OOM kill that loses every chunk. Hugepage scans take chunks from the node's free
   hugepage pool instead: that memory is reserved already, so no margin applies to it.
 - Each chunk is mapped, bound to the node with mbind and faulted in from a CPU of the scan
   (`placement.place`), then located page by page (move_pages; numa_maps in a pod): its own

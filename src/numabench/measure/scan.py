@@ -2,12 +2,13 @@
 free memory, each chunk with its own placement proof and, where readable, its physical ranges.
 
 How a scan goes:
-- Plan (`scan_plan.plan_scan`, before any memory is touched): as many chunks as the node's free memory
-  less a safety margin holds (default margin: max(1 GiB, 5% of the node's total memory)); a
-  request that does not fit (`--size`, or a single chunk) is refused (InsufficientMemoryError,
-  exit 2) naming the figures and the fix. A memory cgroup's limit (host.memlimit) lowers the
-  free memory planned with: crossing it is an OOM kill that loses every chunk. Hugepage scans take chunks from the node's free
-  hugepage pool instead: that memory is reserved already, so no margin applies to it.
+- Plan (`scan_plan.plan_scan`, before any memory is touched): as many chunks as the node's free
+  memory less a safety margin holds (default margin: max(1 GiB, 5% of the node's total memory));
+  a request that does not fit (`--size`, or a single chunk) is refused (InsufficientMemoryError,
+  exit 2) naming the figures and the fix. A memory cgroup's limit (host.memlimit) lowers the free
+  memory planned with: crossing it is an OOM kill that loses every chunk. Hugepage scans take
+  chunks from the node's free hugepage pool instead: that memory is reserved already, so no
+  margin applies to it.
 - Each chunk is mapped, bound to the node with mbind and faulted in from a CPU of the scan
   (`placement.place`), then located page by page (move_pages; numa_maps in a pod): its own
   placement proof. Its physical ranges come from /proc/self/pagemap (`host.pagemap`).
@@ -41,6 +42,7 @@ from numabench.util.units import format_size
 
 __all__ = ["Scanner", "ScanPlan", "live_free_reader", "plan_scan"]
 Progress = Callable[[str], None]
+
 
 class Scanner:
     """Runs a ScanPlan in a Session: one part per chunk, every chunk kept until `close`."""

@@ -30,6 +30,7 @@ CHECKS: dict[str, list[str]] = {
         "pod_aligned_planned_and_executed", "pod_misaligned_planned_and_executed", "pod_experiment_local_backend",
         "peak_and_thread_sweep_placed",
         "c2c_pairs_grouped_and_line_placed",
+        "scan_chunks_placed_and_proven",
     ],
     "four_node": [
         "topology_matches", "matrix_memory_only_columns", "memory_only_cpu_node_refused",
@@ -37,6 +38,7 @@ CHECKS: dict[str, list[str]] = {
         "qualify_placement_checks", "hmat_claims_caches_and_tiers_shown", "matrix_claimed_beside_measured",
         "capture_round_trip_in_cgroup_v2", "peak_and_thread_sweep_placed",
         "c2c_pairs_grouped_and_line_placed",
+        "scan_chunks_placed_and_proven",
     ],
 }
 
@@ -569,6 +571,39 @@ def peak_and_thread_sweep_placed(expected):
             assert_placed(m, mem)
     rc, _, err = nb("run", "--cpu-node", str(cpu), "--kernels", "read", "--threads", f"1,{ncpus + 1}", "--size", "16M")
     expect(rc == 2 and f"--threads {ncpus + 1} but CPU node {cpu}" in err, f"sweep past the node's CPUs: {rc} {err}")
+
+
+def _scan(node: int, *extra: str) -> dict:
+    """A tiny memory scan of `node` (3 chunks of 32 MiB; 1 GiB guest nodes need a small margin)."""
+    return nb_json("scan", "--node", str(node), "--chunk", "32M", "--max-chunks", "3", "--margin", "64M",
+                   "--repeat", "1", "--sample-seconds", "0.01", *extra)
+
+
+def _scan_placed(doc: dict, node: int, cpu_node: int, expected) -> None:
+    reads = [m for m in doc["measurements"] if m["kernel"] == "scan_read"]
+    expect([m["chunk"] for m in reads] == [0, 1, 2], f"chunks {[m['chunk'] for m in reads]}")
+    expect(doc["scan"]["chunks_done"] == 3 and doc["scan"]["cpu_node"] == cpu_node, f"scan {doc['scan']}")
+    for m in reads:
+        assert_placed(m, node)
+        expect(m["placement"]["method"] == "mbind", f"method {m['placement']['method']}")
+        expect(set(m["cpus"]) <= set(expected["cpus"][str(cpu_node)]), f"cpus {m['cpus']} not on node {cpu_node}")
+        phys = m["physical"]
+        # Root in the guest: every chunk's frames readable and present.
+        expect(phys["readable"] and phys["frames_present"] == (32 << 20) // 4096, f"physical {phys}")
+
+
+def scan_chunks_placed_and_proven(expected):
+    """numabench scan of a remote node (read from node 0's CPUs), and of the memory-only node where
+    the topology has one (read from its nearest CPU node): every chunk bound, located on the node by
+    move_pages and its physical frames read from pagemap. Placement only, never timings."""
+    _scan_placed(_scan(1, "--cpu-node", "0"), 1, 0, expected)
+    for node in expected["memory_only"]:
+        doc = _scan(node)
+        distances = {int(c): d[str(node)] for c, d in expected["distances"].items()
+                     if expected["cpus"].get(c)}
+        nearest = min(distances, key=lambda c: (distances[c], c))
+        _scan_placed(doc, node, nearest, expected)
+        expect(any("nearest CPU node" in n for n in doc["notes"]), f"notes {doc['notes']}")
 
 
 def main() -> int:

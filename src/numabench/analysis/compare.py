@@ -98,6 +98,9 @@ METRICS = {
 EXTRA_CELL_FIELDS: tuple[str, ...] = ("delay", "inject_kind", "inject_node", "inject_size_bytes")
 # c2c: the CPU pair and the mode (hitm/clean) are part of the cell (the line's node is mem_nodes).
 EXTRA_CELL_FIELDS += ("c2c_mode", "initiator_cpu", "responder_cpu")
+# A memory scan's chunk index (scan_read/scan_latency): chunk i of one scan is compared with chunk i
+# of the other.
+EXTRA_CELL_FIELDS += ("chunk",)
 
 
 # --------------------------------------------------------------------------- thresholds

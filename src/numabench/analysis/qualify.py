@@ -39,6 +39,7 @@ from numabench.constants import (
 )
 from numabench.errors import ResultError, SpecError, UsageError
 from numabench.host.topology import Topology
+from numabench.results.scan import SCAN_READ, scan_groups, slowest_chunk
 from numabench.util.units import format_size, parse_size, parse_size_range
 
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
@@ -117,6 +118,9 @@ CHECKS: dict[str, CheckDef] = {c.key: c for c in (
     # numabench c2c: measured by qualify on the first allowed CPU of each CPU node, every ordered pair.
     CheckDef("c2c_other_node_ns_max", "number", frozenset({C2C_KERNEL}), "ns", "<=", "c2c_other_node_ns_max: 250",
              False, "cache-to-cache (HitM) one-way latency of every measured CPU pair on different nodes"),
+    # From a memory scan's scan_read measurements: qualify scans (measure.scan) when this check is asked.
+    CheckDef("scan_slowest_chunk_pct_max", "number", frozenset(), "%", "<=", "scan_slowest_chunk_pct_max: 10", False,
+             "memory scan: the slowest chunk's read-bandwidth shortfall against its node's median, worst node"),
 )}
 
 
@@ -139,6 +143,17 @@ class LoadedSettings:
 
 
 @dataclass(frozen=True)
+class ScanSettings:
+    """How `qualify` scans memory for scan_slowest_chunk_pct_max: `nodes` None = every memory node
+    this process may use; `margin` as `numabench scan --margin` (None: its default)."""
+
+    nodes: tuple[int, ...] | None = None
+    chunk_bytes: int = 1 << 30
+    max_chunks: int | None = None
+    margin: str | None = None
+
+
+@dataclass(frozen=True)
 class MeasureSettings:
     size_bytes: int = 1 << 30
     pages: str = "4k"
@@ -146,6 +161,7 @@ class MeasureSettings:
     threads: int | None = None
     latency_sweep: SweepSettings = field(default_factory=SweepSettings)
     loaded_latency: LoadedSettings = field(default_factory=LoadedSettings)
+    scan: ScanSettings = field(default_factory=ScanSettings)
 
 
 @dataclass(frozen=True)
@@ -159,7 +175,7 @@ class QualifySpec:
 
     def to_dict(self) -> dict[str, Any]:
         m = self.measure
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "measure": {
                 "size_bytes": m.size_bytes, "pages": m.pages, "repeat": m.repeat, "threads": m.threads,
@@ -172,6 +188,11 @@ class QualifySpec:
             },
             "checks": dict(self.checks),
         }
+        if "scan_slowest_chunk_pct_max" in self.checks:  # only then is a scan measured (needs_scan)
+            out["measure"]["scan"] = {"nodes": None if m.scan.nodes is None else list(m.scan.nodes),
+                                      "chunk_bytes": m.scan.chunk_bytes, "max_chunks": m.scan.max_chunks,
+                                      "margin": m.scan.margin}
+        return out
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -288,8 +309,28 @@ def _parse_loaded(c: _Checker, value: Any) -> LoadedSettings:
     return LoadedSettings(enabled=enabled, delays=tuple(delays), size_bytes=size, inject_size_bytes=inject, kind=kind)
 
 
+def _parse_scan(c: _Checker, value: Any) -> ScanSettings:
+    key = "measure.scan"
+    raw = c.mapping(value, key, ("nodes", "chunk", "max_chunks", "margin"), f"{key}: {{chunk: 1G, max_chunks: 16}}")
+    nodes = raw.get("nodes")
+    if nodes is not None and (not isinstance(nodes, list) or not nodes
+                              or not all(_is_int(n) and n >= 0 for n in nodes)):
+        raise c.error(f"{key}.nodes", f"expected a non-empty list of node ids, got {nodes!r}",
+                      "write nodes: [0, 1], or leave it out for every memory node")
+    max_chunks = raw.get("max_chunks")
+    margin = raw.get("margin")
+    if margin is not None and not isinstance(margin, (str, int)):
+        raise c.error(f"{key}.margin", f"expected a size or a percentage, got {margin!r}", "write margin: 5% or 2G")
+    return ScanSettings(nodes=None if nodes is None else tuple(sorted(set(nodes))),
+                        chunk_bytes=c.size(raw.get("chunk", "1G"), f"{key}.chunk"),
+                        max_chunks=None if max_chunks is None else c.positive_int(max_chunks, f"{key}.max_chunks",
+                                                                                  "max_chunks: 16"),
+                        margin=None if margin is None else str(margin))
+
+
 def _parse_measure(c: _Checker, value: Any) -> MeasureSettings:
-    raw = c.mapping(value, "measure", ("size", "pages", "repeat", "threads", "latency_sweep", "loaded_latency"),
+    raw = c.mapping(value, "measure", ("size", "pages", "repeat", "threads", "latency_sweep", "loaded_latency",
+                                       "scan"),
                     "measure: {size: 1G, pages: 4k, repeat: 3}")
     pages = raw.get("pages", "4k")
     if pages not in PAGE_KINDS:
@@ -302,6 +343,7 @@ def _parse_measure(c: _Checker, value: Any) -> MeasureSettings:
         threads=None if threads is None else c.positive_int(threads, "measure.threads", "threads: 8"),
         latency_sweep=_parse_sweep(c, raw.get("latency_sweep", False)),
         loaded_latency=_parse_loaded(c, raw.get("loaded_latency", False)),
+        scan=_parse_scan(c, raw.get("scan")),
     )
 
 
@@ -395,6 +437,11 @@ def measures_extra(spec: QualifySpec) -> list[str]:
 def needs_c2c(spec: QualifySpec) -> bool:
     """True when a check of the spec reads cache-to-cache measurements (numabench c2c)."""
     return any(C2C_KERNEL in CHECKS[k].needs for k in spec.checks)
+
+
+def needs_scan(spec: QualifySpec) -> bool:
+    """True when the spec's checks need a memory scan (scan_slowest_chunk_pct_max)."""
+    return "scan_slowest_chunk_pct_max" in spec.checks
 
 
 def needs(spec: QualifySpec) -> list[str]:
@@ -793,6 +840,27 @@ def _check_c2c_other_node(ctx: _Context, bound: Any) -> Verdict:
     return _judge(check, worst["latency_ns"], bound, detail, [])
 
 
+def _check_scan(ctx: _Context, bound: Any) -> Verdict:
+    """The worst node's slowest chunk: (median - slowest) / median x 100 of scan_read per node.
+    A result without a scan, or a node scanned in fewer than 2 chunks, fails: nothing to compare."""
+    check = "scan_slowest_chunk_pct_max"
+    groups = {node: values for (node, kernel), values in scan_groups(ctx.measurements).items() if kernel == SCAN_READ}
+    if not groups:
+        return _verdict(check, FAIL, None, bound, "the result has no memory scan (scan_read measurements): "
+                        "measure with numabench qualify, or evaluate --from a numabench scan result")
+    shortfalls, parts, missing = {}, [], []
+    for node, values in sorted(groups.items()):
+        worst = slowest_chunk(values, SCAN_READ)
+        if worst is None or len(values) < 2:
+            missing.append(f"node {node}: {len(values)} chunk scanned; a scan needs 2+ chunks to compare")
+            continue
+        shortfalls[node] = worst.shortfall_pct
+        parts.append(f"node {node}: slowest chunk {worst.chunk} {worst.shortfall_pct:.1f}% below the median "
+                     f"of {len(values)} chunks ({worst.value / 1e9:.2f} GB/s)")
+    measured = max(shortfalls.values()) if shortfalls else None
+    return _judge(check, measured, bound, "; ".join(parts), missing)
+
+
 _EVALUATORS: dict[str, Callable[[_Context, Any], Verdict]] = {
     "local_latency_ns_max": _check_local_latency,
     "remote_local_latency_ratio_max": _check_ratio,
@@ -811,6 +879,7 @@ _EVALUATORS: dict[str, Callable[[_Context, Any], Verdict]] = {
     "peak_bandwidth_gbps_min": _check_peak,
     "sweep_saturation_gbps_min": _check_sweep,
     "c2c_other_node_ns_max": _check_c2c_other_node,
+    "scan_slowest_chunk_pct_max": _check_scan,
 }
 
 

@@ -21,6 +21,7 @@ from numabench.analysis.qualify import (
     measures_extra,
     needs,
     needs_c2c,
+    needs_scan,
     qualification_section,
 )
 from numabench.cli.common import EXIT_INTERRUPTED, Outputs, conclude, fail, one_line_errors, output_options, progress
@@ -74,6 +75,8 @@ def _plan(spec: QualifySpec, topology, cpuset) -> dict:
                                           repeat=m.repeat)
     if needs_c2c(spec):
         _plan_c2c(plans, spec, topology, cpuset)
+    if needs_scan(spec):
+        plans["scans"] = _plan_scans(spec, topology, cpuset)
     return plans
 
 
@@ -103,6 +106,34 @@ def _plan_c2c(plans: dict, spec: QualifySpec, topology, cpuset) -> None:
         plans["c2c"] = plan_c2c(topology, cpuset, read_cpu_places, pairs=pairs, samples=spec.measure.repeat)
     else:
         plans["notes"].append("c2c not measured: fewer than two NUMA nodes with allowed CPUs")
+
+
+def _plan_scans(spec: QualifySpec, topology, cpuset) -> list:
+    """One scan plan per node of measure.scan.nodes (default: every memory node this process may use)."""
+    from numabench.measure.scan_plan import plan_scan
+
+    s, m = spec.measure.scan, spec.measure
+    nodes = s.nodes if s.nodes is not None else [n for n in topology.memory_nodes if n in cpuset.mems_allowed]
+    pages = m.pages if m.pages != "thp" else "4k"
+    from numabench.host.memlimit import memory_headroom_bytes
+
+    return [plan_scan(topology, cpuset, node=n, chunk_bytes=s.chunk_bytes, margin=s.margin, max_chunks=s.max_chunks,
+                      pages=pages, threads=m.threads, repeat=m.repeat, memory_headroom_bytes=memory_headroom_bytes())
+            for n in nodes]
+
+
+def _measure_scans(session: Session, plans: list) -> None:
+    """Scan each node in turn (each node's chunks are freed before the next node's scan)."""
+    from numabench.measure.scan import Scanner, live_free_reader
+
+    for plan in plans:
+        if session.interrupted:
+            return
+        scanner = Scanner(plan, free_reader=live_free_reader(plan), progress=progress)
+        try:
+            session.sections.setdefault("scans", []).append(scanner.run(session))
+        finally:
+            scanner.close()
 
 
 def _measure(spec: QualifySpec) -> tuple[Session, Result]:
@@ -136,6 +167,8 @@ def _measure(spec: QualifySpec) -> tuple[Session, Result]:
             from numabench.measure.c2c import run_c2c
 
             run_c2c(session, plans["c2c"], topology, cpuset, progress)
+        if "scans" in plans:
+            _measure_scans(session, plans["scans"])
     return session, session.result()
 
 

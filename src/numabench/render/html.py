@@ -297,6 +297,7 @@ def render_html(result: dict) -> str:
         "<h2>Peak injection bandwidth</h2>", _peak_section(result),
         "<h2>Bandwidth vs threads</h2>", _thread_sweep_section(result),
         "<h2>Cache-to-cache latency</h2>", _c2c_section(result),
+        *(["<h2>Memory scan</h2>", _scan_sections(result)] if result.get("scan") or result.get("scans") else []),
         "<h2>Topology</h2>", _topology_section(result),
         "<h2>Environment</h2>", _environment_section(result),
     ]
@@ -306,6 +307,65 @@ def render_html(result: dict) -> str:
         body += ["<h2>Errors</h2>", _table(["CPU node", "memory nodes", "pages", "error"],
                                           [[_e(e.get("cpu_node")), _e(e.get("mem_nodes")), _e(e.get("pages")),
                                             _e(e.get("error"))] for e in result["errors"]])]
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{_e(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
+            + "\n".join(body) + "\n</body>\n</html>\n")
+
+
+# --------------------------------------------------------------------------- memory scan (numabench scan)
+
+
+def _scan_sections(result: dict) -> str:
+    from numabench.render.scan import scan_sections
+
+    return "\n".join(_scan_section(result, scan) for scan in scan_sections(result))
+
+
+def _scan_section(result: dict, scan: dict) -> str:
+    """One node's scan: its summary, the per-chunk bandwidth plot and one table row per chunk."""
+    from numabench.render.scan import chunk_rows, chunks_png, summary_lines
+
+    rows = chunk_rows(result, scan.get("node"))
+    if not rows:
+        return f'<p class="note">Memory scan of node {_e(scan.get("node"))}: no chunk measured.</p>'
+    parts = ["<ul>" + "".join(f"<li>{_e(line)}</li>" for line in summary_lines(scan)) + "</ul>"]
+    if any(r.get("read") is not None for r in rows):
+        parts.append(_figure(chunks_png(result, scan), "memory scan", "Read bandwidth per chunk (GB/s, 1e9 bytes/s); "
+                             "red: outside the node's median by more than the threshold."))
+
+    def fmt(value, scale=1.0, digits=2):
+        return "-" if value is None else f"{value * scale:.{digits}f}"
+
+    table, classes = [], []
+    for r in rows:
+        phys = r.get("physical") or {}
+        where = (f"{phys['min_address']:#x}-{phys['max_address']:#x} ({phys['extent_count']} extents)"
+                 if phys.get("readable") else f"unreadable: {phys.get('reason')}")
+        table.append([_e(r["chunk"]), fmt(r.get("read"), 1e-9), fmt(r.get("read_deviation_pct"), digits=1),
+                      fmt(r.get("latency"), digits=1), _e(r.get("pages_by_node")), _e(where)])
+        classes.append(["fail" if r["flagged"] else "", "", "", "", "" if r.get("placement_ok") else "fail", ""])
+    parts.append(_table(["chunk", "read GB/s", "deviation %", "latency ns", "pages by node", "physical range"],
+                        table, "scan", classes))
+    return "\n".join(parts)
+
+
+def render_scan_html(result: dict) -> str:
+    """A `numabench scan` result as one HTML page: the scan section, topology and environment.
+
+    Raises:
+        ResultError: the result has no scan section.
+        UsageError: matplotlib (the ``[report]`` extra) is not installed.
+    """
+    plots()
+    scan = result.get("scan")
+    if not scan:
+        raise ResultError("the result has no scan section", "write one with numabench scan")
+    title = f"numabench memory scan: node {scan.get('node')}"
+    host = (result.get("environment") or {}).get("hostname", "")
+    body = [f"<h1>{_e(title)}</h1>", f'<p class="note">Host {_e(host)}.</p>', _scan_section(result, scan),
+            "<h2>Topology</h2>", _topology_section(result), "<h2>Environment</h2>", _environment_section(result)]
+    if result.get("notes"):
+        body += ["<h2>Notes</h2>", "<ul>" + "".join(f"<li>{_e(n)}</li>" for n in result["notes"]) + "</ul>"]
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<title>{_e(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
             + "\n".join(body) + "\n</body>\n</html>\n")

@@ -15,6 +15,9 @@ Families (all gauges; `node` is the host name, as in Kubernetes; NUMA nodes are 
     numabench_sweep_saturation_bytes_per_second{node,kernel,cpu_node,mem_node,policy,page_size,size_bytes,threads}
                                                        a thread sweep's largest median; threads where it was
     numabench_c2c_latency_seconds{node,mode,initiator_cpu,responder_cpu,initiator_node,responder_node,line_node,relation}
+    numabench_scan_chunk_bandwidth_bytes_per_second{node,cpu_node,mem_node,page_size,chunk_bytes,threads,chunk}
+    numabench_scan_chunk_latency_seconds{...same labels...}
+    numabench_scan_slowest_chunk_shortfall_percent{node,mem_node,kernel}   the qualify check's figure
     numabench_numastat_delta_pages{node,numa_node,counter}
     numabench_qualification_check{node,check,status}   1 per check; status pass|fail|skipped
     numabench_qualification_passed{node}               1 when no check failed, else 0
@@ -28,6 +31,7 @@ import math
 import os
 
 from numabench.errors import UsageError
+from numabench.results.scan import SCAN_KERNELS, SCAN_LATENCY, scan_groups, slowest_chunk
 from numabench.util.atomicfile import write_atomic
 
 _FAMILIES = {
@@ -41,6 +45,11 @@ _FAMILIES = {
         "Bandwidth vs threads: the largest median over a sweep's thread counts (threads label: where), bytes/s.",
     "numabench_c2c_latency_seconds":
         "Cache-to-cache transfer latency (median one-way), seconds; the initiator reads the responder's line.",
+    "numabench_scan_chunk_bandwidth_bytes_per_second":
+        "Read bandwidth (median) of one chunk of a memory scan, bytes per second, STREAM counting.",
+    "numabench_scan_chunk_latency_seconds": "Pointer-chase latency (median) of one chunk of a memory scan, seconds.",
+    "numabench_scan_slowest_chunk_shortfall_percent":
+        "How much worse than the node's median the scan's worst chunk is, in percent (0: no chunk is worse).",
     "numabench_numastat_delta_pages":
         "Change of /sys/devices/system/node/node<N>/numastat counters across the run, in pages (system-wide).",
     "numabench_qualification_check": "One series per qualification check, its status in the status label; value 1.",
@@ -120,6 +129,8 @@ def textfile(result: dict, numastat_delta: dict | None = None) -> str:
                 "responder_cpu": m.get("responder_cpu"), "initiator_node": m.get("initiator_node"),
                 "responder_node": m.get("responder_node"), "line_node": _mem_node(m), "relation": m.get("relation")},
                 m["latency_ns"] / 1e9))
+        elif kernel in SCAN_KERNELS:
+            _scan_sample(families, host, m)
         elif m.get("latency_ns") is not None:
             families["numabench_latency_seconds"].append(
                 ({"node": host, "kernel": kernel, **_spec_labels(m)}, m["latency_ns"] / 1e9))
@@ -127,6 +138,11 @@ def textfile(result: dict, numastat_delta: dict | None = None) -> str:
             families["numabench_bandwidth_bytes_per_second"].append(
                 ({"node": host, "kernel": kernel, **_spec_labels(m)}, m["bandwidth_bytes_per_s"]))
     _sweep_saturation(result, host, families)
+    for (mem_node, kernel), values in sorted(scan_groups(result.get("measurements", [])).items()):
+        worst = slowest_chunk(values, kernel)
+        if worst is not None:
+            families["numabench_scan_slowest_chunk_shortfall_percent"].append(
+                ({"node": host, "mem_node": mem_node, "kernel": kernel}, max(0.0, worst.shortfall_pct)))
     for numa_node, counters in sorted((numastat_delta or {}).items(), key=lambda kv: int(kv[0])):
         for counter, value in counters.items():
             families["numabench_numastat_delta_pages"].append(
@@ -160,6 +176,17 @@ def textfile(result: dict, numastat_delta: dict | None = None) -> str:
             seen.add(text)
             lines.append(f"{name}{{{text}}} {_number(value)}")
     return "\n".join(lines) + "\n"
+
+
+def _scan_sample(families: dict, host: str, m: dict) -> None:
+    """One chunk of a memory scan: its own series, labelled by chunk (the generic families would
+    see every chunk as the same spec)."""
+    labels = {"node": host, "cpu_node": m["cpu_node"], "mem_node": _mem_node(m), "page_size": m["pages"],
+              "chunk_bytes": m["size_bytes"], "threads": m["threads"], "chunk": m.get("chunk")}
+    if m["kernel"] == SCAN_LATENCY and m.get("latency_ns") is not None:
+        families["numabench_scan_chunk_latency_seconds"].append((labels, m["latency_ns"] / 1e9))
+    elif m.get("bandwidth_bytes_per_s") is not None:
+        families["numabench_scan_chunk_bandwidth_bytes_per_second"].append((labels, m["bandwidth_bytes_per_s"]))
 
 
 def check_textfile_path(path: str) -> None:

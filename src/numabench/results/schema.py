@@ -13,6 +13,11 @@ only when a field changes meaning or shape. History:
      options.sampling, options.array_offset_bytes; the c2c section and, per c2c measurement
      (kernel "c2c"), c2c_mode, initiator_cpu, responder_cpu, initiator_node, responder_node,
      relation, round_trips_per_sample, warmup_round_trips, round_trips_done, responses_done, timeout_s.
+     Memory scan (`numabench scan`): kernels scan_read (bytes/s) and scan_latency (ns), one
+     measurement per chunk, with details chunk (index in allocation order), physical (the
+     chunk's physical ranges from pagemap, host/pagemap.PhysicalRanges), placement_seconds,
+     deviation_pct and flagged; a `scan` section (results/scan.py, measure/scan.py); the CSV
+     gains a last column, chunk (empty for other kernels).
 
 Every measurement and result is built through `Measurement` and `Result`, and every file is read
 through `parse` (via `_LOADERS[version]`): no other module assembles or checks a result dict.
@@ -357,6 +362,7 @@ def _row(m: Measurement) -> JSON:
         "placement_method": placement.get("method"),
         "placement_ok": placement.get("ok"),
         "pages_by_node": ";".join(f"{k}:{v}" for k, v in m.pages_by_node.items()),
+        "chunk": m.details.get("chunk"),  # a memory scan's chunk index
     }
 
 
@@ -397,7 +403,7 @@ def csv_text(result: Result | JSON) -> str:
 def _row_fields() -> tuple[str, ...]:
     return ("kernel", "cpu_node", "mem_node", "policy", "pages", "size_bytes", "threads", "latency_ns",
             "bandwidth_bytes_per_s", "samples", "cv", "min", "max", "placement_method", "placement_ok",
-            "pages_by_node")
+            "pages_by_node", "chunk")
 
 
 def save_csv(result: Result | JSON, path: str) -> None:

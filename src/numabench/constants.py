@@ -24,12 +24,18 @@ PEAK_NATIVE_KERNELS = {"peak_1to0": "read", "peak_3to1": "mix_3to1", "peak_2to1"
                        "peak_1to1": "mix_1to1", "peak_triad": "triad"}
 
 # Which figure each kernel produces: the metric a regression threshold names.
+# numabench scan: one measurement per chunk of a node's memory (results/scan.py).
+SCAN_READ = "scan_read"
+SCAN_LATENCY = "scan_latency"
+
 KERNEL_METRICS = {
     **{k: "latency" for k in LATENCY_KERNELS},
     LOADED_KERNEL: "latency",
     "c2c": "latency",  # C2C_KERNEL, below: one-way cache-to-cache latency
     **{k: "bandwidth" for k in BANDWIDTH_KERNELS},
     **{k: "bandwidth" for k in PEAK_NATIVE_KERNELS},
+    SCAN_READ: "bandwidth",
+    SCAN_LATENCY: "latency",
 }
 
 PAGE_KINDS = ("4k", "thp", "2m", "1g")
@@ -49,6 +55,7 @@ def hugepage_sysfs_file(pages: str, node: int | None = None) -> str:
     if node is None:
         return f"/sys/kernel/mm/hugepages/hugepages-{kb}kB/nr_hugepages"
     return f"/sys/devices/system/node/node{node}/hugepages/hugepages-{kb}kB/nr_hugepages"
+
 
 # Loaded latency (MLC --loaded_latency): injector throttle delays, from full load to almost idle,
 # and the kinds of injected traffic.

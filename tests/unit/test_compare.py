@@ -214,7 +214,8 @@ def test_threshold_kernels_are_the_run_kernels():
     from numabench.constants import PEAK_NATIVE_KERNELS
     from numabench.measure.spec import KERNELS
 
-    assert set(KERNEL_METRICS) == set(KERNELS) | {"loaded_latency", "c2c"} | set(PEAK_NATIVE_KERNELS)
+    assert set(KERNEL_METRICS) == (set(KERNELS) | {"loaded_latency", "c2c", "scan_read", "scan_latency"}
+                                   | set(PEAK_NATIVE_KERNELS))
 
 
 # --------------------------------------------------------------------------- the gate

@@ -434,6 +434,8 @@ def measures_extra(spec: QualifySpec) -> list[str]:
     """What besides the matrix the spec's checks need measured: "peak", "thread_sweep"."""
     wanted = set().union(*(CHECKS[k].needs for k in spec.checks))
     return [k for k in ("peak", "thread_sweep") if k in wanted]
+
+
 def needs_c2c(spec: QualifySpec) -> bool:
     """True when a check of the spec reads cache-to-cache measurements (numabench c2c)."""
     return any(C2C_KERNEL in CHECKS[k].needs for k in spec.checks)
@@ -822,6 +824,8 @@ def _check_sweep(ctx: _Context, bound: Any) -> Verdict:
     detail = "; ".join(f"{label}: {p.bandwidth_bytes_per_s / 1e9:.2f} GB/s at {p.threads} thread(s)"
                        for label, p in tops.items())
     return _judge("sweep_saturation_gbps_min", worst, bound, detail, [])
+
+
 def _check_c2c_other_node(ctx: _Context, bound: Any) -> Verdict:
     """The slowest cross-node c2c pair (HitM); skipped with fewer than two CPU nodes."""
     check = "c2c_other_node_ns_max"

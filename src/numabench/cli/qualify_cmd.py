@@ -96,6 +96,8 @@ def _plan_peak_and_sweep(spec: QualifySpec, topology, cpuset, plans: dict) -> No
         plans["thread_sweep"] = [s for node in peak_nodes(topology, cpuset, None, True) for s in plan_run(
             topology, cpuset, RunOptions(cpu_nodes=[node], pages=[m.pages], size_bytes=m.size_bytes, kernels=["read"],
                                          repeat=m.repeat, threads_sweep=True)).specs]
+
+
 def _plan_c2c(plans: dict, spec: QualifySpec, topology, cpuset) -> None:
     """c2c between the first allowed CPU of every two CPU nodes (needs the compiled extension)."""
     from numabench.host.cpus import read_cpu_places

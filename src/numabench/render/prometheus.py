@@ -59,7 +59,6 @@ _FAMILIES = {
 }
 
 
-
 def _escape(value) -> str:
     """A label value as the exposition format wants it: backslash, double quote and newline escaped."""
     return str(value).replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n")

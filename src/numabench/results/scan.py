@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-SCAN_READ = "scan_read"
-SCAN_LATENCY = "scan_latency"
+from numabench.constants import SCAN_LATENCY, SCAN_READ
+
 # kernel -> (median field, True when a higher value is worse)
 SCAN_KERNELS = {SCAN_READ: ("bandwidth_bytes_per_s", False), SCAN_LATENCY: ("latency_ns", True)}
 DEFAULT_THRESHOLD_PCT = 10.0

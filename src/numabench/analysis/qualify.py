@@ -36,10 +36,11 @@ from numabench.constants import (
     PAGE_KINDS,
     PEAK_KERNELS,
     PEAK_MIXES,
+    SCAN_READ,
 )
 from numabench.errors import ResultError, SpecError, UsageError
 from numabench.host.topology import Topology
-from numabench.results.scan import SCAN_READ, scan_groups, slowest_chunk
+from numabench.results.scan import scan_groups, slowest_chunk
 from numabench.util.units import format_size, parse_size, parse_size_range
 
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from numabench.constants import SCAN_LATENCY, SCAN_READ
 from numabench.host.pagemap import physical_ranges
 from numabench.measure.runner import Sampling, measure_bandwidth, measure_latency, measurement
 from numabench.measure.scan_plan import FreeReader, ScanPlan, live_free_reader, plan_scan
@@ -36,7 +37,7 @@ from numabench.measure.session import Session
 from numabench.measure.spec import Spec
 from numabench.native import _native
 from numabench.native.placement import place
-from numabench.results.scan import SCAN_LATENCY, SCAN_READ, chunk_figures
+from numabench.results.scan import chunk_figures
 from numabench.results.schema import Measurement
 from numabench.util.units import format_size
 

@@ -11,13 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from numabench.constants import HUGETLB_PAGE_BYTES, PAGE_KINDS
+from numabench.constants import HUGETLB_PAGE_BYTES, PAGE_KINDS, SCAN_LATENCY, SCAN_READ
 from numabench.errors import CpusetError, HugepageError, InsufficientMemoryError, UsageError
 from numabench.host.cgroups import CpusetView
 from numabench.host.memlimit import memory_headroom_bytes
 from numabench.host.topology import Topology, read_topology
 from numabench.measure.spec import MAX_REPEAT, Spec, _allowed_cpus_on, _check_cpu_node, _check_mem_node
-from numabench.results.scan import DEFAULT_THRESHOLD_PCT, SCAN_LATENCY, SCAN_READ
+from numabench.results.scan import DEFAULT_THRESHOLD_PCT
 from numabench.util.cpulist import format_cpulist
 from numabench.util.units import format_size, parse_size
 

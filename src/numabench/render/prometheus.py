@@ -30,8 +30,9 @@ from __future__ import annotations
 import math
 import os
 
+from numabench.constants import SCAN_LATENCY
 from numabench.errors import UsageError
-from numabench.results.scan import SCAN_KERNELS, SCAN_LATENCY, scan_groups, slowest_chunk
+from numabench.results.scan import SCAN_KERNELS, scan_groups, slowest_chunk
 from numabench.util.atomicfile import write_atomic
 
 _FAMILIES = {

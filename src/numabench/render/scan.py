@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from numabench.results.scan import SCAN_LATENCY, SCAN_READ
+from numabench.constants import SCAN_LATENCY, SCAN_READ
 from numabench.util.units import format_size
 
 

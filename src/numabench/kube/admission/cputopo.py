@@ -220,6 +220,7 @@ def _distributed(topo: CpuTopology, available: set[int], n: int, group: int, spr
     numas = acc.numa_nodes()
     rng = _numa_range(acc, group)
     best: tuple[float, tuple[int, ...], tuple[int, ...]] | None = None
+    # The fewest NUMA nodes that can take an even share win; among them the best balanced.
     for k in range(rng[0], rng[1] + 1) if rng else ():
         for combo in itertools.combinations(numas, k):
             if best is not None and best[0] == 0:
@@ -227,6 +228,8 @@ def _distributed(topo: CpuTopology, available: set[int], n: int, group: int, spr
             scored = _balance(acc, numas, combo, n, group)
             if scored is not None and (best is None or scored[0] < best[0]):
                 best = (scored[0], combo, scored[1])
+        if best is not None:
+            break
     if best is None:
         return _packed(topo, available, n, spread, container)
     _, combo, rest = best

@@ -118,7 +118,8 @@ def test_prefer_closest_numa_nodes_ranks_equal_masks_by_distance():
 
 
 @pytest.mark.parametrize("settings,needle", [
-    (KubeletSettings(cpu_policy_options={"full-pcpu-only": "true"}), "unknown CPU Manager policy option 'full-pcpu-only'"),
+    (KubeletSettings(cpu_policy_options={"full-pcpu-only": "true"}),
+     "unknown CPU Manager policy option 'full-pcpu-only'"),
     (KubeletSettings(topology_policy_options={"closest": "true"}), "unknown Topology Manager policy option 'closest'"),
     (KubeletSettings(cpu_policy_options={"full-pcpus-only": "yes"}), "is not a boolean"),
     (KubeletSettings(topology_policy_options={"max-allowable-numa-nodes": "4"}), "below the default 8"),

@@ -1,5 +1,5 @@
 """Memory Manager ``Static`` (``pkg/kubelet/cm/memorymanager/policy_static.go``): the machine
-state per NUMA node, its hints, allocation and release; blocks as in ``memory_manager_state``."""
+state per NUMA node, its hints, allocation and init-container reuse; blocks as in ``memory_manager_state``."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # types only: node and state import this module
     from numabench.kube.podspec import PodSpec
 
 __all__ = ["Block", "NodeState", "MemoryTable", "default_machine_state", "machine_state", "memory_hints",
-           "pod_memory_request", "allocate_memory", "release_memory", "update_reusable",
+           "pod_memory_request", "allocate_memory", "update_reusable",
            "shrink_init_blocks", "Reusable"]
 
 
@@ -252,19 +252,3 @@ def shrink_init_blocks(earlier: list[list[Block]], blocks: list[Block]) -> list[
                 bs[i] = Block(ib.numa_affinity, ib.type, ib.size - used)
                 size -= used
     return out
-
-
-def release_memory(ms: dict[int, NodeState], blocks: list[Block]) -> None:
-    """Give blocks back (``RemoveContainer``)."""
-    for b in blocks:
-        size = b.size
-        for nid in b.numa_affinity:
-            st = ms[nid]
-            st.assignments -= 1
-            if st.assignments == 0:
-                st.cells = (nid,)
-            t = st.tables[b.type]
-            give = min(t.reserved, size)
-            t.reserved -= give
-            t.free += give
-            size -= give

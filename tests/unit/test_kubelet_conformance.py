@@ -77,7 +77,10 @@ def differences(plan, expected) -> list[str]:
             if blocks != wanted:
                 out.append(f"{name}: memory blocks {blocks}, expected {wanted}")
         for key, have in (("cpu_hints", got.cpu_hints), ("memory_hints", got.memory_hints)):
-            if key in want and _hints([h.to_dict() for h in have or []]) != _hints(want[key]):
+            if key in want and want[key] is None:  # null: the provider gives no hints at all
+                if have is not None:
+                    out.append(f"{name}: {key} {[str(h) for h in have]}, expected none (no preference)")
+            elif key in want and _hints([h.to_dict() for h in have or []]) != _hints(want[key]):
                 out.append(f"{name}: {key} {[str(h) for h in have or []]}, expected {want[key]}")
         if "hint" in want and (got.hint is None or got.hint.to_dict() != want["hint"]):
             out.append(f"{name}: hint {got.hint}, expected {want['hint']}")

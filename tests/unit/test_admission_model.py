@@ -118,8 +118,10 @@ def test_cronjob_template():
      "must equal"),
     ({"kind": "Pod", "spec": {"containers": [{"name": "a", "resources": {"limits": {"hugepages-": "2Mi"}}}]}},
      "hugepages-"),
-    ({"kind": "Pod", "spec": {"resources": {"limits": {"cpu": "1"}}, "containers": [{"name": "a"}]}},
-     "pod-level resources"),
+    ({"kind": "Pod", "spec": {"resources": {"limits": {"nvidia.com/gpu": "1"}}, "containers": [{"name": "a"}]}},
+     "pod-level resources take only cpu, memory and hugepages"),
+    ({"kind": "Pod", "spec": {"resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}},
+                              "containers": [{"name": "a"}]}}, "spec.resources: requests.cpu"),
     ({"apiVersion": "v2", "kind": "Pod", "spec": {"containers": [{"name": "a"}]}}, "apiVersion"),
     (["not", "a", "mapping"], "not a Kubernetes object"),
 ])

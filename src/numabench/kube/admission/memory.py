@@ -95,18 +95,22 @@ def fill(ms: dict[int, NodeState], affinity: tuple[int, ...], res: str, size: in
 
 
 def machine_state(node: NodeDescription, state: AdmittedState) -> dict[int, NodeState]:
+    """The Memory Manager's machine state with ``state``'s pods replayed, block by block. A pod with
+    pod-level entries (``podEntries``) counts those; its containers' blocks are slices of them."""
     ms = default_machine_state(node)
-    for uid, containers in state.memory.items():
-        for ctr, blocks in containers.items():
-            for b in blocks:
-                for nid in b.numa_affinity:
-                    if nid not in ms:
-                        raise UsageError(f"admitted pod {uid} container {ctr} uses NUMA node {nid}, which does not "
-                                         "exist", "the state belongs to another node")
-                    if b.type not in ms[nid].tables:
-                        raise UsageError(f"admitted pod {uid} container {ctr} uses {b.type} on NUMA node {nid}, "
-                                         "which has no such pool", "the state belongs to another node")
-                fill(ms, b.numa_affinity, b.type, b.size)
+    replay: list[tuple[str, str, list[Block]]] = [(uid, "<pod>", bs) for uid, bs in state.pod_memory.items()]
+    replay += [(uid, ctr, bs) for uid, cs in state.memory.items() if uid not in state.pod_memory
+               for ctr, bs in cs.items()]
+    for uid, ctr, blocks in replay:
+        for b in blocks:
+            for nid in b.numa_affinity:
+                if nid not in ms:
+                    raise UsageError(f"admitted pod {uid} container {ctr} uses NUMA node {nid}, which does not "
+                                     "exist", "the state belongs to another node")
+                if b.type not in ms[nid].tables:
+                    raise UsageError(f"admitted pod {uid} container {ctr} uses {b.type} on NUMA node {nid}, "
+                                     "which has no such pool", "the state belongs to another node")
+            fill(ms, b.numa_affinity, b.type, b.size)
     return ms
 
 

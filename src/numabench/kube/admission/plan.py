@@ -23,6 +23,7 @@ from numabench.kube.admission.memory import (
 )
 from numabench.kube.admission.node import NodeDescription
 from numabench.kube.admission.options import PolicyOptions, policy_options, version_has
+from numabench.kube.admission.podlevel import IGNORED, MANAGED, check_budget, eligible, pod_budget, pod_level_mode
 from numabench.kube.admission.rejection import affinity_error
 from numabench.kube.admission.state import AdmittedState
 from numabench.kube.podspec import Container, PodSpec
@@ -240,9 +241,30 @@ class _Admission:
         self.reusable_cpus: set[int] = set()
         self.reusable_memory: Reusable = {}
         self.sidecars = version_has("sidecar-containers", options.version)
+        self.pod_level, self.pod_level_notes = pod_level_mode(pod, options.version)
+        # pod scope with pod-level resources: the pod's own CPUs and memory blocks (podEntries)
+        self.pod_pool: tuple[int, ...] | None = None
+        self.pod_blocks: list[Block] | None = None
 
     def _taken(self) -> set[int]:
-        return self.state.exclusive_cpus | {c for v in self.exclusive.values() for c in v}
+        return (self.state.exclusive_cpus | {c for v in self.exclusive.values() for c in v}
+                | set(self.pod_pool or ()))
+
+    def pod_partitioned(self) -> bool:
+        """Pod scope over a Guaranteed pod with pod-level resources (KEP-5526): a pod pool, partitioned."""
+        return self.pod_level == MANAGED and self.settings.scope == "pod" and self.qos == GUARANTEED
+
+    def container_cpus(self, c: Container) -> int:
+        """Exclusive CPUs ``c`` asks for (``guaranteedCPUs``, with the pod-level resource rules)."""
+        if self.pod_level == IGNORED or (self.pod_level == MANAGED and not eligible(c)):
+            return 0
+        return guaranteed_cpus(self.qos, c)
+
+    def pins_memory(self, c: Container) -> bool:
+        """Whether the Memory Manager pins ``c``'s memory."""
+        if self.qos != GUARANTEED or not c.memory_requests() or self.pod_level == IGNORED:
+            return False
+        return self.pod_level is None or eligible(c)
 
     def available_cpus(self) -> set[int]:
         """``GetAvailableCPUs``: the shared pool minus reserved CPUs."""
@@ -271,7 +293,7 @@ class _Admission:
         return {CPU: cpu_hints(self.node, self.available_cpus(), n, reusable, self.options.align_by_socket)}
 
     def memory_provider(self, requested: dict[str, int], reusable: Reusable) -> dict[str, list[Hint]] | None:
-        return memory_hints(self.ms, requested, reusable) if self.qos == GUARANTEED else None
+        return memory_hints(self.ms, requested, reusable) if self.qos == GUARANTEED and requested else None
 
     def merge(self, providers: list, who: str, container: str | None) -> Hint:
         """The Topology Manager's merge; raises AdmissionRejected when the policy refuses it."""
@@ -283,18 +305,33 @@ class _Admission:
         return hint
 
     def pod_hint(self) -> tuple[Hint, Any, Any]:
-        """Pod scope: one merge for the whole pod; (hint, CPU hints, memory hints).
-        Raises AdmissionRejected."""
-        cpu = self.cpu_provider(pod_cpu_request(self.qos, self.pod), set())
-        mem = self.memory_provider(pod_memory_request(self.pod), {})
+        """Pod scope: one merge for the whole pod (on ``spec.resources`` when it manages them);
+        (hint, CPU hints, memory hints). Raises AdmissionRejected."""
+        if self.pod_level == IGNORED:
+            return self.merge([None, None], "the pod", None), None, None
+        if self.pod_partitioned():
+            n, requested = pod_budget(self.pod)
+        else:
+            n, requested = pod_cpu_request(self.qos, self.pod), pod_memory_request(self.pod)
+        cpu = self.cpu_provider(n, set())
+        mem = self.memory_provider(requested, {}) if requested else None
         return self.merge([cpu, mem], "the pod", None), cpu, mem
+
+    def allocate_pod_pool(self, hint: Hint) -> None:
+        """KEP-5526 pod scope: the pod's own CPUs and memory, from ``spec.resources``. Raises AdmissionRejected."""
+        check_budget(self.pod)
+        n, requested = pod_budget(self.pod)
+        if n:
+            self.pod_pool = allocate_cpus(self.node, self.available_cpus(), n, hint, "<pod>", self.options)
+        if requested:
+            self.pod_blocks = allocate_memory(self.ms, requested, hint, "<pod>")
 
     # --- allocation
     def allocate(self, c: Container, pod_scope: tuple[Hint, Any, Any] | None) -> _Allocated:
         """Hints (container scope; ``pod_scope`` is ``pod_hint()``'s answer in pod scope), merge and
         allocation for one container. Raises AdmissionRejected."""
-        n = guaranteed_cpus(self.qos, c)
-        requested = c.memory_requests()
+        n = self.container_cpus(c)
+        requested = c.memory_requests() if self.pins_memory(c) else {}
         cpu = mem = None
         if self.settings.policy == "none":
             hint = Hint(None, False)
@@ -306,7 +343,10 @@ class _Admission:
             hint = self.merge([cpu, mem], f"container {c.name}", c.name)
         cpus = None if n == 0 else self.allocate_cpus(c, n, hint)
         blocks = None
-        if self.qos == GUARANTEED and requested:
+        if requested and self.pod_blocks is not None:  # a slice of the pod's memory, nothing more reserved
+            blocks = self.blocks[c.name] = [Block(self.pod_blocks[0].numa_affinity, r, s)
+                                            for r, s in sorted(requested.items())]
+        elif requested:
             blocks = self.allocate_memory(c, requested, hint)
         return _Allocated(None if self.settings.policy == "none" else hint, cpus, blocks,
                           None if cpu is None else cpu.get(CPU, []), None if mem is None else mem.get(MEMORY, []))
@@ -315,7 +355,10 @@ class _Admission:
         """CPU Manager ``Allocate`` and ``updateCPUsToReuse``."""
         if self.options.full_pcpus_only:
             smt_check(self.node, self.available_physical_cpus(), n, c.name)
-        cpus = allocate_cpus(self.node, self.available_cpus() | self.reusable_cpus, n, hint, c.name, self.options)
+        pool = self.available_cpus()
+        if self.pod_pool is not None:  # an exclusive slice of the pod's own CPUs
+            pool = set(self.pod_pool) - {x for name, v in self.exclusive.items() for x in v}
+        cpus = allocate_cpus(self.node, pool | self.reusable_cpus, n, hint, c.name, self.options)
         self.exclusive[c.name] = cpus
         if self.regular_init(c):
             self.reusable_cpus |= set(cpus)
@@ -343,18 +386,32 @@ class _Admission:
         """Every container in admission order (init containers first). Raises AdmissionRejected."""
         settings = self.settings
         pod_scope = self.pod_hint() if settings.policy != "none" and settings.scope == "pod" else None
+        if self.pod_partitioned():
+            self.allocate_pod_pool(Hint(None, False) if pod_scope is None else pod_scope[0])
         return {c.name: self.allocate(c, pod_scope) for c in self.pod.all_containers}
+
+    def pod_shared(self) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None]:
+        """(CPUs, memory nodes) of the pod's shared pool under KEP-5526 pod scope: the pod's CPUs
+        less the slices of its app containers and sidecars; None where the pod has no pool."""
+        cpus = None
+        if self.pod_pool is not None:
+            running = {c.name for c in self.pod.all_containers if not self.regular_init(c)}
+            cpus = tuple(sorted(set(self.pod_pool) - {x for n, v in self.exclusive.items() if n in running
+                                                      for x in v}))
+        mems = None if not self.pod_blocks else tuple(sorted(self.pod_blocks[0].numa_affinity))
+        return cpus, mems
 
     def placements(self, per: dict[str, _Allocated], notes: list[str]) -> tuple[ContainerPlacement, ...]:
         """Each container's cgroup cpuset after the pod's admission; notes on fractional CPUs. Memory
         blocks are those of the state: an init container's shrink by what later containers reused."""
         shared, node = self.shared_pool(), self.node
+        pod_cpus, pod_mems = self.pod_shared()
         out = []
         for c in self.pod.all_containers:
             a = per[c.name]
             blocks = self.blocks.get(c.name, [])
-            mems = tuple(sorted({n for b in blocks for n in b.numa_affinity})) or node.memory_node_ids
-            cpus = a.cpus or shared
+            mems = tuple(sorted({n for b in blocks for n in b.numa_affinity})) or pod_mems or node.memory_node_ids
+            cpus = a.cpus or pod_cpus or shared
             affinity = None
             if blocks:
                 affinity = mems
@@ -365,7 +422,7 @@ class _Admission:
                 exclusive_cpus=a.cpus is not None, memory_pinned=bool(blocks), numa_affinity=affinity,
                 hint=a.hint, cpu_hints=a.cpu_hints, memory_hints=a.memory_hints, memory_blocks=tuple(blocks),
                 memory_limit_bytes=c.memory_limit_bytes, cpu_nodes=tuple(sorted({node.cpu_node(x) for x in cpus}))))
-            if a.cpus is None and self.qos == GUARANTEED and c.requests.get(CPU):
+            if a.cpus is None and self.qos == GUARANTEED and c.requests.get(CPU) and self.pod_level is None:
                 notes.append(f"container {c.name}: {format_cpu(c.requests[CPU])} CPU is not a whole number: shared "
                              "CPUs (the CPU Manager gives exclusive CPUs only for whole CPUs)")
         return tuple(out)
@@ -380,7 +437,11 @@ class _Admission:
             state.cpus.setdefault(pod.uid, {})[name] = cpus
         for name, blocks in self.blocks.items():
             state.memory.setdefault(pod.uid, {})[name] = blocks
-        if pod.uid in state.cpus or pod.uid in state.memory:
+        if self.pod_pool is not None:
+            state.pod_cpus[pod.uid] = self.pod_pool
+        if self.pod_blocks is not None:
+            state.pod_memory[pod.uid] = self.pod_blocks
+        if state.has_pod(pod.uid):
             state.names[pod.uid] = f"{pod.namespace}/{pod.name}"
         return state
 
@@ -435,7 +496,7 @@ def plan_pod(pod: PodSpec, node: NodeDescription, state: AdmittedState | None = 
     state = state or AdmittedState()
     options = _check_request(pod, node, state, settings)
     adm = _Admission(pod, node, state, settings, options)
-    notes = list(node.assumptions) + list(options.notes)
+    notes = list(node.assumptions) + list(options.notes) + adm.pod_level_notes
     if not adm.sidecars and any(c.restartable for c in pod.init_containers):
         notes.append(f"kubelet 1.{options.version[1]} has no sidecar containers (SidecarContainers is on from 1.29): "
                      "restartPolicy Always init containers are planned as regular init containers")

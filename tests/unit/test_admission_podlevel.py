@@ -13,6 +13,11 @@ from numabench.kube.qos import BURSTABLE, GUARANTEED, pod_qos
 GI = 1 << 30
 
 
+def KEP(policy, scope):  # noqa: N802 - reads as the settings it makes
+    """Settings of a 1.35 kubelet with the PodLevelResourceManagers gate on."""
+    return KubeletSettings(policy, scope, feature_gates={"PodLevelResourceManagers": True})
+
+
 @pytest.fixture
 def node():
     """2 NUMA nodes x 8 CPUs (0-7, 8-15), 16Gi each; CPU 0 and 100Mi on node 0 reserved."""
@@ -44,7 +49,7 @@ def test_qos_comes_from_pod_level_resources():
 def test_pod_scope_shared_pool_only(node):
     # KEP-5526 pod scope, example 1: one 4-CPU, 4Gi NUMA-aligned pool shared by all three containers
     p = pod(("4", "4Gi"), ("c1", None, None), ("c2", None, None), ("c3", None, None))
-    plan = plan_pod(p, node, settings=KubeletSettings("single-numa-node", "pod"))
+    plan = plan_pod(p, node, settings=KEP("single-numa-node", "pod"))
     assert plan.admitted
     pools = {c.cpus for c in plan.containers}
     assert len(pools) == 1 and len(next(iter(pools))) == 4
@@ -57,7 +62,7 @@ def test_pod_scope_shared_pool_only(node):
 def test_pod_scope_mixed_exclusive_and_pod_shared(node):
     # example 2: c1 gets an exclusive 2-CPU slice of the pod's 4; c2 and c3 share the other 2
     p = pod(("4", "4Gi"), ("c1", "2", "2Gi"), ("c2", None, None), ("c3", None, None))
-    plan = plan_pod(p, node, settings=KubeletSettings("single-numa-node", "pod"))
+    plan = plan_pod(p, node, settings=KEP("single-numa-node", "pod"))
     c1, c2, c3 = plan.containers
     pool = set(plan.state.pod_cpus["p"])
     assert c1.exclusive_cpus and len(c1.cpus) == 2 and set(c1.cpus) <= pool
@@ -70,16 +75,16 @@ def test_pod_scope_mixed_exclusive_and_pod_shared(node):
 def test_pod_scope_rejects_an_empty_pod_shared_pool(node):
     # example 3: 3 + 2 exclusive CPUs fill the pod's 5, c3 would have no shared pool
     p = pod(("5", "5Gi"), ("c1", "3", "3Gi"), ("c2", "2", "2Gi"), ("c3", None, None))
-    plan = plan_pod(p, node, settings=KubeletSettings("single-numa-node", "pod"))
+    plan = plan_pod(p, node, settings=KEP("single-numa-node", "pod"))
     assert not plan.admitted and plan.reason == "UnexpectedAdmissionError" and "empty pod shared pool" in plan.detail
     over = pod(("2", "4Gi"), ("c1", "3", "3Gi"))
-    assert "exceeds spec.resources" in plan_pod(over, node, settings=KubeletSettings("best-effort", "pod")).detail
+    assert "exceeds spec.resources" in plan_pod(over, node, settings=KEP("best-effort", "pod")).detail
 
 
 def test_container_scope_ignores_the_pod_budget(node):
     # container scope, example 1: c1 exclusive and pinned; c2 and c3 in the node's shared pool
     p = pod(("4", "4Gi"), ("c1", "2", "2Gi"), ("c2", None, None), ("c3", None, None))
-    plan = plan_pod(p, node, settings=KubeletSettings("single-numa-node", "container"))
+    plan = plan_pod(p, node, settings=KEP("single-numa-node", "container"))
     c1, c2, c3 = plan.containers
     assert c1.exclusive_cpus and c1.memory_pinned and len(c1.cpus) == 2
     assert not c2.exclusive_cpus and not c2.memory_pinned and 0 in c2.cpus and c2.cpus == c3.cpus
@@ -87,12 +92,12 @@ def test_container_scope_ignores_the_pod_budget(node):
     assert "p" not in plan.state.pod_cpus
     # example 2: only pod-level resources: nothing exclusive, nothing pinned
     only = plan_pod(pod(("4", "4Gi"), ("c1", None, None), name="q"), node,
-                    settings=KubeletSettings("single-numa-node", "container"))
+                    settings=KEP("single-numa-node", "container"))
     assert not only.placement().exclusive_cpus and not only.placement().memory_pinned
 
 
 def test_next_pod_sees_the_pod_level_memory(node):
-    first = plan_pod(pod(("2", "15Gi"), ("c1", None, None)), node, settings=KubeletSettings("single-numa-node", "pod"))
+    first = plan_pod(pod(("2", "15Gi"), ("c1", None, None)), node, settings=KEP("single-numa-node", "pod"))
     assert first.admitted
     state = AdmittedState.from_dict(first.to_dict())  # round trip through the pod plan --json shape
     assert state.pod_cpus == first.state.pod_cpus and state.pod_memory == first.state.pod_memory
@@ -109,5 +114,9 @@ def test_versions(node):
         "single-numa-node", "pod", kubelet_version="1.33")).notes)
     with pytest.raises(UsageError, match="does not know"):
         plan_pod(p, node, settings=KubeletSettings("single-numa-node", "pod", kubelet_version="1.31"))
-    new = plan_pod(p, node, settings=KubeletSettings("single-numa-node", "pod"))
-    assert any("KEP-5526" in n for n in new.notes)
+    new = plan_pod(p, node, settings=KEP("single-numa-node", "pod"))
+    assert any("KEP-5526" in n for n in new.notes) and new.placement("c1").exclusive_cpus
+    # without the alpha gate a 1.35 kubelet leaves the pod alone, as 1.34 does
+    gateless = plan_pod(p, node, settings=KubeletSettings("single-numa-node", "pod"))
+    assert not any(c.exclusive_cpus or c.memory_pinned for c in gateless.containers)
+    assert any("PodLevelResourceManagers changes that" in n for n in gateless.notes)

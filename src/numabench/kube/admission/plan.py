@@ -100,6 +100,8 @@ class KubeletSettings:
     topology_policy_options: Mapping[str, str] = field(default_factory=dict)
     # Whose rules apply: "latest" or a minor version such as "1.29".
     kubelet_version: str = "latest"
+    # The KubeletConfiguration's featureGates that change admission (PodLevelResourceManagers).
+    feature_gates: Mapping[str, bool] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"topology_manager_policy": self.policy, "topology_manager_scope": self.scope,
@@ -107,7 +109,8 @@ class KubeletSettings:
                 "strict_cpu_reservation": self.strict_cpu_reservation,
                 "cpu_manager_policy_options": dict(sorted(self.cpu_policy_options.items())),
                 "topology_manager_policy_options": dict(sorted(self.topology_policy_options.items())),
-                "kubelet_version": self.kubelet_version}
+                "kubelet_version": self.kubelet_version,
+                "feature_gates": dict(sorted(self.feature_gates.items()))}
 
 
 @dataclass(frozen=True)
@@ -241,7 +244,7 @@ class _Admission:
         self.reusable_cpus: set[int] = set()
         self.reusable_memory: Reusable = {}
         self.sidecars = version_has("sidecar-containers", options.version)
-        self.pod_level, self.pod_level_notes = pod_level_mode(pod, options.version)
+        self.pod_level, self.pod_level_notes = pod_level_mode(pod, options.version, settings.feature_gates)
         # pod scope with pod-level resources: the pod's own CPUs and memory blocks (podEntries)
         self.pod_pool: tuple[int, ...] | None = None
         self.pod_blocks: list[Block] | None = None

@@ -2,10 +2,14 @@
 Managers do with them.
 
 - Before 1.32 the API has no ``spec.resources``.
-- 1.32 to 1.34 (``PodLevelResources``; alpha, beta and on by default from 1.34): the pod's QoS
+- From 1.32 (``PodLevelResources``; alpha, beta and on by default from 1.34): the pod's QoS
   class comes from ``spec.resources``, but the static CPU and Memory Manager policies do not
-  manage such pods: every container runs in the node's shared pool, nothing is pinned.
-- From 1.35, with ``PodLevelResourceManagers`` (alpha, KEP-5526, "Design Details"): in
+  manage such pods: every container runs in the node's shared pool, nothing is pinned
+  (``cpumanager/policy_static.go`` ``Allocate``: "CPU Manager allocation skipped, pod is using
+  pod-level resources which are not supported by the static CPU manager policy"). This stays so
+  in 1.35 unless the alpha gate below is on.
+- From 1.35, with the feature gate ``PodLevelResourceManagers`` on (alpha, KEP-5526, "Design
+  Details"): in
   ``container`` scope the managers ignore ``spec.resources`` and give exclusive CPUs and pinned
   memory only to containers that are Guaranteed on their own (requests equal to limits for cpu and
   memory; whole CPUs for exclusive CPUs); the others run in the node's shared pool. In ``pod`` scope
@@ -21,6 +25,7 @@ rejection's wording and reason are this model's.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from fractions import Fraction
 
 from numabench.errors import UsageError
@@ -38,8 +43,10 @@ MANAGED = "managed"  # 1.35+: PodLevelResourceManagers
 _FIRST, _MANAGERS = 32, 35
 
 
-def pod_level_mode(pod: PodSpec, version: tuple[int, int]) -> tuple[str | None, list[str]]:
-    """(mode, notes) for ``pod`` under kubelet ``version``: None for a pod without pod-level resources.
+def pod_level_mode(pod: PodSpec, version: tuple[int, int],
+                   gates: Mapping[str, bool]) -> tuple[str | None, list[str]]:
+    """(mode, notes) for ``pod`` under kubelet ``version`` with feature ``gates``: None for a pod
+    without pod-level resources.
 
     Raises:
         UsageError: pod-level resources on a kubelet older than 1.32.
@@ -49,14 +56,18 @@ def pod_level_mode(pod: PodSpec, version: tuple[int, int]) -> tuple[str | None, 
     if version[1] < _FIRST:
         raise UsageError(f"pod {pod.name} sets spec.resources, which kubelet 1.{version[1]} does not know "
                          f"(pod-level resources start in 1.{_FIRST})", "give the resources per container")
-    if version[1] < _MANAGERS:
+    gate = bool(gates.get("PodLevelResourceManagers", False))
+    if version[1] < _MANAGERS or not gate:
         notes = [f"kubelet 1.{version[1]}: the CPU and Memory Managers do not manage pods with pod-level "
                  "resources: every container runs in the shared pool, nothing is pinned"]
+        if version[1] >= _MANAGERS:
+            notes[0] += " (the alpha feature gate PodLevelResourceManagers changes that)"
+        elif gate:
+            notes.append(f"PodLevelResourceManagers does not exist in kubelet 1.{version[1]} (alpha in 1.35)")
         if version[1] < 34:
             notes.append("pod-level resources need the feature gate PodLevelResources before 1.34")
         return IGNORED, notes
-    return MANAGED, ["pod-level resources managed as in KEP-5526 (alpha: feature gates PodLevelResources and "
-                     "PodLevelResourceManagers)"]
+    return MANAGED, ["pod-level resources managed as in KEP-5526 (feature gate PodLevelResourceManagers, alpha)"]
 
 
 def eligible(c: Container) -> bool:

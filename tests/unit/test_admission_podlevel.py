@@ -67,18 +67,29 @@ def test_pod_scope_mixed_exclusive_and_pod_shared(node):
     pool = set(plan.state.pod_cpus["p"])
     assert c1.exclusive_cpus and len(c1.cpus) == 2 and set(c1.cpus) <= pool
     assert c2.cpus == c3.cpus == tuple(sorted(pool - set(c1.cpus)))
-    assert [b.size for b in c1.memory_blocks] == [2 * GI]
+    assert [b.size for b in c1.memory_blocks] == [2 * GI] and [b.size for b in c2.memory_blocks] == [2 * GI]
     # the container's block is a slice of the pod's: the node keeps 4Gi reserved, not 6Gi
     assert machine_state(node, plan.state)[0].tables["memory"].reserved == 4 * GI
 
 
 def test_pod_scope_rejects_an_empty_pod_shared_pool(node):
-    # example 3: 3 + 2 exclusive CPUs fill the pod's 5, c3 would have no shared pool
+    # example 3: 3 + 2 exclusive CPUs fill the pod's 5, c3 would have no shared pool. The managers
+    # give no hints (single-numa-node: TopologyAffinityError); best-effort goes on to AllocatePod.
     p = pod(("5", "5Gi"), ("c1", "3", "3Gi"), ("c2", "2", "2Gi"), ("c3", None, None))
     plan = plan_pod(p, node, settings=KEP("single-numa-node", "pod"))
-    assert not plan.admitted and plan.reason == "UnexpectedAdmissionError" and "empty pod shared pool" in plan.detail
-    over = pod(("2", "4Gi"), ("c1", "3", "3Gi"))
-    assert "exceeds spec.resources" in plan_pod(over, node, settings=KEP("best-effort", "pod")).detail
+    assert not plan.admitted and plan.reason == "TopologyAffinityError"
+    best = plan_pod(p, node, settings=KEP("best-effort", "pod"))
+    assert best.reason == "EmptyPodSharedPoolError" and "leaving no cpu for shared containers" in best.message
+    # 4 of the 5 CPUs exclusive: one left for c3
+    ok = plan_pod(pod(("5", "5Gi"), ("c1", "3", "3Gi"), ("c2", "1", "1Gi"), ("c3", None, None)), node,
+                  settings=KEP("single-numa-node", "pod"))
+    assert ok.admitted and len(ok.placement("c3").cpus) == 1
+    assert [b.size for b in ok.placement("c3").memory_blocks] == [GI]  # the pod shared pool's memory
+
+
+def test_pod_budget_below_the_containers_is_refused_by_the_api():
+    with pytest.raises(UsageError, match=r"requests.cpu 2 is below what the containers request \(3\)"):
+        pod(("2", "4Gi"), ("c1", "3", "3Gi"))
 
 
 def test_container_scope_ignores_the_pod_budget(node):

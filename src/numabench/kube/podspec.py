@@ -182,6 +182,28 @@ def _pod_resources(raw: Any, where: str) -> tuple[dict[str, Any], dict[str, Any]
     return requests, limits
 
 
+def _check_pod_budget(pod_requests: dict[str, Any], inits, apps, where: str) -> None:
+    """API validation of pod-level resources (KEP-2837): each pod-level request is at least what the
+    containers ask together (app containers plus sidecars, at least the largest init container).
+
+    Raises:
+        UsageError: a pod-level request below the containers' aggregate.
+    """
+    for res, budget in pod_requests.items():
+        init_max = sidecars = Fraction(0)
+        for c in inits:
+            q = Fraction(c.requests.get(res, 0))
+            if c.restartable:
+                sidecars += q
+            else:
+                init_max = max(init_max, sidecars + q)
+        apps_total = sidecars + sum((Fraction(c.requests.get(res, 0)) for c in apps), Fraction(0))
+        need = max(init_max, apps_total)
+        if need > budget:
+            raise UsageError(f"{where}: spec.resources requests.{res} {budget} is below what the containers request "
+                             f"({need})", "raise the pod-level request or lower the containers'")
+
+
 def _container(raw: Any, where: str, init: bool) -> Container:
     if not isinstance(raw, dict):
         raise UsageError(f"{where} is not a mapping", "each container is a mapping with a name and resources")
@@ -252,6 +274,7 @@ def pod_from_dict(doc: Any, source: str = "<pod>") -> PodSpec:
         if c.name in seen:
             raise UsageError(f"{source}: two containers are named {c.name!r}", "container names must be unique")
         seen.add(c.name)
+    _check_pod_budget(pod_requests, inits, apps, source)
     name = str(metadata.get("name") or "pod")
     namespace = str(metadata.get("namespace") or "default")
     uid = str(metadata.get("uid") or uuid.uuid5(uuid.NAMESPACE_URL, f"numabench/{namespace}/{name}"))

@@ -23,8 +23,17 @@ from numabench.kube.admission.memory import (
 )
 from numabench.kube.admission.node import NodeDescription
 from numabench.kube.admission.options import PolicyOptions, policy_options, version_has
-from numabench.kube.admission.podlevel import IGNORED, MANAGED, check_budget, eligible, pod_budget, pod_level_mode
-from numabench.kube.admission.rejection import affinity_error
+from numabench.kube.admission.podlevel import (
+    IGNORED,
+    MANAGED,
+    eligible,
+    partition_cpus,
+    partition_memory,
+    pod_budget,
+    pod_level_mode,
+    validate_pod_scope,
+)
+from numabench.kube.admission.rejection import EMPTY_POD_SHARED_POOL, affinity_error
 from numabench.kube.admission.state import AdmittedState
 from numabench.kube.podspec import Container, PodSpec
 from numabench.kube.qos import GUARANTEED, pod_qos
@@ -248,14 +257,21 @@ class _Admission:
         # pod scope with pod-level resources: the pod's own CPUs and memory blocks (podEntries)
         self.pod_pool: tuple[int, ...] | None = None
         self.pod_blocks: list[Block] | None = None
+        self.pod_shared_cpus: dict[str, tuple[int, ...]] = {}
 
     def _taken(self) -> set[int]:
         return (self.state.exclusive_cpus | {c for v in self.exclusive.values() for c in v}
                 | set(self.pod_pool or ()))
 
     def pod_partitioned(self) -> bool:
-        """Pod scope over a Guaranteed pod with pod-level resources (KEP-5526): a pod pool, partitioned."""
-        return self.pod_level == MANAGED and self.settings.scope == "pod" and self.qos == GUARANTEED
+        """Pod scope (a policy other than none) over a Guaranteed pod with pod-level resources
+        (KEP-5526): one pool for the pod, partitioned among its containers."""
+        return (self.pod_level == MANAGED and self.settings.scope == "pod" and self.settings.policy != "none"
+                and self.qos == GUARANTEED)
+
+    def memory_of(self, c: Container) -> dict[str, int]:
+        """``getContainerRequestedResources``: what the Memory Manager pins for ``c``."""
+        return c.memory_requests() if self.pins_memory(c) else {}
 
     def container_cpus(self, c: Container) -> int:
         """Exclusive CPUs ``c`` asks for (``guaranteedCPUs``, with the pod-level resource rules)."""
@@ -318,16 +334,30 @@ class _Admission:
             n, requested = pod_cpu_request(self.qos, self.pod), pod_memory_request(self.pod)
         cpu = self.cpu_provider(n, set())
         mem = self.memory_provider(requested, {}) if requested else None
+        if self.pod_partitioned() and validate_pod_scope(self.pod, self.container_cpus, self.memory_of):
+            # GetPodTopologyHints: an empty hint list per resource, so the merge cannot prefer anything
+            cpu = {CPU: []} if cpu is not None else None
+            mem = {res: [] for res in requested} if mem is not None else None
         return self.merge([cpu, mem], "the pod", None), cpu, mem
 
-    def allocate_pod_pool(self, hint: Hint) -> None:
-        """KEP-5526 pod scope: the pod's own CPUs and memory, from ``spec.resources``. Raises AdmissionRejected."""
-        check_budget(self.pod)
+    def allocate_pod_partitioned(self, hint: Hint) -> None:
+        """KEP-5526 ``AllocatePod``: the pod's CPUs and memory from ``spec.resources``, partitioned
+        into exclusive slices and the pod's shared pool. Raises AdmissionRejected."""
+        why = validate_pod_scope(self.pod, self.container_cpus, self.memory_of)
+        if why:
+            raise AdmissionRejected(EMPTY_POD_SHARED_POOL, why, why, None)
         n, requested = pod_budget(self.pod)
         if n:
             self.pod_pool = allocate_cpus(self.node, self.available_cpus(), n, hint, "<pod>", self.options)
+
+            def take(pool: set[int], k: int, name: str) -> tuple[int, ...]:
+                return allocate_cpus(self.node, pool, k, hint, name, self.options)
+
+            self.exclusive, self.pod_shared_cpus = partition_cpus(self.pod, set(self.pod_pool),
+                                                                  self.container_cpus, take)
         if requested:
             self.pod_blocks = allocate_memory(self.ms, requested, hint, "<pod>")
+            self.blocks = partition_memory(self.pod, self.pod_blocks[0].numa_affinity, requested, self.memory_of)
 
     # --- allocation
     def allocate(self, c: Container, pod_scope: tuple[Hint, Any, Any] | None) -> _Allocated:
@@ -346,10 +376,7 @@ class _Admission:
             hint = self.merge([cpu, mem], f"container {c.name}", c.name)
         cpus = None if n == 0 else self.allocate_cpus(c, n, hint)
         blocks = None
-        if requested and self.pod_blocks is not None:  # a slice of the pod's memory, nothing more reserved
-            blocks = self.blocks[c.name] = [Block(self.pod_blocks[0].numa_affinity, r, s)
-                                            for r, s in sorted(requested.items())]
-        elif requested:
+        if requested:
             blocks = self.allocate_memory(c, requested, hint)
         return _Allocated(None if self.settings.policy == "none" else hint, cpus, blocks,
                           None if cpu is None else cpu.get(CPU, []), None if mem is None else mem.get(MEMORY, []))
@@ -358,10 +385,7 @@ class _Admission:
         """CPU Manager ``Allocate`` and ``updateCPUsToReuse``."""
         if self.options.full_pcpus_only:
             smt_check(self.node, self.available_physical_cpus(), n, c.name)
-        pool = self.available_cpus()
-        if self.pod_pool is not None:  # an exclusive slice of the pod's own CPUs
-            pool = set(self.pod_pool) - {x for name, v in self.exclusive.items() for x in v}
-        cpus = allocate_cpus(self.node, pool | self.reusable_cpus, n, hint, c.name, self.options)
+        cpus = allocate_cpus(self.node, self.available_cpus() | self.reusable_cpus, n, hint, c.name, self.options)
         self.exclusive[c.name] = cpus
         if self.regular_init(c):
             self.reusable_cpus |= set(cpus)
@@ -389,32 +413,25 @@ class _Admission:
         """Every container in admission order (init containers first). Raises AdmissionRejected."""
         settings = self.settings
         pod_scope = self.pod_hint() if settings.policy != "none" and settings.scope == "pod" else None
-        if self.pod_partitioned():
-            self.allocate_pod_pool(Hint(None, False) if pod_scope is None else pod_scope[0])
+        if pod_scope is not None and self.pod_partitioned():
+            hint, cpu, mem = pod_scope
+            self.allocate_pod_partitioned(hint)
+            return {c.name: _Allocated(hint, self.exclusive.get(c.name), self.blocks.get(c.name),
+                                       None if cpu is None else cpu.get(CPU, []),
+                                       None if mem is None else mem.get(MEMORY, []))
+                    for c in self.pod.all_containers}
         return {c.name: self.allocate(c, pod_scope) for c in self.pod.all_containers}
-
-    def pod_shared(self) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None]:
-        """(CPUs, memory nodes) of the pod's shared pool under KEP-5526 pod scope: the pod's CPUs
-        less the slices of its app containers and sidecars; None where the pod has no pool."""
-        cpus = None
-        if self.pod_pool is not None:
-            running = {c.name for c in self.pod.all_containers if not self.regular_init(c)}
-            cpus = tuple(sorted(set(self.pod_pool) - {x for n, v in self.exclusive.items() if n in running
-                                                      for x in v}))
-        mems = None if not self.pod_blocks else tuple(sorted(self.pod_blocks[0].numa_affinity))
-        return cpus, mems
 
     def placements(self, per: dict[str, _Allocated], notes: list[str]) -> tuple[ContainerPlacement, ...]:
         """Each container's cgroup cpuset after the pod's admission; notes on fractional CPUs. Memory
         blocks are those of the state: an init container's shrink by what later containers reused."""
         shared, node = self.shared_pool(), self.node
-        pod_cpus, pod_mems = self.pod_shared()
         out = []
         for c in self.pod.all_containers:
             a = per[c.name]
             blocks = self.blocks.get(c.name, [])
-            mems = tuple(sorted({n for b in blocks for n in b.numa_affinity})) or pod_mems or node.memory_node_ids
-            cpus = a.cpus or pod_cpus or shared
+            mems = tuple(sorted({n for b in blocks for n in b.numa_affinity})) or node.memory_node_ids
+            cpus = a.cpus or self.pod_shared_cpus.get(c.name) or shared
             affinity = None
             if blocks:
                 affinity = mems

@@ -16,11 +16,15 @@ Managers do with them.
   the Topology Manager aligns the pod as one unit on its ``spec.resources``; the pod gets that many
   CPUs and that much memory (the checkpoint's ``podEntries``), carves exclusive slices out of them
   for the containers Guaranteed on their own, and the rest is the pod's shared pool for the other
-  containers. A pod whose exclusive containers take more than the budget, or all of it while some
-  container needs the shared pool, is rejected.
+  containers. A pod whose exclusive containers leave no shared pool for a container that needs
+  one, or whose exclusive init container does not fit, gets no hints (so ``restricted`` and
+  ``single-numa-node`` reject it with ``TopologyAffinityError``) and is otherwise refused with
+  ``EmptyPodSharedPoolError`` (``cm/admission/errors.go``).
 
-Written from the KEP's design, not from kubelet sources (the alpha code was not read): the
-rejection's wording and reason are this model's.
+Memory rules from the newest ``memorymanager/policy_static.go`` (``validatePodScopeResources``,
+``AllocatePod``, ``getContainerRequestedResources``: a container is exclusive only when
+``IsContainerEquivalentQOSGuaranteed``); the CPU side applies the same rules to whole CPUs (the CPU
+manager's pod-level code was not read).
 """
 
 from __future__ import annotations
@@ -29,14 +33,13 @@ from collections.abc import Mapping
 from fractions import Fraction
 
 from numabench.errors import UsageError
-from numabench.kube.admission.cpu import pod_cpu_request
-from numabench.kube.admission.memory import pod_memory_request
-from numabench.kube.admission.rejection import unexpected
+from numabench.kube.admission.memory import Block
 from numabench.kube.podspec import Container, PodSpec
 from numabench.kube.qos import GUARANTEED, qos_class
 from numabench.kube.resources import CPU, HUGEPAGES_PREFIX, MEMORY
 
-__all__ = ["IGNORED", "MANAGED", "pod_level_mode", "eligible", "pod_budget", "check_budget"]
+__all__ = ["IGNORED", "MANAGED", "pod_level_mode", "eligible", "pod_budget", "validate_pod_scope", "partition_memory",
+           "partition_cpus"]
 
 IGNORED = "ignored"  # 1.32-1.34: the managers leave such pods in the shared pool
 MANAGED = "managed"  # 1.35+: PodLevelResourceManagers
@@ -84,23 +87,111 @@ def pod_budget(pod: PodSpec) -> tuple[int, dict[str, int]]:
     return (int(cpu) if cpu.denominator == 1 else 0), mem
 
 
-def check_budget(pod: PodSpec) -> None:
-    """Pod scope: the exclusive containers must leave a pod shared pool for the others.
+def _validate(pod: PodSpec, budget: dict[str, int], reqs) -> str | None:
+    """``validatePodScopeResources`` for one manager: ``reqs(c)`` is a container's exclusive request
+    per resource (empty: it runs in the pod's shared pool). None when the pod is acceptable."""
+    shared = False
+    long_running: dict[str, int] = {}
+    for c in pod.init_containers:
+        want = reqs(c)
+        if not c.restartable:
+            for res, total in budget.items():
+                pool = total - long_running.get(res, 0)
+                if want and want.get(res, 0) > pool:
+                    return (f"pod rejected, largest exclusive init container requests {want[res]} of {res}, "
+                            f"but only {pool} available")
+                if not want and long_running.get(res, 0) >= total:
+                    return f"pod rejected, pod has shared init containers but no {res} available for them"
+            continue
+        if not want:
+            shared = True
+        for res, v in want.items():
+            long_running[res] = long_running.get(res, 0) + v
+    for c in pod.containers:
+        want = reqs(c)
+        if not want:
+            shared = True
+        for res, v in want.items():
+            long_running[res] = long_running.get(res, 0) + v
+    for res, total in budget.items():
+        if shared and long_running.get(res, 0) >= total:
+            return (f"pod rejected, sum of exclusive container {res} requests equals pod budget, leaving no "
+                    f"{res} for shared containers")
+    return None
 
-    Raises:
-        AdmissionRejected: UnexpectedAdmissionError (over budget, or an empty pod shared pool).
-    """
-    mine = PodSpec(pod.name, pod.namespace, pod.uid, tuple(c for c in pod.init_containers if eligible(c)),
-                    tuple(c for c in pod.containers if eligible(c)))
-    cpus, mem = pod_budget(pod)
-    wanted = {CPU: pod_cpu_request(GUARANTEED, mine), **pod_memory_request(mine)}
-    budget = {CPU: cpus, **mem}
-    shared = any(not eligible(c) for c in pod.containers)
-    for res, want in wanted.items():
-        have = budget.get(res, 0)
-        if want > have:
-            raise unexpected(f"pod-level resources: the containers' exclusive {res} ({want}) exceeds "
-                             f"spec.resources ({have})", "<pod>")
-        if shared and want and want == have:
-            raise unexpected(f"pod-level resources: the exclusive containers take all of the pod's {res}, "
-                             "leaving an empty pod shared pool for the other containers", "<pod>")
+
+def validate_pod_scope(pod: PodSpec, cpus_of, memory_of) -> str | None:
+    """The CPU and Memory Managers' pod-scope checks (memory: ``validatePodScopeResources`` of
+    ``memorymanager/policy_static.go``; CPU: the same rule on whole CPUs); the first failure's text."""
+    n, mem = pod_budget(pod)
+
+    def cpu_reqs(c: Container) -> dict[str, int]:
+        return {CPU: cpus_of(c)} if cpus_of(c) else {}
+
+    return ((_validate(pod, {CPU: n}, cpu_reqs) if n else None)
+            or (_validate(pod, mem, memory_of) if mem else None))
+
+
+def partition_memory(pod: PodSpec, mask: tuple[int, ...], total: dict[str, int],
+                     memory_of) -> dict[str, list[Block]]:
+    """``AllocatePod``'s memory partition: every container's blocks inside the pod's ``total`` on
+    ``mask``: its own request when exclusive; a shared regular init container gets the pod's
+    memory less the sidecars started before it; the others the pod shared pool (the pod's memory
+    less the sidecars' and the exclusive app containers')."""
+    out: dict[str, list[Block]] = {}
+    sidecar: dict[str, int] = {}
+
+    def blocks(sizes: dict[str, int]) -> list[Block]:
+        return [Block(mask, res, size) for res, size in sorted(sizes.items()) if size > 0]
+
+    for c in pod.init_containers:
+        want = memory_of(c)
+        if not want:
+            if not c.restartable:
+                out[c.name] = blocks({r: t - sidecar.get(r, 0) for r, t in total.items()})
+            continue
+        out[c.name] = blocks(want)
+        if c.restartable:
+            for r, v in want.items():
+                sidecar[r] = sidecar.get(r, 0) + v
+    pool = {r: t - sidecar.get(r, 0) for r, t in total.items()}
+    for c in pod.containers:
+        want = memory_of(c)
+        if want:
+            out[c.name] = blocks(want)
+            for r, v in want.items():
+                pool[r] = pool.get(r, 0) - v
+    shared = blocks(pool)
+    for c in pod.all_containers:
+        out.setdefault(c.name, shared)
+    return out
+
+
+def partition_cpus(pod: PodSpec, pool: set[int], cpus_of, take) -> tuple[dict[str, tuple[int, ...]],
+                                                                          dict[str, tuple[int, ...]]]:
+    """The same partition for CPUs (by analogy with the memory manager's ``AllocatePod``; the CPU
+    manager's pod-level code was not read): (exclusive slices, shared CPUs) per container.
+    ``take(candidates, n, name)`` picks CPUs (``takeByTopology``)."""
+    exclusive: dict[str, tuple[int, ...]] = {}
+    shared: dict[str, tuple[int, ...]] = {}
+    sidecars: set[int] = set()
+    for c in pod.init_containers:
+        n = cpus_of(c)
+        if not n:
+            if not c.restartable:
+                shared[c.name] = tuple(sorted(pool - sidecars))
+            continue
+        exclusive[c.name] = take(pool - sidecars, n, c.name)
+        if c.restartable:
+            sidecars |= set(exclusive[c.name])
+    apps: set[int] = set()
+    for c in pod.containers:
+        n = cpus_of(c)
+        if n:
+            exclusive[c.name] = take(pool - sidecars - apps, n, c.name)
+            apps |= set(exclusive[c.name])
+    rest = tuple(sorted(pool - sidecars - apps))
+    for c in pod.all_containers:
+        if c.name not in exclusive:
+            shared.setdefault(c.name, rest)
+    return exclusive, shared

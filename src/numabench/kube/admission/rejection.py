@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from numabench.errors import AdmissionRejected
 
-__all__ = ["TOPOLOGY_AFFINITY_ERROR", "UNEXPECTED_ADMISSION_ERROR", "SMT_ALIGNMENT_ERROR", "affinity_error",
+__all__ = ["TOPOLOGY_AFFINITY_ERROR", "UNEXPECTED_ADMISSION_ERROR", "SMT_ALIGNMENT_ERROR", "EMPTY_POD_SHARED_POOL",
+           "affinity_error",
            "unexpected", "smt_error"]
 
 TOPOLOGY_AFFINITY_ERROR = "TopologyAffinityError"
 UNEXPECTED_ADMISSION_ERROR = "UnexpectedAdmissionError"
 SMT_ALIGNMENT_ERROR = "SMTAlignmentError"  # cpumanager/policy_static.go SMTAlignmentError.Type()
+EMPTY_POD_SHARED_POOL = "EmptyPodSharedPoolError"  # admission/errors.go, pod-level resources in pod scope
 
 
 def unexpected(detail: str, container: str) -> AdmissionRejected:

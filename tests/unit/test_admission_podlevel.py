@@ -79,7 +79,7 @@ def test_pod_scope_rejects_an_empty_pod_shared_pool(node):
     plan = plan_pod(p, node, settings=KEP("single-numa-node", "pod"))
     assert not plan.admitted and plan.reason == "TopologyAffinityError"
     best = plan_pod(p, node, settings=KEP("best-effort", "pod"))
-    assert best.reason == "EmptyPodSharedPoolError" and "leaving no cpu for shared containers" in best.message
+    assert best.reason == "EmptyPodSharedPoolError" and "leaving no cpus for shared containers" in best.message
     # 4 of the 5 CPUs exclusive: one left for c3
     ok = plan_pod(pod(("5", "5Gi"), ("c1", "3", "3Gi"), ("c2", "1", "1Gi"), ("c3", None, None)), node,
                   settings=KEP("single-numa-node", "pod"))

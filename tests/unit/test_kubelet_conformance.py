@@ -40,7 +40,8 @@ def run_case(case: str):
         policy=opts["topologyManagerPolicy"], scope=opts["topologyManagerScope"],
         cpu_policy_options=opts.get("cpuManagerPolicyOptions") or {},
         topology_policy_options=opts.get("topologyManagerPolicyOptions") or {},
-        kubelet_version=str(opts.get("kubeletVersion", "latest")))
+        kubelet_version=str(opts.get("kubeletVersion", "latest")),
+        feature_gates=opts.get("featureGates") or {})
     state_path = os.path.join(d, "state.yaml")
     state = load_state(state_path) if os.path.exists(state_path) else None
     plan = plan_pod(load_pod(os.path.join(d, "pod.yaml")), load_node(os.path.join(d, "node.yaml")), state,

@@ -115,8 +115,9 @@ def _validate(pod: PodSpec, budget: dict[str, int], reqs) -> str | None:
             long_running[res] = long_running.get(res, 0) + v
     for res, total in budget.items():
         if shared and long_running.get(res, 0) >= total:
+            what = "cpus" if res == CPU else res  # the CPU manager's wording says "cpus"
             return (f"pod rejected, sum of exclusive container {res} requests equals pod budget, leaving no "
-                    f"{res} for shared containers")
+                    f"{what} for shared containers")
     return None
 
 

@@ -53,7 +53,8 @@ gives the figure and lists every remaining difference).
 
 Simplified, on purpose (docs/pod-model.md lists these with the upstream test or source):
 
-- Pod-level resources (``spec.resources``, KEP-5526) are refused as input.
+- Pod-level resources (``spec.resources``, module ``podlevel``): the memory side as the newest
+  memory manager does it; the CPU side by the same rules (checked against the CPU manager's tests).
 - ``prefer-align-cpus-by-uncorecache`` is accepted but has no effect; the CPU order of
   ``distribute-cpus-across-cores`` follows the option's description, unchecked against upstream tests.
 - Device plugins (GPUs, NICs) give no hints; the kubelet's general resource-fit check
@@ -63,6 +64,7 @@ Simplified, on purpose (docs/pod-model.md lists these with the upstream test or 
 Modules: ``bitmask`` (masks), ``hints`` (Topology Manager merge), ``node`` (the node file, CPU
 places, distances), ``state`` (admitted pods), ``memory`` (Memory Manager), ``cpu`` (CPU Manager),
 ``cputopo`` (``takeByTopology``), ``options`` (policy options and the kubelet version table),
+``podlevel`` (pod-level resources),
 ``rejection`` (the kubelet's rejection reasons), ``plan`` (one pod's admission, ``PodPlan``).
 """
 

@@ -24,7 +24,8 @@ Managers do with them.
 Memory rules from the newest ``memorymanager/policy_static.go`` (``validatePodScopeResources``,
 ``AllocatePod``, ``getContainerRequestedResources``: a container is exclusive only when
 ``IsContainerEquivalentQOSGuaranteed``); the CPU side applies the same rules to whole CPUs (the CPU
-manager's pod-level code was not read).
+manager's pod-level code was not read; its ``TestStaticPolicyAllocatePod`` cases are in
+tests/data/kubelet-conformance and match).
 """
 
 from __future__ import annotations

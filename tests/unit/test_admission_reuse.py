@@ -71,9 +71,9 @@ def test_takebytopology_keeps_smt_siblings_together():
     p = make("two", [("c", 2, "1Gi")])
     assert plan_pod(p, n).placement().cpus == (1, 5)
     spread = KubeletSettings(cpu_policy_options={"distribute-cpus-across-cores": "true"})
-    # distribute-cpus-across-cores: one CPU per core before any sibling: CPU 4 (alone on its core
-    # since 0 is reserved) then CPU 1.
-    assert plan_pod(p, n, settings=spread).placement().cpus == (1, 4)
+    # distribute-cpus-across-cores: no whole-core step; the socket's free CPUs in id order
+    # (sortAvailableCPUsSpread), which on this numbering is one thread of each core first.
+    assert plan_pod(p, n, settings=spread).placement().cpus == (1, 2)
 
 
 def test_full_pcpus_only_refuses_odd_requests_and_reserved_siblings():

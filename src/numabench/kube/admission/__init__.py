@@ -56,7 +56,7 @@ Simplified, on purpose (docs/pod-model.md lists these with the upstream test or 
 - Pod-level resources (``spec.resources``, module ``podlevel``): the memory side as the newest
   memory manager does it; the CPU side by the same rules (checked against the CPU manager's tests).
 - ``prefer-align-cpus-by-uncorecache`` is accepted but has no effect; the CPU order of
-  ``distribute-cpus-across-cores`` follows the option's description, unchecked against upstream tests.
+  ``distribute-cpus-across-cores`` (``sortAvailableCPUsSpread``) is unchecked against upstream tests.
 - Device plugins (GPUs, NICs) give no hints; the kubelet's general resource-fit check
   (``OutOfcpu``/``OutOfmemory``) is not modelled: only the managers' own checks are.
 - A pod already in the state is refused; containers are never removed.

@@ -5,7 +5,8 @@ larger of the two first), then whole cores, then single CPUs, always from the un
 fewest free CPUs (ties: the lower id). ``takeByTopologyNUMADistributed``
 (``distribute-cpus-across-numa``) spreads the CPUs evenly over the fewest NUMA nodes that keep the
 free CPUs per node most balanced (smallest standard deviation). The ``Spread`` CPU order
-(``distribute-cpus-across-cores``) takes one CPU per core before a second sibling.
+(``distribute-cpus-across-cores``) skips the whole-core step and takes CPUs socket by socket in id
+order (``sortAvailableCPUsSpread``).
 
 Written afresh in Python from the rules of the Go code; the unit tests in
 ``cpu_assignment_test.go`` are part of tests/data/kubelet-conformance.
@@ -114,14 +115,12 @@ class _Acc:
         return [c for o in outer for c in self._sort(self._ids(t.core, t.of(kind, [o], self.free)), t.core)]
 
     def cpus_sorted(self) -> list[int]:
-        """``sortAvailableCPUsPacked`` (core by core) or ``...Spread`` (one CPU of each core per round)."""
-        per_core = [sorted(self.topo.of(self.topo.core, [c], self.free)) for c in self.cores()]
-        if not self.spread:
-            return [cpu for cpus in per_core for cpu in cpus]
-        out = []
-        for i in range(max((len(c) for c in per_core), default=0)):
-            out += [cpus[i] for cpus in per_core if i < len(cpus)]
-        return out
+        """``sortAvailableCPUsPacked`` (core by core, in ``cores()`` order) or ``...Spread``
+        (socket by socket, in ``sockets()`` order, CPUs by id: on the usual numbering one thread of
+        every core before any sibling)."""
+        if self.spread:
+            return [cpu for s in self.sockets() for cpu in sorted(self.topo.of(self.topo.socket, [s], self.free))]
+        return [cpu for c in self.cores() for cpu in sorted(self.topo.of(self.topo.core, [c], self.free))]
 
     def _take_full(self, ids: list[int], kind: dict[int, int]) -> None:
         for i in ids:

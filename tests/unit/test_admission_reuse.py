@@ -51,6 +51,18 @@ def test_sidecar_cpus_do_not_steer():
     assert plan.admitted and plan.placement("app").cpus == (4, 5, 6, 7)
 
 
+def test_a_sidecar_that_reuses_init_cpus_keeps_them_from_the_app():
+    # one node, CPUs 1-3 free: the init container takes 1-2; the sidecar reuses CPU 1 and, running
+    # beside the app, withdraws it from the reusable set (updateCPUsToReuse); the app gets 2-3.
+    n = NodeDescription.from_dict({"nodes": [{"id": 0, "cpus": "0-3", "memory": "8Gi"}],
+                                   "reservedMemory": [{"numaNode": 0, "limits": {"memory": "100Mi"}}],
+                                   "reservedSystemCPUs": "0"})
+    p = make("s", [("app", 2, "1Gi")], [("init", 2, "1Gi"), ("proxy", 1, "100Mi", "Always")])
+    plan = plan_pod(p, n, policy="single-numa-node")
+    assert plan.placement("init").cpus == (1, 2) and plan.placement("proxy").cpus == (1,)
+    assert plan.placement("app").cpus == (2, 3)
+
+
 def test_state_keeps_max_of_init_and_apps_until_the_pod_goes():
     # init 3Gi then app 1Gi on node 0: the app reuses 1Gi, the init block shrinks to 2Gi, node 0
     # keeps 3Gi reserved; the next pod's 2Gi no longer fits on node 0 (4Gi - 100Mi - 3Gi).

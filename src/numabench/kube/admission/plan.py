@@ -389,7 +389,7 @@ class _Admission:
         self.exclusive[c.name] = cpus
         if self.regular_init(c):
             self.reusable_cpus |= set(cpus)
-        elif not c.init:
+        else:  # an app container or a sidecar keeps what it reused (updateCPUsToReuse falls through)
             self.reusable_cpus -= set(cpus)
         return cpus
 

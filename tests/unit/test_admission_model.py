@@ -19,6 +19,7 @@ from numabench.kube.admission import (
     AdmittedState,
     Block,
     Hint,
+    KubeletSettings,
     NodeDescription,
     NumaNode,
     load_node,
@@ -117,8 +118,10 @@ def test_cronjob_template():
      "must equal"),
     ({"kind": "Pod", "spec": {"containers": [{"name": "a", "resources": {"limits": {"hugepages-": "2Mi"}}}]}},
      "hugepages-"),
-    ({"kind": "Pod", "spec": {"resources": {"limits": {"cpu": "1"}}, "containers": [{"name": "a"}]}},
-     "pod-level resources"),
+    ({"kind": "Pod", "spec": {"resources": {"limits": {"nvidia.com/gpu": "1"}}, "containers": [{"name": "a"}]}},
+     "pod-level resources take only cpu, memory and hugepages"),
+    ({"kind": "Pod", "spec": {"resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}},
+                              "containers": [{"name": "a"}]}}, "spec.resources: requests.cpu"),
     ({"apiVersion": "v2", "kind": "Pod", "spec": {"containers": [{"name": "a"}]}}, "apiVersion"),
     (["not", "a", "mapping"], "not a Kubernetes object"),
 ])
@@ -210,7 +213,7 @@ def test_node_file(node):
     assert node.numa_nodes[1].cpus == (4, 5, 6, 7)
     assert node.numa_nodes[0].hugepages_bytes == {"hugepages-2Mi": GI}
     assert node.reserved_memory == {0: {"memory": 512 * MI}, 1: {"memory": 512 * MI}}
-    assert node.assumptions == ()
+    assert len(node.assumptions) == 1 and node.assumptions[0].startswith("CPU places unknown")
     again = NodeDescription.from_dict(json.loads(json.dumps(node.to_dict())), "round trip")
     assert again.numa_nodes == node.numa_nodes and again.reserved_memory == node.reserved_memory
 
@@ -222,7 +225,7 @@ def test_node_from_captured_tree_with_defaults():
     assert desc.numa_nodes[0].hugepages_bytes["hugepages-2Mi"] == 1024 * 2 * MI
     assert desc.reserved_cpus == (0,)
     assert desc.reserved_memory == {0: {"memory": 100 * MI}}
-    assert len(desc.assumptions) == 2
+    assert len(desc.assumptions) == 3 and "CPU places unknown" in desc.assumptions[2]
     p = plan_pod(pod("guaranteed-2cpu-4gi.yaml"), desc, policy="single-numa-node")
     assert p.admitted and p.placement().cpus == (1, 2) and p.placement().mems == (0,)
 
@@ -233,7 +236,6 @@ def test_node_from_captured_tree_with_defaults():
     ({"nodes": [{"id": 0, "cpus": "0-x", "memory": "1Gi"}]}, "cpus"),
     ({"nodes": [{"id": 0, "cpus": "0", "memory": "1Gi"}, {"id": 0, "cpus": "1", "memory": "1Gi"}]}, "twice"),
     ({"nodes": [{"id": 0, "cpus": "0-1", "memory": "1Gi"}, {"id": 1, "cpus": "1", "memory": "1Gi"}]}, "two NUMA"),
-    ({"nodes": [{"id": i, "cpus": [i], "memory": "1Gi"} for i in range(9)]}, "more than 8"),
     ({"nodes": [{"id": 0, "cpus": "0", "memory": "1Gi"}],
       "reservedMemory": [{"numaNode": 3, "limits": {"memory": "1Gi"}}]}, "node 3, which does not exist"),
     ({"nodes": [{"id": 0, "cpus": "0", "memory": "1Gi"}],
@@ -421,19 +423,33 @@ def test_not_enough_cpus(node):
 
 
 def test_cpus_spill_beyond_the_hint_under_best_effort(node):
-    # 5 CPUs: no single node has 5 free; best-effort spans both
+    # 5 CPUs: no single node has 5 free; best-effort spans both. takeByTopology takes the whole
+    # free NUMA node 1 first, then one CPU of node 0.
     plan = plan_pod(make_pod("five", ("c", {"cpu": "5", "memory": "1Gi"})), node, policy="best-effort")
     c = plan.placement()
-    assert c.cpus == (1, 2, 3, 4, 5) and c.cpu_nodes == (0, 1)
+    assert c.cpus == (1, 4, 5, 6, 7) and c.cpu_nodes == (0, 1)
 
 
-def test_init_container_resources_given_back(node):
+def test_init_container_resources_reused(node):
     plan = plan_pod(pod("deployment.yaml"), node, policy="single-numa-node")
     init, app = plan.containers
     assert init.init and init.cpus == (1,)
     assert app.cpus == (1, 2, 3)  # the init container's CPU 1 is reused
-    assert set(plan.state.cpus[plan.pod.uid]) == {"bench"}
-    assert set(plan.state.memory[plan.pod.uid]) == {"bench"}
+    # the checkpoints keep the init container, its block shrunk to what the app did not reuse
+    assert plan.state.cpus[plan.pod.uid] == {"prepare": (1,), "bench": (1, 2, 3)}
+    assert [b.size for b in plan.state.memory[plan.pod.uid]["prepare"]] == [0]
+    assert [b.size for b in plan.state.memory[plan.pod.uid]["bench"]] == [2 * GI]
+
+
+def test_more_than_8_numa_nodes_needs_the_option():
+    desc = NodeDescription.from_dict({"nodes": [{"id": i, "cpus": [2 * i, 2 * i + 1], "memory": "1Gi"}
+                                                for i in range(9)]})
+    p = make_pod("one", ("c", {"cpu": "1", "memory": "100Mi"}))
+    assert plan_pod(p, desc, policy="none").admitted  # policy none: no limit
+    with pytest.raises(UsageError, match="refuses more than 8"):
+        plan_pod(p, desc, policy="best-effort")
+    settings = KubeletSettings("best-effort", topology_policy_options={"max-allowable-numa-nodes": "9"})
+    assert plan_pod(p, desc, settings=settings).admitted
 
 
 def test_sidecar_keeps_its_resources(node):
@@ -541,7 +557,9 @@ def test_cli_plan_sysfs_root_with_reservations(cli):
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["containers"][0]["cpus"] == [16, 17] and doc["containers"][0]["mems"] == [1]
-    assert doc["node"]["reservedSystemCPUs"] == "0-15,32-47" and doc["node"]["assumptions"] == []
+    # without CPU places (until the CLI reads them) the node says so; nothing else is assumed
+    assert doc["node"]["reservedSystemCPUs"] == "0-15,32-47"
+    assert all(a.startswith("CPU places unknown") for a in doc["node"]["assumptions"])
 
 
 @pytest.mark.parametrize("args,needle", [

@@ -11,9 +11,11 @@ gets a request equal to the limit. Validation the API server would refuse
 hugepages whose request differs from the limit, duplicate or missing container names.
 
 Kinds: ``Pod``; the pod template of ``Deployment``, ``ReplicaSet``, ``StatefulSet``, ``DaemonSet``,
-``Job``, ``PodTemplate``; ``CronJob``'s job template. Pod-level resources (``spec.resources``) are
-refused: the kubelet's CPU and Memory Managers do not pin such pods, and this model does not
-cover them.
+``Job``, ``PodTemplate``; ``CronJob``'s job template.
+
+Pod-level resources (``spec.resources``, KEP-2837: cpu, memory and hugepages only) are read into
+``PodSpec.pod_requests`` / ``pod_limits`` with the same defaulting and validation as a container's;
+the admission model decides what a kubelet version does with them (KEP-5526).
 """
 
 from __future__ import annotations
@@ -80,6 +82,14 @@ class PodSpec:
     init_containers: tuple[Container, ...]
     containers: tuple[Container, ...]
     source: str = ""
+    # spec.resources (pod-level resources): cpu as a Fraction of cores, memory/hugepages in bytes
+    pod_requests: dict[str, Any] = field(default_factory=dict)
+    pod_limits: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def has_pod_resources(self) -> bool:
+        """Whether the pod sets pod-level resources (``spec.resources``)."""
+        return bool(self.pod_requests or self.pod_limits)
 
     @property
     def all_containers(self) -> tuple[Container, ...]:
@@ -96,9 +106,16 @@ class PodSpec:
         raise UsageError(f"pod {self.name} has no container {name!r}", f"pick one of: {names}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "namespace": self.namespace, "uid": self.uid, "source": self.source,
-                "init_containers": [c.to_dict() for c in self.init_containers],
-                "containers": [c.to_dict() for c in self.containers]}
+        def enc(res: dict[str, Any]) -> dict[str, Any]:
+            return {k: (str(v) if isinstance(v, Fraction) else v) for k, v in sorted(res.items())}
+
+        out: dict[str, Any] = {"name": self.name, "namespace": self.namespace, "uid": self.uid,
+                               "source": self.source,
+                               "init_containers": [c.to_dict() for c in self.init_containers],
+                               "containers": [c.to_dict() for c in self.containers]}
+        if self.has_pod_resources:
+            out["resources"] = {"requests": enc(self.pod_requests), "limits": enc(self.pod_limits)}
+        return out
 
 
 def _resource_list(raw: Any, where: str) -> tuple[dict[str, Any], dict[str, str]]:
@@ -127,16 +144,12 @@ def _resource_list(raw: Any, where: str) -> tuple[dict[str, Any], dict[str, str]
     return known, other
 
 
-def _container(raw: Any, where: str, init: bool) -> Container:
-    if not isinstance(raw, dict):
-        raise UsageError(f"{where} is not a mapping", "each container is a mapping with a name and resources")
-    name = raw.get("name")
-    if not name or not isinstance(name, str):
-        raise UsageError(f"{where} has no name", "give every container a name")
-    where = f"container {name}"
-    resources = raw.get("resources") or {}
-    if not isinstance(resources, dict):
-        raise UsageError(f"{where}: resources is not a mapping", "write resources: {requests: ..., limits: ...}")
+def _requirements(resources: dict[str, Any], where: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """(requests, limits, other) of a resources block, after API defaulting and validation.
+
+    Raises:
+        UsageError: a malformed quantity, a request above its limit, hugepages request != limit.
+    """
     requests, other_r = _resource_list(resources.get("requests"), f"{where}: requests")
     limits, other_l = _resource_list(resources.get("limits"), f"{where}: limits")
     # SetDefaults_Pod: a limit without a request sets the request.
@@ -149,9 +162,61 @@ def _container(raw: Any, where: str, init: bool) -> Container:
         if res.startswith(HUGEPAGES_PREFIX) and res in limits and req != limits[res]:
             raise UsageError(f"{where}: {res} request {req} differs from its limit {limits[res]}",
                              "hugepages requests must equal their limits")
+    return requests, limits, {**other_r, **{f"limits.{k}": v for k, v in other_l.items()}}
+
+
+def _pod_resources(raw: Any, where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``spec.resources``: cpu, memory and hugepages only (the API's pod-level resources).
+
+    Raises:
+        UsageError: not a mapping, another resource, or what ``_requirements`` refuses.
+    """
+    if not raw:
+        return {}, {}
+    if not isinstance(raw, dict):
+        raise UsageError(f"{where}: spec.resources is not a mapping", "write resources: {requests: ..., limits: ...}")
+    requests, limits, other = _requirements(raw, f"{where}: spec.resources")
+    if other:
+        raise UsageError(f"{where}: spec.resources names {', '.join(sorted(other))}",
+                         "pod-level resources take only cpu, memory and hugepages-<size>")
+    return requests, limits
+
+
+def _check_pod_budget(pod_requests: dict[str, Any], inits, apps, where: str) -> None:
+    """API validation of pod-level resources (KEP-2837): each pod-level request is at least what the
+    containers ask together (app containers plus sidecars, at least the largest init container).
+
+    Raises:
+        UsageError: a pod-level request below the containers' aggregate.
+    """
+    for res, budget in pod_requests.items():
+        init_max = sidecars = Fraction(0)
+        for c in inits:
+            q = Fraction(c.requests.get(res, 0))
+            if c.restartable:
+                sidecars += q
+            else:
+                init_max = max(init_max, sidecars + q)
+        apps_total = sidecars + sum((Fraction(c.requests.get(res, 0)) for c in apps), Fraction(0))
+        need = max(init_max, apps_total)
+        if need > budget:
+            raise UsageError(f"{where}: spec.resources requests.{res} {budget} is below what the containers request "
+                             f"({need})", "raise the pod-level request or lower the containers'")
+
+
+def _container(raw: Any, where: str, init: bool) -> Container:
+    if not isinstance(raw, dict):
+        raise UsageError(f"{where} is not a mapping", "each container is a mapping with a name and resources")
+    name = raw.get("name")
+    if not name or not isinstance(name, str):
+        raise UsageError(f"{where} has no name", "give every container a name")
+    where = f"container {name}"
+    resources = raw.get("resources") or {}
+    if not isinstance(resources, dict):
+        raise UsageError(f"{where}: resources is not a mapping", "write resources: {requests: ..., limits: ...}")
+    requests, limits, other = _requirements(resources, where)
     restartable = init and raw.get("restartPolicy") == "Always"
-    return Container(name=name, requests=requests, limits=limits, init=init, restartable=restartable,
-                     other={**other_r, **{f"limits.{k}": v for k, v in other_l.items()}})
+    return Container(name=name, requests=requests, limits=limits, init=init, restartable=restartable, other=other)
 
 
 def _pod_spec_of(doc: dict[str, Any], where: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -185,8 +250,8 @@ def pod_from_dict(doc: Any, source: str = "<pod>") -> PodSpec:
     that the same manifest always plans the same way.
 
     Raises:
-        UsageError: not a pod, no containers, malformed resources, duplicate names, pod-level
-            resources; the message names the file and the field.
+        UsageError: not a pod, no containers, malformed resources (pod-level ones included),
+            duplicate names; the message names the file and the field.
     """
     if not isinstance(doc, dict):
         raise UsageError(f"{source}: not a Kubernetes object (a mapping with kind and spec)",
@@ -195,9 +260,7 @@ def pod_from_dict(doc: Any, source: str = "<pod>") -> PodSpec:
         raise UsageError(f"{source}: apiVersion {doc.get('apiVersion')!r} for a {doc.get('kind')}",
                          "Pods are apiVersion: v1")
     metadata, spec = _pod_spec_of(doc, source)
-    if spec.get("resources"):
-        raise UsageError(f"{source}: pod-level resources (spec.resources) are not modelled",
-                         "give the resources per container; the kubelet's managers do not pin such pods")
+    pod_requests, pod_limits = _pod_resources(spec.get("resources"), source)
     raw_containers = spec.get("containers")
     if not isinstance(raw_containers, list) or not raw_containers:
         raise UsageError(f"{source}: the pod has no containers", "add spec.containers with at least one container")
@@ -211,10 +274,12 @@ def pod_from_dict(doc: Any, source: str = "<pod>") -> PodSpec:
         if c.name in seen:
             raise UsageError(f"{source}: two containers are named {c.name!r}", "container names must be unique")
         seen.add(c.name)
+    _check_pod_budget(pod_requests, inits, apps, source)
     name = str(metadata.get("name") or "pod")
     namespace = str(metadata.get("namespace") or "default")
     uid = str(metadata.get("uid") or uuid.uuid5(uuid.NAMESPACE_URL, f"numabench/{namespace}/{name}"))
-    return PodSpec(name=name, namespace=namespace, uid=uid, init_containers=inits, containers=apps, source=source)
+    return PodSpec(name=name, namespace=namespace, uid=uid, init_containers=inits, containers=apps, source=source,
+                   pod_requests=pod_requests, pod_limits=pod_limits)
 
 
 def load_pod(path: str) -> PodSpec:

@@ -11,6 +11,10 @@ ephemeral storage and devices never change the class):
   equals the summed request, and as many resources have requests as have limits: **Guaranteed**;
 - otherwise **Burstable**.
 
+With pod-level resources (``spec.resources``, feature ``PodLevelResources``), ``ComputePodQOS``
+applies the same rule to the pod-level requests and limits alone; the containers' own resources
+do not count.
+
 The kubelet sees pods after API defaulting (a limit without a request sets the request;
 ``podspec`` applies it). qos.go compares *sums*, and this module does too; since validation keeps
 every request at or below its limit, equal sums mean equal requests and limits in every container.
@@ -65,5 +69,8 @@ def qos_class(containers: Iterable[Container]) -> str:
 
 
 def pod_qos(pod: PodSpec) -> str:
-    """The QoS class of ``pod`` (``qos_class`` over its app and init containers)."""
+    """The QoS class of ``pod``: from its pod-level resources when it has any, else ``qos_class``
+    over its app and init containers."""
+    if pod.has_pod_resources:
+        return qos_class([Container("<pod>", pod.pod_requests, pod.pod_limits)])
     return qos_class(pod.all_containers)

@@ -32,27 +32,40 @@ Sources (kubernetes/kubernetes; written afresh in Python, same rules):
   ``getDefaultMachineState`` (allocatable = total - reserved - hugepages).
 - ``pkg/kubelet/cm/cpumanager/policy_static.go``: exclusive CPUs only for Guaranteed containers
   with a whole CPU count (``guaranteedCPUs``); ``generateCPUTopologyHints`` over the nodes
-  with CPUs (preferred = as few nodes as could hold the request on an empty machine);
-  ``allocateCPUs`` (aligned CPUs first, the rest from anywhere; too few -> error); reserved CPUs
-  are never given exclusively and stay in the shared pool unless ``strict-cpu-reservation``.
+  with CPUs, every mask holding the pod's reusable init-container CPUs (preferred = as few nodes as
+  could hold the request on an empty machine; ``align-by-socket``: or as few sockets);
+  ``allocateCPUs`` (aligned CPUs first, the rest from anywhere, both by ``takeByTopology``; too few
+  -> error); ``updateCPUsToReuse`` (a regular init container's CPUs offered to later containers,
+  not a sidecar's); ``full-pcpus-only`` (``SMTAlignmentError``); reserved CPUs are never given
+  exclusively and stay in the shared pool unless ``strict-cpu-reservation``.
+- ``pkg/kubelet/cm/cpumanager/cpu_assignment.go``: ``takeByTopologyNUMAPacked`` and
+  ``takeByTopologyNUMADistributed`` (module ``cputopo``).
+- ``memorymanager/policy_static.go`` init-container reuse: ``getPodReusableMemory``,
+  ``updatePodReusableMemory``, ``updateInitContainerMemoryBlocks`` (per NUMA mask and type;
+  sidecars excluded).
+- ``topologymanager/topology_manager.go`` ``NewManager``: more than 8 NUMA nodes (or
+  ``max-allowable-numa-nodes``) refused under every policy but ``none``; ``policy_options.go``
+  and ``numa_info.go`` (``prefer-closest-numa-nodes``: ``NUMAInfo.Closest``).
 - ``pkg/kubelet/cm/admission/errors.go``: rejection reasons.
 
-Simplified, on purpose (docs/pod-model.md lists these):
+Checked against the kubelet's own unit tests: tests/data/kubelet-conformance (docs/pod-model.md
+gives the figure and lists every remaining difference).
 
-- CPUs are taken lowest id first within the aligned nodes, not by ``takeByTopology`` (which
-  prefers whole sockets, then whole cores, i.e. SMT siblings together). CPU Manager policy
-  options (``full-pcpus-only``, ``distribute-cpus-across-numa``...) are not modelled.
-- Init containers are planned first, then their exclusive CPUs and memory are given back
-  before the app containers are planned (the kubelet reuses them more narrowly, per NUMA mask).
-  Sidecars (``restartPolicy: Always``) keep theirs.
-- The Topology Manager option ``prefer-closest-numa-nodes`` is not modelled (narrowest wins);
-  more than 8 NUMA nodes are refused, as the kubelet does without ``max-allowable-numa-nodes``.
-- Device plugins (GPUs, NICs) give no hints here; the kubelet's general resource-fit check
+Simplified, on purpose (docs/pod-model.md lists these with the upstream test or source):
+
+- Pod-level resources (``spec.resources``, module ``podlevel``): the memory side as the newest
+  memory manager does it; the CPU side by the same rules (checked against the CPU manager's tests).
+- ``prefer-align-cpus-by-uncorecache`` is accepted but has no effect; the CPU order of
+  ``distribute-cpus-across-cores`` (``sortAvailableCPUsSpread``) is unchecked against upstream tests.
+- Device plugins (GPUs, NICs) give no hints; the kubelet's general resource-fit check
   (``OutOfcpu``/``OutOfmemory``) is not modelled: only the managers' own checks are.
+- A pod already in the state is refused; containers are never removed.
 
-Modules: ``bitmask`` (masks), ``hints`` (Topology Manager merge), ``node`` (the node file),
-``state`` (admitted pods), ``memory`` (Memory Manager), ``cpu`` (CPU Manager), ``rejection``
-(the kubelet's rejection reasons), ``plan`` (one pod's admission, ``PodPlan``).
+Modules: ``bitmask`` (masks), ``hints`` (Topology Manager merge), ``node`` (the node file, CPU
+places, distances), ``state`` (admitted pods), ``memory`` (Memory Manager), ``cpu`` (CPU Manager),
+``cputopo`` (``takeByTopology``), ``options`` (policy options and the kubelet version table),
+``podlevel`` (pod-level resources),
+``rejection`` (the kubelet's rejection reasons), ``plan`` (one pod's admission, ``PodPlan``).
 """
 
 from __future__ import annotations
@@ -60,10 +73,14 @@ from __future__ import annotations
 from numabench.kube.admission.hints import Hint, merge_hints
 from numabench.kube.admission.memory import Block
 from numabench.kube.admission.node import NodeDescription, NumaNode, load_node
+from numabench.kube.admission.options import CPU_OPTIONS, LATEST, TOPOLOGY_OPTIONS, PolicyOptions, policy_options
 from numabench.kube.admission.plan import ContainerPlacement, KubeletSettings, PodPlan, Rejection, format_cpu, plan_pod
 from numabench.kube.admission.state import AdmittedState, load_state
 
 __all__ = [
+    "CPU_OPTIONS",
+    "LATEST",
+    "TOPOLOGY_OPTIONS",
     "AdmittedState",
     "Block",
     "ContainerPlacement",
@@ -72,10 +89,12 @@ __all__ = [
     "NodeDescription",
     "NumaNode",
     "PodPlan",
+    "PolicyOptions",
     "Rejection",
     "format_cpu",
     "load_node",
     "load_state",
     "merge_hints",
     "plan_pod",
+    "policy_options",
 ]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,9 +87,24 @@ def _narrowest_count(hints: list[Hint]) -> int | None:
     return None if best is None else node_count(best)
 
 
-def _compare(current: Hint | None, candidate: Hint, best_np_count: int) -> Hint | None:
-    """``HintMerger.compare`` (without ``prefer-closest-numa-nodes``); both hints are merged ones,
-    which always have a mask."""
+def _closest(distance: Callable[[int, int], int]) -> Callable[[int, int], bool]:
+    """``NUMAInfo.Closest``: the narrower; for as many nodes the lower average distance, then the lower mask."""
+    def average(mask: int) -> float:
+        bits = mask_nodes(mask)
+        return sum(distance(a, b) for a in bits for b in bits) / (len(bits) ** 2)
+
+    def closer(a: int, b: int) -> bool:
+        if node_count(a) != node_count(b):
+            return is_narrower(a, b)
+        da, db = average(a), average(b)
+        return a < b if da == db else da < db
+    return closer
+
+
+def _compare(current: Hint | None, candidate: Hint, best_np_count: int,
+             better: Callable[[int, int], bool] = is_narrower) -> Hint | None:
+    """``HintMerger.compare``; both hints are merged ones, which always have a mask. ``better``:
+    ``IsNarrowerThan``, or ``Closest`` under ``prefer-closest-numa-nodes``."""
     if node_count(candidate.affinity()) == 0:
         return current
     if current is None:
@@ -101,7 +117,7 @@ def _compare(current: Hint | None, candidate: Hint, best_np_count: int) -> Hint 
     def fitter(a: Hint, b: Hint) -> Hint:
         if b.mask == a.mask:
             return a
-        return b if is_narrower(b.affinity(), a.affinity()) else a
+        return b if better(b.affinity(), a.affinity()) else a
 
     if current.preferred and candidate.preferred:
         return fitter(current, candidate)
@@ -121,7 +137,7 @@ def _compare(current: Hint | None, candidate: Hint, best_np_count: int) -> Hint 
     return fitter(current, candidate)
 
 
-def _hint_merger(numa_nodes, filtered: list[list[Hint]]) -> Hint:
+def _hint_merger(numa_nodes, filtered: list[list[Hint]], better: Callable[[int, int], bool] = is_narrower) -> Hint:
     default = node_mask(numa_nodes)
     best_np_count = max([c for c in (_narrowest_count(h) for h in filtered) if c is not None], default=0)
     best: Hint | None = None
@@ -129,7 +145,7 @@ def _hint_merger(numa_nodes, filtered: list[list[Hint]]) -> Hint:
     def rec(i: int, accum: list[Hint]) -> None:
         nonlocal best
         if i == len(filtered):
-            best = _compare(best, _merge_permutation(default, accum), best_np_count)
+            best = _compare(best, _merge_permutation(default, accum), best_np_count, better)
             return
         for h in filtered[i]:
             rec(i + 1, accum + [h])
@@ -138,12 +154,14 @@ def _hint_merger(numa_nodes, filtered: list[list[Hint]]) -> Hint:
     return best if best is not None else Hint(default, False)
 
 
-def merge_hints(policy: str, numa_nodes, providers: list) -> tuple[Hint, bool]:
+def merge_hints(policy: str, numa_nodes, providers: list,
+                distance: Callable[[int, int], int] | None = None) -> tuple[Hint, bool]:
     """Merge the hint providers' answers as Topology Manager ``policy`` does; (best hint, admit).
 
     ``providers``: per hint provider (CPU Manager, Memory Manager), None (no preference) or a
     mapping resource -> list of Hint (None: no preference for that resource; []: nothing fits).
-    Policy ``none`` never merges: (Hint(None, False), True).
+    Policy ``none`` never merges: (Hint(None, False), True). ``distance`` (NUMA node a to b):
+    given, equally wide hints are ranked by average distance (``prefer-closest-numa-nodes``).
 
     Raises:
         UsageError: an unknown policy.
@@ -151,12 +169,13 @@ def merge_hints(policy: str, numa_nodes, providers: list) -> tuple[Hint, bool]:
     if policy == "none":
         return Hint(None, False), True
     filtered = _filter_providers_hints(providers)
+    better = is_narrower if distance is None else _closest(distance)
     if policy in ("best-effort", "restricted"):
-        best = _hint_merger(numa_nodes, filtered)
+        best = _hint_merger(numa_nodes, filtered, better)
         return best, (True if policy == "best-effort" else best.preferred)
     if policy == "single-numa-node":
         single = [[h for h in lst if h.preferred and (h.mask is None or node_count(h.mask) == 1)] for lst in filtered]
-        best = _hint_merger(numa_nodes, single)
+        best = _hint_merger(numa_nodes, single, better)
         if best.mask == node_mask(numa_nodes):
             best = Hint(None, best.preferred)
         return best, best.preferred

@@ -1,5 +1,5 @@
 """Memory Manager ``Static`` (``pkg/kubelet/cm/memorymanager/policy_static.go``): the machine
-state per NUMA node, its hints, allocation and release; blocks as in ``memory_manager_state``."""
+state per NUMA node, its hints, allocation and init-container reuse; blocks as in ``memory_manager_state``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from numabench.errors import UsageError
-from numabench.kube.admission.bitmask import iterate_masks, mask_nodes, node_count
+from numabench.kube.admission.bitmask import iterate_masks, mask_nodes, node_count, node_mask
 from numabench.kube.admission.hints import Hint, find_best_hint
 from numabench.kube.admission.rejection import unexpected
 from numabench.kube.resources import MEMORY
@@ -18,7 +18,8 @@ if TYPE_CHECKING:  # types only: node and state import this module
     from numabench.kube.podspec import PodSpec
 
 __all__ = ["Block", "NodeState", "MemoryTable", "default_machine_state", "machine_state", "memory_hints",
-           "pod_memory_request", "allocate_memory", "release_memory"]
+           "pod_memory_request", "allocate_memory", "update_reusable",
+           "shrink_init_blocks", "Reusable"]
 
 
 @dataclass(frozen=True)
@@ -94,23 +95,33 @@ def fill(ms: dict[int, NodeState], affinity: tuple[int, ...], res: str, size: in
 
 
 def machine_state(node: NodeDescription, state: AdmittedState) -> dict[int, NodeState]:
+    """The Memory Manager's machine state with ``state``'s pods replayed, block by block. A pod with
+    pod-level entries (``podEntries``) counts those; its containers' blocks are slices of them."""
     ms = default_machine_state(node)
-    for uid, containers in state.memory.items():
-        for ctr, blocks in containers.items():
-            for b in blocks:
-                for nid in b.numa_affinity:
-                    if nid not in ms:
-                        raise UsageError(f"admitted pod {uid} container {ctr} uses NUMA node {nid}, which does not "
-                                         "exist", "the state belongs to another node")
-                    if b.type not in ms[nid].tables:
-                        raise UsageError(f"admitted pod {uid} container {ctr} uses {b.type} on NUMA node {nid}, "
-                                         "which has no such pool", "the state belongs to another node")
-                fill(ms, b.numa_affinity, b.type, b.size)
+    replay: list[tuple[str, str, list[Block]]] = [(uid, "<pod>", bs) for uid, bs in state.pod_memory.items()]
+    replay += [(uid, ctr, bs) for uid, cs in state.memory.items() if uid not in state.pod_memory
+               for ctr, bs in cs.items()]
+    for uid, ctr, blocks in replay:
+        for b in blocks:
+            for nid in b.numa_affinity:
+                if nid not in ms:
+                    raise UsageError(f"admitted pod {uid} container {ctr} uses NUMA node {nid}, which does not "
+                                     "exist", "the state belongs to another node")
+                if b.type not in ms[nid].tables:
+                    raise UsageError(f"admitted pod {uid} container {ctr} uses {b.type} on NUMA node {nid}, "
+                                     "which has no such pool", "the state belongs to another node")
+            fill(ms, b.numa_affinity, b.type, b.size)
     return ms
 
 
-def memory_hints(ms: dict[int, NodeState], requested: dict[str, int]) -> dict[str, list[Hint]]:
-    """``calculateHints``: ``{}`` when no mask fits (the Topology Manager reads that as "no preference")."""
+Reusable = dict[int, dict[str, int]]  # ``initContainersReusableMemory``: mask -> resource -> bytes
+
+
+def memory_hints(ms: dict[int, NodeState], requested: dict[str, int],
+                 reusable: Reusable | None = None) -> dict[str, list[Hint]]:
+    """``calculateHints``: ``{}`` when no mask fits (the Topology Manager reads that as "no preference").
+    ``reusable``: this pod's init-container memory a mask may reuse (counts as free there)."""
+    reusable = reusable or {}
     node_ids = sorted(ms)
     min_size = len(node_ids)
     masks: list[int] = []
@@ -128,7 +139,7 @@ def memory_hints(ms: dict[int, NodeState], requested: dict[str, int]) -> dict[st
             continue  # the node is in a cross-NUMA group: no single-node allocation on it
         if _breaks_groups(ms, bits):
             continue
-        if any(total("free", res) < size for res, size in requested.items()):
+        if any(total("free", res) + reusable.get(mask, {}).get(res, 0) < size for res, size in requested.items()):
             continue
         masks.append(mask)
     if not masks:
@@ -165,7 +176,8 @@ def _breaks_groups(ms: dict[int, NodeState], bits: tuple[int, ...]) -> bool:
                                  for n in bits)
 
 
-def _best_mask(ms: dict[int, NodeState], requested: dict[str, int], hint: Hint, container: str) -> tuple[int, ...]:
+def _best_mask(ms: dict[int, NodeState], requested: dict[str, int], hint: Hint, container: str,
+               reusable: Reusable) -> tuple[int, ...]:
     """The nodes to allocate on (``Allocate``): the default hint for an empty one, extended to the
     narrowest containing mask when it is too small.
 
@@ -174,7 +186,7 @@ def _best_mask(ms: dict[int, NodeState], requested: dict[str, int], hint: Hint, 
     """
     best = hint
     if best.mask is None:
-        hints = memory_hints(ms, requested).get(MEMORY)
+        hints = memory_hints(ms, requested, reusable).get(MEMORY)
         if not hints:
             raise unexpected("[memorymanager] failed to get the default NUMA affinity, no NUMA nodes with "
                              "enough memory is available", container)
@@ -184,7 +196,8 @@ def _best_mask(ms: dict[int, NodeState], requested: dict[str, int], hint: Hint, 
         best = default
     bits = mask_nodes(best.affinity())
     if any(_free(ms, bits, res) < size for res, size in requested.items()):
-        candidates = [h for h in memory_hints(ms, requested).get(MEMORY, [])
+        # isAffinitySatisfyRequest counts free memory only; the extension's hints count reuse too
+        candidates = [h for h in memory_hints(ms, requested, reusable).get(MEMORY, [])
                       if set(bits) <= set(mask_nodes(h.affinity()))]
         if not candidates:
             raise unexpected("[memorymanager] failed to find NUMA nodes to extend the current topology hint",
@@ -196,33 +209,50 @@ def _best_mask(ms: dict[int, NodeState], requested: dict[str, int], hint: Hint, 
     return bits
 
 
-def allocate_memory(ms: dict[int, NodeState], requested: dict[str, int], hint: Hint, container: str) -> list[Block]:
+def allocate_memory(ms: dict[int, NodeState], requested: dict[str, int], hint: Hint, container: str,
+                    reusable: Reusable | None = None) -> list[Block]:
     """Allocate ``requested`` (bytes per resource) under ``hint`` and update ``ms``; the blocks.
+    Memory that ``reusable`` holds for the chosen mask is not reserved again (``Allocate``:
+    requestedSize minus ``getPodReusableMemory``).
 
     Raises:
         AdmissionRejected: UnexpectedAdmissionError (no node fits, or the hint breaks the groups).
     """
-    bits = _best_mask(ms, requested, hint, container)
+    reusable = reusable or {}
+    bits = _best_mask(ms, requested, hint, container, reusable)
     if _breaks_groups(ms, bits):
         raise unexpected("[memorymanager] preferred hint violates NUMA node allocation", container)
     blocks = []
+    again = reusable.get(node_mask(bits), {})
     for res in sorted(requested):
         blocks.append(Block(bits, res, requested[res]))
-        fill(ms, bits, res, requested[res])
+        fill(ms, bits, res, max(requested[res] - again.get(res, 0), 0))
     return blocks
 
 
-def release_memory(ms: dict[int, NodeState], blocks: list[Block]) -> None:
-    """Give blocks back (``RemoveContainer``)."""
+def update_reusable(reusable: Reusable, blocks: list[Block], regular_init: bool) -> None:
+    """``updatePodReusableMemory``: a regular init container offers the largest block per mask and
+    type; an app (or sidecar) container uses that offer up."""
+    for b in blocks:
+        per = reusable.setdefault(node_mask(b.numa_affinity), {})
+        if regular_init:
+            per[b.type] = max(per.get(b.type, 0), b.size)
+        elif per.get(b.type):
+            per[b.type] = max(per[b.type] - b.size, 0)
+
+
+def shrink_init_blocks(earlier: list[list[Block]], blocks: list[Block]) -> list[list[Block]]:
+    """``updateInitContainerMemoryBlocks``: the earlier regular init containers' blocks (in order)
+    on the same mask and type shrink by what ``blocks`` reused, so that the blocks of the pod
+    sum to what it holds: max(init containers, app containers)."""
+    out = [list(bs) for bs in earlier]
     for b in blocks:
         size = b.size
-        for nid in b.numa_affinity:
-            st = ms[nid]
-            st.assignments -= 1
-            if st.assignments == 0:
-                st.cells = (nid,)
-            t = st.tables[b.type]
-            give = min(t.reserved, size)
-            t.reserved -= give
-            t.free += give
-            size -= give
+        for bs in out:
+            for i, ib in enumerate(bs):
+                if ib.type != b.type or set(ib.numa_affinity) != set(b.numa_affinity):
+                    continue
+                used = min(ib.size, size)
+                bs[i] = Block(ib.numa_affinity, ib.type, ib.size - used)
+                size -= used
+    return out

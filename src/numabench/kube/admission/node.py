@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from numabench.errors import UsageError
+from numabench.errors import TopologyError, UsageError
+from numabench.host.cpus import CpuPlace, places_from_dict
 from numabench.kube.admission.bitmask import mask_nodes
+from numabench.kube.admission.cputopo import CpuTopology
 from numabench.kube.admission.memory import default_machine_state
 from numabench.kube.resources import (
     DEFAULT_EVICTION_HARD_MEMORY_BYTES,
     HUGEPAGES_PREFIX,
-    MAX_NUMA_NODES,
     MEMORY,
     hugepage_resource_name,
     hugepage_size_bytes,
@@ -71,13 +73,33 @@ class NumaNode:
 @dataclass(frozen=True)
 class NodeDescription:
     """A Kubernetes node for the model: its NUMA nodes, the kubelet's ``reservedMemory`` per NUMA
-    node and resource (bytes) and ``reservedSystemCPUs``. ``assumptions`` lists defaults applied."""
+    node and resource (bytes) and ``reservedSystemCPUs``. ``assumptions`` lists defaults applied.
+    ``places``: each CPU's package, core and SMT siblings (``host.cpus.CpuPlace``), which
+    ``takeByTopology`` needs; without them every CPU is its own core and each NUMA node its own
+    package (an assumption the plan states). ``distances``: the NUMA distance table
+    (``prefer-closest-numa-nodes``); without it 10 to itself and 20 to any other node."""
 
     numa_nodes: tuple[NumaNode, ...]
     reserved_memory: dict[int, dict[str, int]]
     reserved_cpus: tuple[int, ...]
     source: str = ""
     assumptions: tuple[str, ...] = ()
+    places: Mapping[int, CpuPlace] | None = None
+    distances: Mapping[int, Mapping[int, int]] | None = None
+
+    def cpu_topology(self) -> CpuTopology:
+        """The CPU Manager's view: per CPU its NUMA node, socket (package) and core key."""
+        numa = {c: n.id for n in self.numa_nodes for c in n.cpus}
+        places = self.places or {}
+        socket = {c: places[c].package if c in places else numa[c] for c in numa}
+        core = {c: places[c].core_key if c in places else c for c in numa}
+        return CpuTopology(numa, socket, core)
+
+    def distance(self, a: int, b: int) -> int:
+        """NUMA distance from node ``a`` to ``b`` (10 to itself, 20 elsewhere when not given)."""
+        if self.distances and a in self.distances and b in self.distances[a]:
+            return int(self.distances[a][b])
+        return 10 if a == b else 20
 
     @property
     def node_ids(self) -> tuple[int, ...]:
@@ -114,10 +136,15 @@ class NodeDescription:
                                for nid, lim in sorted(self.reserved_memory.items())],
             "reservedSystemCPUs": format_cpulist(self.reserved_cpus),
             "assumptions": list(self.assumptions),
+            "cpuPlaces": None if self.places is None else [p.to_dict() for _, p in sorted(self.places.items())],
+            "distances": None if self.distances is None else {str(a): {str(b): d for b, d in sorted(row.items())}
+                                                              for a, row in sorted(self.distances.items())},
         }
 
     @classmethod
-    def build(cls, numa_nodes, reserved_memory=None, reserved_cpus=None, source: str = "") -> NodeDescription:
+    def build(cls, numa_nodes, reserved_memory=None, reserved_cpus=None, source: str = "", *,
+              places: Mapping[int, CpuPlace] | None = None,
+              distances: Mapping[int, Mapping[int, int]] | None = None) -> NodeDescription:
         """Check a description and apply the kubelet's defaults where a reservation is missing.
 
         Defaults: ``reservedMemory`` 100Mi of ``memory`` on the lowest memory node (with no
@@ -126,8 +153,7 @@ class NodeDescription:
         the lowest CPU (the static CPU policy needs at least one reserved CPU).
 
         Raises:
-            UsageError: duplicate node or CPU ids, no CPU at all, more than 8 NUMA nodes (the
-                kubelet's ``max-allowable-numa-nodes``), a reservation on a node that does not
+            UsageError: duplicate node or CPU ids, no CPU at all, a reservation on a node that does not
                 exist or larger than the node's memory, reserved CPUs that are not online.
         """
         nodes = tuple(sorted(numa_nodes, key=lambda n: n.id))
@@ -137,9 +163,6 @@ class NodeDescription:
             raise UsageError(f"{where} has no NUMA node", "list at least one node with its CPUs and memory")
         if len(set(ids)) != len(ids):
             raise UsageError(f"{where} lists a NUMA node twice ({ids})", "give each node once")
-        if len(nodes) > MAX_NUMA_NODES:
-            raise UsageError(f"{where} has {len(nodes)} NUMA nodes; the Topology Manager refuses more than "
-                             f"{MAX_NUMA_NODES}", "the kubelet needs the max-allowable-numa-nodes option here")
         cpus = [c for n in nodes for c in n.cpus]
         if len(set(cpus)) != len(cpus):
             raise UsageError(f"{where} puts a CPU in two NUMA nodes", "list every CPU under one node")
@@ -167,20 +190,37 @@ class NodeDescription:
         if missing:
             raise UsageError(f"{where}: reserved CPUs {format_cpulist(missing)} are in no NUMA node",
                              "reserve CPUs the node has")
+        if places is None:
+            assumptions.append("CPU places unknown: each CPU taken as its own core, each NUMA node as its own "
+                               "socket (give cpuPlaces or smt in the node file)")
+        else:
+            _check_places(places, cpus, where)
         desc = cls(nodes, {int(k): dict(v) for k, v in reserved_memory.items()}, reserved_cpus, source,
-                   tuple(assumptions))
+                   tuple(assumptions), None if places is None else dict(places),
+                   None if distances is None else {int(a): dict(r) for a, r in distances.items()})
         default_machine_state(desc)  # raises on a reservation larger than a node
         return desc
 
     @classmethod
-    def from_topology(cls, topology, reserved_memory=None, reserved_cpus=None) -> NodeDescription:
+    def from_topology(cls, topology, reserved_memory=None, reserved_cpus=None,
+                      places: Mapping[int, CpuPlace] | None = None) -> NodeDescription:
         """From a ``numabench.host.topology.Topology`` (live sysfs or a captured tree): each node's MemTotal
-        and its hugepage pools (``nr_hugepages`` x page size), as cadvisor reports them."""
+        and its hugepage pools (``nr_hugepages`` x page size), as cadvisor reports them; its NUMA
+        distances when the topology has them. ``places``: ``host.cpus.read_cpu_places`` of its CPUs.
+
+        Raises:
+            UsageError: what ``build`` refuses.
+        """
         nodes = []
+        distances: dict[int, dict[int, int]] = {}
         for n in topology.nodes:
             pools = {hugepage_resource_name(size): pool.total * size for size, pool in n.hugepages.items()}
             nodes.append(NumaNode(n.id, tuple(n.cpus), n.mem_total_bytes, pools))
-        return cls.build(nodes, reserved_memory, reserved_cpus, source=topology.source)
+            row = dict(getattr(n, "distances", None) or {})
+            if {m.id for m in topology.nodes} <= set(row):
+                distances[n.id] = {int(b): int(d) for b, d in row.items()}
+        return cls.build(nodes, reserved_memory, reserved_cpus, source=topology.source, places=places,
+                         distances=distances if len(distances) == len(nodes) else None)
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "") -> NodeDescription:
@@ -241,7 +281,72 @@ class NodeDescription:
             reserved[nid] = limits
         cpus_raw = data.get("reservedSystemCPUs")
         reserved_cpus = None if cpus_raw in (None, "") else cpu_list(cpus_raw, f"{where}: reservedSystemCPUs")
-        return cls.build(nodes, reserved, reserved_cpus, source=source)
+        return cls.build(nodes, reserved, reserved_cpus, source=source, places=_places_of(data, nodes, where),
+                         distances=_distances_of(data, where))
+
+
+def _check_places(places: Mapping[int, CpuPlace], cpus: list[int], where: str) -> None:
+    missing = sorted(set(cpus) - set(places))
+    if missing:
+        raise UsageError(f"{where}: CPUs {format_cpulist(missing)} have no place (package, core)",
+                         "give a place for every CPU, or none at all")
+    for p in places.values():
+        if not set(p.siblings) <= set(cpus) or p.cpu not in p.siblings:
+            raise UsageError(f"{where}: CPU {p.cpu} has siblings {format_cpulist(p.siblings)} outside the node",
+                             "list siblings (the CPU itself included) among the node's CPUs")
+
+
+def _places_of(data: dict, nodes: list[NumaNode], where: str) -> dict[int, CpuPlace] | None:
+    """``cpuPlaces`` (``CpuPlace.to_dict`` entries) or the compact ``smt: K`` with an optional
+    ``smtLayout`` (``split``, the default: CPU i's siblings are i + j*N/K, as the kernel numbers
+    most x86 machines; ``adjacent``: K consecutive ids); package: a node's ``socket``, else its id."""
+    if data.get("cpuPlaces") is not None:
+        try:
+            return places_from_dict(data["cpuPlaces"])
+        except TopologyError as exc:
+            raise UsageError(f"{where}: cpuPlaces: {exc}",
+                             "entries are {cpu: N, package: P, siblings: [..]}") from None
+    if data.get("smt") is None:
+        return None
+    try:
+        smt = int(data["smt"])
+    except (TypeError, ValueError):
+        smt = 0
+    cpus = sorted(c for n in nodes for c in n.cpus)
+    if smt < 1 or len(cpus) % smt:
+        raise UsageError(f"{where}: smt {data['smt']!r} does not divide the {len(cpus)} CPUs",
+                         "give the number of threads per core (1, 2, 4)")
+    sockets = {}
+    for i, raw in enumerate(data["nodes"]):
+        sockets[nodes[i].id] = int(raw.get("socket", nodes[i].id)) if isinstance(raw, dict) else nodes[i].id
+    numa = {c: n.id for n in nodes for c in n.cpus}
+    layout = data.get("smtLayout", "split")
+    if layout not in ("split", "adjacent"):
+        raise UsageError(f"{where}: smtLayout {layout!r}", "write split or adjacent")
+    step = len(cpus) // smt
+    out = {}
+    for idx, c in enumerate(cpus):
+        if layout == "split":
+            sib = tuple(cpus[(idx % step) + j * step] for j in range(smt))
+        else:
+            sib = tuple(cpus[idx - idx % smt + j] for j in range(smt))
+        out[c] = CpuPlace(c, sockets[numa[c]], 0, sib[0], sib, (), None)
+    return out
+
+
+def _distances_of(data: dict, where: str) -> dict[int, dict[int, int]] | None:
+    """Per node ``distances`` (a list in node-id order, as sysfs ``node*/distance`` writes it)."""
+    rows = {}
+    ids = sorted(int(n["id"]) for n in data["nodes"])
+    for raw in data["nodes"]:
+        if raw.get("distances") is None:
+            continue
+        row = raw["distances"]
+        if not isinstance(row, list) or len(row) != len(ids):
+            raise UsageError(f"{where}: node {raw['id']} distances must list one distance per node",
+                             "write distances: [10, 20] (one per node, in id order)")
+        rows[int(raw["id"])] = {b: int(d) for b, d in zip(ids, row, strict=True)}
+    return rows or None
 
 
 def read_document(path: str, what: str) -> Any:

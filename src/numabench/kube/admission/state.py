@@ -41,12 +41,16 @@ class AdmittedState:
         return uid in self.memory or uid in self.cpus or uid in self.pod_memory or uid in self.pod_cpus
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "pods": dict(sorted(self.names.items())),
             "memory": {u: {c: [b.to_dict() for b in bs] for c, bs in sorted(cs.items())}
                        for u, cs in sorted(self.memory.items())},
             "cpus": {u: {c: format_cpulist(v) for c, v in sorted(cs.items())} for u, cs in sorted(self.cpus.items())},
         }
+        if self.pod_memory or self.pod_cpus:  # pods managed as one unit (pod-level resources)
+            out["pod_memory"] = {u: [b.to_dict() for b in bs] for u, bs in sorted(self.pod_memory.items())}
+            out["pod_cpus"] = {u: format_cpulist(v) for u, v in sorted(self.pod_cpus.items())}
+        return out
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "state") -> AdmittedState:
@@ -69,6 +73,11 @@ class AdmittedState:
             for uid, containers in (data.get("cpus") or {}).items():
                 for ctr, cpus in containers.items():
                     state.cpus.setdefault(str(uid), {})[str(ctr)] = cpu_list(cpus, f"{source}: cpus of {uid}/{ctr}")
+            for uid, blocks in (data.get("pod_memory") or {}).items():
+                state.pod_memory[str(uid)] = [
+                    Block(tuple(int(n) for n in b["numaAffinity"]), str(b["type"]), int(b["size"])) for b in blocks]
+            for uid, cpus in (data.get("pod_cpus") or {}).items():
+                state.pod_cpus[str(uid)] = cpu_list(cpus, f"{source}: pod cpus of {uid}")
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise UsageError(f"{source}: malformed admitted-pods entry ({type(exc).__name__}: {exc})",
                              "memory entries are [{numaAffinity: [0], type: memory, size: BYTES}]") from None

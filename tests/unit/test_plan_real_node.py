@@ -349,3 +349,56 @@ def test_percentage_eviction_uses_the_sysfs_capacity(cli, tmp_path):
     # A node file: the percentage cannot be resolved here; the plan goes on and says what was not checked.
     doc = plan_json(cli, POD, "--node", NODE, "--kubelet-config", cfg)
     assert any("is a percentage" in n and "not checked" in n for n in doc["notes"])
+
+
+# --------------------------------------------------------------------------- wiring of the model's newer inputs
+
+HWLOC = os.path.join(DATA, "hwloc")
+POD_LEVEL = os.path.join(DATA, "kubelet-conformance",
+                         "cpustatic-allocatepod-scope-pod-should-allocate-exclusive-cpus-to-a-guaranteed-pod-with-"
+                         "pod-level-resources-and--2")
+
+
+def test_sysfs_cpu_places_reach_take_by_topology(cli, tmp_path):
+    """hwloc's memorysidecaches tree: 2 sockets x 20 cores x 2 threads, siblings n and n+40. A
+    2-CPU pod gets one whole core (both threads), as the kubelet's takeByTopology gives it."""
+    import tarfile
+
+    with tarfile.open(os.path.join(HWLOC, "memorysidecaches.tar.bz2")) as tar:
+        tar.extractall(tmp_path, filter="data") if hasattr(tarfile, "data_filter") else tar.extractall(tmp_path)
+    (root,) = os.listdir(tmp_path)
+    pod = tmp_path / "pod.yaml"
+    pod.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: two, uid: two}\nspec:\n  containers:\n  - name: c\n"
+                   "    resources:\n      requests: {cpu: '2', memory: 1Gi}\n      limits: {cpu: '2', memory: 1Gi}\n")
+    doc = plan_json(cli, str(pod), "--sysfs-root", str(tmp_path / root), "--assume-default-reservations",
+                    "--reserved-cpus", "0")
+    (cpus,) = [c["cpus"] for c in doc["containers"]]
+    assert len(cpus) == 2 and cpus[1] == cpus[0] + 40, cpus  # SMT siblings, not 1 and 2
+    assert not any("CPU places unknown" in n for n in doc["notes"]), doc["notes"]
+
+
+def test_feature_gates_flag_and_config(cli, tmp_path):
+    args = [os.path.join(POD_LEVEL, "pod.yaml"), "--node", os.path.join(POD_LEVEL, "node.yaml"),
+            "--policy", "best-effort", "--scope", "pod", "--assume-default-reservations"]
+    doc = plan_json(cli, *args, "--feature-gates", "PodLevelResourceManagers=true")
+    assert doc["kubelet"]["feature_gates"] == {"PodLevelResourceManagers": True}
+    config = tmp_path / "kubelet.yaml"
+    config.write_text("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"
+                      "memoryManagerPolicy: Static\ncpuManagerPolicy: static\nreservedSystemCPUs: '0'\n"
+                      "reservedMemory: [{numaNode: 0, limits: {memory: 100Mi}}]\n"
+                      "featureGates: {PodLevelResourceManagers: true}\n")
+    args = args[:-1]
+    assert plan_json(cli, *args, "--kubelet-config", str(config))["kubelet"]["feature_gates"] == \
+        {"PodLevelResourceManagers": True}
+    off = plan_json(cli, *args, "--kubelet-config", str(config), "--feature-gates", "PodLevelResourceManagers=false")
+    assert off["kubelet"]["feature_gates"] == {"PodLevelResourceManagers": False}
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--feature-gates", "PodLevelResourceManagers=maybe"], "--feature-gates"),
+    (["--kubelet-version", "1.10"], "1.22"),
+    (["--kubelet-version", "banana"], "not a version"),
+])
+def test_bad_version_or_gates_exit_2_in_one_line(cli, args, needle):
+    proc = cli("pod", "plan", POD, "--node", NODE, *args)
+    assert proc.returncode == 2 and needle in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr

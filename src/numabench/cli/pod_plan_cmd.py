@@ -4,7 +4,6 @@ that runs a command in the cgroup the kubelet would make (see docs/pod-model.md)
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import sys
 from fractions import Fraction
@@ -25,6 +24,7 @@ from numabench.kube.admission import (
     load_state,
     plan_pod,
 )
+from numabench.kube.admission.options import parse_version
 from numabench.kube.admission.replay import replay_checkpoints
 from numabench.kube.admission.replay import write_checkpoints as write_checkpoints_to
 from numabench.kube.admission.reserved import NodeAllocatableReservation, check_static_reserved_memory
@@ -46,7 +46,6 @@ from numabench.util.units import format_size
 EXIT_REJECTED = 1  # pod plan: the kubelet would reject the pod
 
 
-KUBELET_VERSIONS = tuple(f"1.{minor}" for minor in range(29, 36)) + ("latest",)
 # Findings of `kubelet lint` that make a KubeletConfiguration unusable for a plan (it does not
 # parse as the kubelet would). The reservedMemory sum and node rules are checked on the node that
 # is built (``kube.admission.reserved``), after the flags that override the config.
@@ -84,8 +83,12 @@ def _node_options(func):
         click.option("--topology-manager-policy-options", "tm_options", metavar="K=V[,..]",
                      help="topologyManagerPolicyOptions, e.g. prefer-closest-numa-nodes=true (replaces the "
                           "config's)."),
-        click.option("--kubelet-version", type=click.Choice(KUBELET_VERSIONS), default="latest", show_default=True,
-                     help="Whose rules apply, where they differ between kubelet releases."),
+        click.option("--kubelet-version", metavar="1.NN|latest", default="latest", show_default=True,
+                     help="Whose rules apply, where they differ between kubelet releases (1.22 to the latest the "
+                          "model follows; docs/pod-model.md has the table)."),
+        click.option("--feature-gates", "feature_gates", metavar="NAME=BOOL[,..]", multiple=True,
+                     help="Kubelet feature gates that change admission, e.g. PodLevelResourceManagers=true (over the "
+                          "config's featureGates)."),
         click.option("--admitted", "state_file", metavar="FILE",
                      help="Pods already admitted on the node (a previous `pod plan --json` output, or its state)."),
         click.option("--state-dir", "--admitted-from-checkpoints", "state_dir", metavar="DIR",
@@ -207,11 +210,9 @@ def _node_extras(node: NodeDescription) -> dict:
 def _from_sysfs(sysfs_root, memory, cpus) -> NodeDescription:
     sys_root, proc_root, _ = resolve_roots(sysfs_root)
     topology = read_topology(sys_root, proc_root)
-    if "places" in inspect.signature(NodeDescription.from_topology).parameters:
-        # The model takes each CPU's core and socket (takeByTopology) where it knows them.
-        places = read_cpu_places(tuple(c for n in topology.nodes for c in n.cpus), sys_root)
-        return NodeDescription.from_topology(topology, memory, cpus, places=places)  # type: ignore[call-arg]
-    return NodeDescription.from_topology(topology, memory, cpus)
+    # The model takes each CPU's core and socket (takeByTopology) from sysfs.
+    places = read_cpu_places(tuple(c for n in topology.nodes for c in n.cpus), sys_root)
+    return NodeDescription.from_topology(topology, memory, cpus, places=places)
 
 
 def _describe_node(o: dict, cfg: KubeletConfig | None, notes: list[str]) -> NodeDescription:
@@ -264,7 +265,27 @@ def _settings(o: dict, cfg: KubeletConfig | None) -> KubeletSettings:
     strict = o["strict_cpu_reservation"] or _go_bool(cpu_options.get("strict-cpu-reservation"))
     policy = o["policy"] or (cfg.topology_manager_policy if cfg else None) or "none"
     scope = o["scope"] or (cfg.topology_manager_scope if cfg else None) or "container"
-    return KubeletSettings(policy, scope, strict, cpu_options, tm_options, o["kubelet_version"])
+    try:  # refused here, one line naming the flag, before anything is planned
+        parse_version(o["kubelet_version"])
+    except UsageError as exc:
+        raise UsageError(f"--kubelet-version: {exc.message}", exc.fix) from None
+    gates = dict(cfg.feature_gates) if cfg else {}
+    gates.update(_parse_gates(o["feature_gates"]))
+    return KubeletSettings(policy, scope, strict, cpu_options, tm_options, o["kubelet_version"], gates)
+
+
+def _parse_gates(values) -> dict[str, bool]:
+    """``--feature-gates A=true,B=false`` (the kubelet's own flag syntax), over the config's."""
+    out: dict[str, bool] = {}
+    for item in (p.strip() for v in values or () for p in v.split(",")):
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        if not sep or value.strip().lower() not in ("true", "false") or not name.strip():
+            raise UsageError(f"--feature-gates {item!r}: not NAME=true|false",
+                             "write e.g. PodLevelResourceManagers=true")
+        out[name.strip()] = value.strip().lower() == "true"
+    return out
 
 
 def _admitted(o: dict, node: NodeDescription, notes: list[str]) -> AdmittedState:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 
 from numabench.errors import CheckpointError, UsageError
-from numabench.kube.admission.memory import Block, fill, machine_state
+from numabench.kube.admission.memory import Block, machine_state
 from numabench.kube.admission.node import NodeDescription
 from numabench.kube.admission.state import AdmittedState
 from numabench.kube.kubelet.checkpoint import (
@@ -113,11 +113,7 @@ def node_machine_state(node: NodeDescription, state: AdmittedState) -> dict[int,
     Raises:
         UsageError: a block on a NUMA node or pool the node does not have.
     """
-    ms = machine_state(node, state)
-    # Pod-level blocks take memory too (the model's machine_state fills per-container entries only).
-    for blocks in state.pod_memory.values():
-        for b in blocks:
-            fill(ms, b.numa_affinity, b.type, b.size)
+    ms = machine_state(node, state)  # pod-level entries included (they stand for their pod's containers)
     return {nid: {"number_of_assignments": st.assignments, "cells": list(st.cells),
                   "memory": {res: {"total": t.total, "systemReserved": t.system_reserved,
                                    "allocatable": t.allocatable, "reserved": t.reserved, "free": t.free}

@@ -368,6 +368,7 @@ class KubeletConfig:
     reservation: NodeAllocatableReservation
     reserved_cpu_count: int  # ceil(kubeReserved cpu + systemReserved cpu), used without reservedSystemCPUs
     findings: tuple[Finding, ...] = field(default=())
+    feature_gates: dict[str, bool] = field(default_factory=dict)  # featureGates (PodLevelResourceManagers...)
 
     @property
     def errors(self) -> list[Finding]:
@@ -383,6 +384,18 @@ def _string_map(doc: dict[str, Any], key: str, findings: list[Finding]) -> dict[
     if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
         findings.append(Finding("error", "config-type", f"{key} must map option names to strings (got {raw!r})",
                                 f"quote the values, e.g. {key}: {{full-pcpus-only: \"true\"}}"))
+        return {}
+    return {str(k): v for k, v in raw.items()}
+
+
+def _feature_gates(doc: dict[str, Any], findings: list[Finding]) -> dict[str, bool]:
+    """``featureGates``, a ``map[string]bool``: a quoted "true" is refused by the kubelet's decoder."""
+    raw = doc.get("featureGates")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(isinstance(v, bool) for v in raw.values()):
+        findings.append(Finding("error", "config-type", f"featureGates must map gate names to true/false (got {raw!r})",
+                                "write e.g. featureGates: {PodLevelResourceManagers: true}, unquoted"))
         return {}
     return {str(k): v for k, v in raw.items()}
 
@@ -440,8 +453,9 @@ def parse_config(doc: dict[str, Any], topo: Topology | None = None, path: str = 
     scope, cpus = _scope_and_cpus(doc, findings)
     cpu_options = _string_map(doc, "cpuManagerPolicyOptions", findings)
     tm_options = _string_map(doc, "topologyManagerPolicyOptions", findings)
+    gates = _feature_gates(doc, findings)
     return KubeletConfig(path, mm, cpu, tm, scope, cpu_options, tm_options, cpus, reserved.per_node, alloc,
-                         _reserved_cpu_count(alloc), tuple(findings))
+                         _reserved_cpu_count(alloc), tuple(findings), gates)
 
 
 def lint_config(doc: dict[str, Any], topo: Topology | None = None,

@@ -22,15 +22,14 @@ never passes on figures it does not have.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-import yaml
 
 from numabench.constants import DEFAULT_DELAYS, DEFAULT_REPEAT, INJECT_KINDS, PAGE_KINDS
 from numabench.errors import ResultError, SpecError, UsageError
 from numabench.host.topology import Topology
+from numabench.util import docload
 from numabench.util.units import format_size, parse_size, parse_size_range
 
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
@@ -153,24 +152,6 @@ class QualifySpec:
             },
             "checks": dict(self.checks),
         }
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice (PyYAML keeps the last one silently)."""
-
-
-def _mapping_no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode,
-                           deep: bool = False) -> dict[Hashable, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice", key_node.start_mark)
-        seen.add(key)
-    return yaml.SafeLoader.construct_mapping(loader, node, deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_no_duplicates)
 
 
 def _type_name(value: Any) -> str:
@@ -336,18 +317,8 @@ def parse_spec(data: Any, source: str = "<spec>") -> QualifySpec:
 
 def load_spec(path: str) -> QualifySpec:
     """Read and check a YAML spec file. Raises SpecError (exit 2) on any problem, naming the file."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read the spec ({exc.strerror})", "give the path of a YAML spec file") from None
-    try:
-        data = yaml.load(text, Loader=_StrictLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpecError(f"{path}: not valid YAML{where} ({problem})", "fix the YAML syntax") from None
+    text = docload.read_text(path, what="spec", error=SpecError, fix="give the path of a YAML spec file")
+    data = docload.parse_yaml(text, path, error=SpecError, unique_keys=True)
     return parse_spec(data, path)
 
 

@@ -15,12 +15,12 @@ Pure data: imports neither the native extension nor ``numabench.kube``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, TypeVar
 
 from numabench import __version__
 from numabench.errors import ResultError
+from numabench.util.docload import load_json
 
 __all__ = ["POD_RESULTS_VERSION", "RESULT_KIND", "RUN_STATUSES", "PodRun", "PodResultSet", "load_pod_results"]
 
@@ -147,13 +147,5 @@ def load_pod_results(path: str) -> PodResultSet:
     Raises:
         ResultError: unreadable, not JSON, not a pod result set, or an unknown version (named).
     """
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise ResultError(f"{path}: no such file", "give the -o file of numabench pod run") from None
-    except OSError as exc:
-        raise ResultError(f"{path}: cannot read ({exc.strerror})") from None
-    except ValueError as exc:
-        raise ResultError(f"{path}: not valid JSON ({exc})") from None
+    data = load_json(path, what="pod result set", error=ResultError, fix="give the -o file of numabench pod run")
     return PodResultSet.from_dict(data, path)

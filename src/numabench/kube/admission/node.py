@@ -3,7 +3,6 @@ kubelet's ``reservedMemory`` and ``reservedSystemCPUs``, read from a node file o
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ from numabench.kube.resources import (
     hugepage_size_bytes,
     parse_quantity,
 )
+from numabench.util import docload
 from numabench.util.cpulist import format_cpulist, parse_cpulist
 
 __all__ = ["NumaNode", "NodeDescription", "load_node", "read_document", "cpu_list", "whole_bytes"]
@@ -250,18 +250,7 @@ def read_document(path: str, what: str) -> Any:
     Raises:
         UsageError: unreadable or unparsable; the message names the ``what``.
     """
-    import yaml
-
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as exc:
-        raise UsageError(f"cannot read the {what} {path}: {exc.strerror}", f"give the path of a {what}") from None
-    try:
-        return json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UsageError(f"{path} is not valid JSON/YAML: {first}", f"fix the {what}") from None
+    return docload.load_document(path, what=what)
 
 
 def load_node(path: str) -> NodeDescription:

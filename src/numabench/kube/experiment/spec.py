@@ -47,7 +47,6 @@ Everything here is plain data (``Experiment``); manifests and orchestration read
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -55,6 +54,7 @@ from typing import Any
 
 from numabench.errors import UsageError
 from numabench.kube.resources import TOPOLOGY_MANAGER_POLICIES, TOPOLOGY_MANAGER_SCOPES
+from numabench.util import docload
 
 __all__ = [
     "EXPECT_VERDICTS",
@@ -486,19 +486,8 @@ def load_experiment(path: str, check_run_args=None) -> Experiment:
     Raises:
         UsageError: unreadable, not YAML/JSON, several documents, or what ``experiment_from_dict`` refuses.
     """
-    import yaml
-
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as exc:
-        raise UsageError(f"cannot read the experiment file {path}: {exc.strerror}",
-                         "give the path of an experiment YAML (see examples/experiment.yaml)") from None
-    try:
-        docs = [json.loads(text)] if path.endswith(".json") else [d for d in yaml.safe_load_all(text) if d is not None]
-    except (ValueError, yaml.YAMLError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UsageError(f"{path} is not valid YAML/JSON: {first}", "fix the file's syntax") from None
+    docs = docload.load_document(path, what="experiment file", all_documents=True,
+                                 fix="give the path of an experiment YAML (see examples/experiment.yaml)")
     if len(docs) != 1:
         raise UsageError(f"{path} holds {len(docs)} documents", "give exactly one experiment per file")
     return experiment_from_dict(docs[0], source=os.path.basename(path), check_run_args=check_run_args)

@@ -27,6 +27,8 @@ SYSFS_ENV = "NUMABENCH_SYSFS_ROOT"
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> None:
+    # One line whatever the message quotes from a file: line breaks and control characters escaped.
+    message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
     click.echo(f"numabench: error: {message}", err=True)
     sys.exit(code)
 

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from numabench import __version__
 from numabench.errors import ResultError
+from numabench.results.schema import validate
 from numabench.util.docload import load_json
 
 __all__ = ["POD_RESULTS_VERSION", "RESULT_KIND", "RUN_STATUSES", "PodRun", "PodResultSet", "load_pod_results"]
@@ -73,6 +74,14 @@ class PodRun:
         if unknown:
             raise ResultError(f"{where} has unknown keys {', '.join(map(str, unknown))}",
                               "it was written by a newer numabench; read it with that version")
+        for key, kind in (("variant", str), ("repetition", int), ("status", str)):
+            _typed(data, key, kind, where)
+        for key in ("planned", "result"):  # a mapping or null; a run's result is a run result file's
+            if data.get(key) is not None and not isinstance(data[key], dict):
+                raise ResultError(f"{where}: {key!r} is {type(data[key]).__name__}, not a mapping",
+                                  "give the -o file of numabench pod run")
+        if data.get("result") is not None:
+            validate(data["result"], f"{where}: result")
         return cls(**data)
 
 

@@ -51,6 +51,13 @@ class _Loader(_Base):
         return value
 
 
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> str:
+        # Kept as the text: no numabench field is a date, a datetime would be a type no check expects,
+        # and PyYAML's own converter fails with AttributeError on what libyaml resolved as a date.
+        return str(node.value)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
 _Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
 _Loader.add_constructor("tag:yaml.org,2002:float", _Loader.construct_yaml_float)
 

@@ -31,7 +31,7 @@ def parse_numastat(text: str, name: str = "numastat") -> dict[str, int]:
         if not line.strip():
             continue
         parts = line.split()
-        if len(parts) != 2 or not parts[1].isdigit():
+        if len(parts) != 2 or not (parts[1].isascii() and parts[1].isdigit()):  # "²".isdigit() is True
             raise TopologyError(f"{name}: malformed line {line!r}", "expected '<counter> <count>' lines")
         out[parts[0]] = int(parts[1])
     return out

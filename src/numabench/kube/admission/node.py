@@ -259,4 +259,9 @@ def load_node(path: str) -> NodeDescription:
     Raises:
         UsageError: unreadable, unparsable or malformed.
     """
-    return NodeDescription.from_dict(read_document(path, "node file"), source=os.path.basename(path))
+    doc = read_document(path, "node file")
+    try:
+        return NodeDescription.from_dict(doc, source=os.path.basename(path))
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # a type the field checks missed
+        raise UsageError(f"{path}: malformed node file ({type(exc).__name__}: {str(exc)[:200]})",
+                         "see `numabench pod plan --help` for the node file's fields") from None

@@ -267,7 +267,8 @@ class Case:
     def to_json(self) -> dict:
         return {"argv": self.argv, "files": {k: v.hex() for k, v in self.files.items()},
                 "specials": self.specials, "tree": os.path.relpath(self.tree, REPO) if self.tree else None,
-                "tree_edit": [self.tree_edit[0], self.tree_edit[1], self.tree_edit[2].hex()] if self.tree_edit else None}
+                "tree_edit": ([self.tree_edit[0], self.tree_edit[1], self.tree_edit[2].hex()]
+                              if self.tree_edit else None)}
 
     @classmethod
     def from_json(cls, doc: dict) -> Case:

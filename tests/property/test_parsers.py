@@ -7,10 +7,8 @@ Documented exceptions: the pure list parsers (``parse_cpulist``, ``parse_cpumask
 ``parse_numa_maps`` raise ValueError by contract, quoting the text; every caller maps it to its own
 error (the CLI fuzz in tests/fuzz checks that end to end). Nothing else is allowed from them."""
 
-import json
 import os
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

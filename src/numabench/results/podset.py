@@ -82,7 +82,27 @@ class PodRun:
                                   "give the -o file of numabench pod run")
         if data.get("result") is not None:
             validate(data["result"], f"{where}: result")
+            _check_pod_evidence(data["result"], f"{where}: result")
         return cls(**data)
+
+
+def _check_pod_evidence(result: dict[str, Any], where: str) -> None:
+    """``environment.pod`` (what ``pod compare`` shows as evidence): a mapping whose cpus, mems and
+    cpu_nodes are lists of ids. The result schema keeps the environment as written, so it is checked here.
+
+    Raises ResultError naming the key."""
+    env = result.get("environment")
+    pod = env.get("pod") if isinstance(env, dict) else None
+    if pod is None:
+        return
+    if not isinstance(pod, dict):
+        raise ResultError(f"{where}: environment.pod is {type(pod).__name__}, not a mapping",
+                          "give the -o file of numabench pod run")
+    for key in ("cpus", "mems", "cpu_nodes"):
+        ids = pod.get(key)
+        if ids is not None and not (isinstance(ids, list) and all(type(i) is int and i >= 0 for i in ids)):
+            raise ResultError(f"{where}: environment.pod.{key} is not a list of CPU/node ids",
+                              "give the -o file of numabench pod run")
 
 
 @dataclass

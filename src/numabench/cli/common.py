@@ -121,7 +121,8 @@ class Outputs:
 
         doc = result.to_dict()
         if self.output:
-            save(doc, self.output, force=True)
+            # not forced: a file another run wrote since check() is refused, never silently replaced
+            save(doc, self.output, force=self.force)
             progress(f"wrote {self.output}")
         if self.csv_path:
             save_csv(result, self.csv_path)

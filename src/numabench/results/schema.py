@@ -302,7 +302,7 @@ def save(result: Result | JSON, path: str, force: bool = False) -> None:
     """Write atomically (temporary file, then rename). Never overwrites unless force."""
     if os.path.exists(path) and not force:
         raise ResultError(f"{path} already exists", "choose another -o file or pass --force to overwrite it")
-    write_atomic(path, dumps(result), fix="choose a writable -o path")
+    write_atomic(path, dumps(result), fix="choose a writable -o path", exclusive=not force)
 
 
 def build_result(*, environment: JSON, topology: JSON, command: list[str], options: JSON, notes: list[str],

@@ -77,7 +77,29 @@ TARGETS = [
     ("memstate", ["kubelet", "state", "--dir", "{dir}"]),
     ("cpustate", ["kubelet", "state", "--dir", "{dir}", "--json"]),
     ("tree", ["topology", "--json", "--sysfs-root", "{tree}"]),
+    ("runopt", ["run", "--kernels", "latency", "--repeat", "1", "--size", "4M", "--sample-seconds", "0.05"]),
+    ("runopt", ["loaded", "--size", "4M", "--inject-size", "4M", "--delays", "0", "--sample-seconds", "0.05"]),
+    ("runopt", ["matrix", "--kind", "latency", "--size", "4M", "--repeat", "1"]),
 ]
+
+# Option fuzzing of the measuring commands: one hostile value each time, every one of which must be
+# refused before anything is measured (a value that slipped through would measure: slow, and a bug).
+RUN_HOSTILE = {
+    "--size": ["0", "-1", "16", "127", "nan", "1e999", "18446744073709551616", "9" * 60 + "T", "4M4", "Ki"],
+    "--repeat": ["0", "-1", "99999999999999999999", "nan", "1.5", ""],
+    "--seed": ["-1", "18446744073709551616", "9" * 5000, "x"],
+    "--sample-seconds": ["nan", "inf", "-1", "0", "1e999", "61"],
+    "--threads": ["0", "-1", "100000", "9" * 30],
+    "--cpu-node": ["0-4294967295", "99999999999999999999", "-1", "0,,1", "0:", "\x00"],
+    "--mem-node": ["0-4294967295", "4096", "1-0", " "],
+    "--pages": ["3M", "", "1G2", "hugetlb"],
+    "--delays": ["18446744073709551616", "-1", "1e3", "0-", "99999999999999999999"],
+    "-o": ["", "{tmp}"],
+}
+RUN_HOSTILE_FOR = {"run": ["--size", "--repeat", "--seed", "--sample-seconds", "--threads", "--cpu-node",
+                           "--mem-node", "--pages", "-o"],
+                   "loaded": ["--size", "--delays", "--sample-seconds", "--cpu-node", "-o"],
+                   "matrix": ["--size", "--repeat", "--threads", "--pages", "-o"]}
 
 # Option values that must be refused in one line (or bounded), put in place of a valid one.
 HOSTILE_VALUES = ["", "-1", "0", "nan", "NaN", "inf", "-inf", "1e999", "9" * 40, "9" * 5000, "0x10", "1.5",
@@ -352,7 +374,11 @@ def make_case(rng: random.Random) -> Case:
         if a.startswith("{seed:"):
             a = "{repo}/" + os.path.relpath(rng.choice(SEEDS[a[6:-1]]), REPO)
         argv.append(a)
-    if rng.random() < 0.25 and argv[0] in OPTION_SLOTS:
+    if kind == "runopt":
+        option = rng.choice(RUN_HOSTILE_FOR[argv[0]])
+        value = rng.choice(RUN_HOSTILE[option])
+        argv += [option, value.replace("\\x00", "\x01")]
+    elif rng.random() < 0.25 and argv[0] in OPTION_SLOTS:
         slot = rng.choice(OPTION_SLOTS[argv[0]])
         argv += [s.replace("{v}", rng.choice(HOSTILE_VALUES)) for s in slot]
     return case
@@ -476,7 +502,8 @@ def warm_up() -> None:
                  "numabench.analysis.qualify", "numabench.results.baseline", "numabench.results.podset",
                  "numabench.kube.experiment.compare", "numabench.kube.experiment.manifests",
                  "numabench.kube.admission.plan", "numabench.kube.kubelet.config", "numabench.kube.kubelet.checkpoint",
-                 "numabench.host.topology", "numabench.render.junit", "numabench.render.text", "numpy"):
+                 "numabench.host.topology", "numabench.render.junit", "numabench.render.text", "numpy",
+                 "numabench.native._native", "numabench.measure.runner", "numabench.measure.loaded"):
         try:
             importlib.import_module(name)
         except ImportError:

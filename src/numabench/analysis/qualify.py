@@ -379,7 +379,7 @@ class _Context:
             raise ResultError("the result has no topology section; it was not written by numabench qualify/matrix")
         try:
             self.topology = Topology.from_dict(result["topology"])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ResultError(f"the result's topology section is malformed ({exc})") from None
         self.matrix: dict[str, Any] | None = result.get("matrix")
         self.measurements: list[dict[str, Any]] = result.get("measurements", [])
@@ -691,7 +691,13 @@ def evaluate(spec: QualifySpec, result: dict[str, Any]) -> list[Verdict]:
     Raises ResultError when the result has no usable topology section.
     """
     ctx = _Context(result)
-    return [_EVALUATORS[key](ctx, bound) for key, bound in spec.checks.items()]
+    try:
+        return [_EVALUATORS[key](ctx, bound) for key, bound in spec.checks.items()]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        # The matrix section is kept as written (the schema types measurements, not sections): a
+        # damaged --from file shows here, as one error rather than a traceback.
+        raise ResultError(f"the result's matrix section is malformed ({type(exc).__name__}: {str(exc)[:200]})",
+                          "give a result written by numabench qualify -o or numabench matrix -o") from None
 
 
 def overall(verdicts: list[Verdict], interrupted: bool = False) -> str:

@@ -264,3 +264,34 @@ def test_cgroup_removed_under_a_running_pod_exec(tmp_path):
         if proc.poll() is None:
             proc.kill()
         finish(start(["pod", "cleanup"]))
+
+
+# --------------------------------------------------------------------------- hugepage pool shrunk
+
+
+@pytest.mark.native
+@pytest.mark.root
+def test_hugepage_pool_shrunk_during_a_run(tmp_path, hugepage_pool):
+    """The pool is given back (shrunk to what it was) while `run --pages 2M` measures: the pages the
+    run already mapped stay its own (the kernel reserves them at mmap), a later buffer finds the pool
+    empty and says so; never SIGBUS, nothing half-written, and the pool ends as it was."""
+    from conftest import NR_HUGEPAGES_2M, read_int, write_int
+
+    before = read_int(NR_HUGEPAGES_2M)
+    hugepage_pool.require(NR_HUGEPAGES_2M, 8)
+    out = tmp_path / "r.json"
+    proc = start(["run", "--pages", "2M", "--size", "8M", "--kernels", "latency,read,copy", "--repeat", "3",
+                  "--sample-seconds", "0.05", "-o", out])
+    try:
+        time.sleep(random.Random(SEED).uniform(0.3, 1.0))
+        write_int(NR_HUGEPAGES_2M, before)  # shrink: give back the pages this test added
+    finally:
+        rc, _, err = finish(proc)
+    print(f"run ended {rc}: {err.strip().splitlines()[-1:]}")
+    assert rc not in (-signal.SIGBUS, 128 + signal.SIGBUS) and "Traceback" not in err, (rc, err)
+    assert rc in (0, 2, 3), (rc, err)
+    if rc == 2:
+        one_line_error(rc, err, "hugepage")
+    else:
+        load_result(str(out))  # whatever was measured is complete and valid
+    assert read_int(NR_HUGEPAGES_2M) == before

@@ -78,7 +78,7 @@ TARGETS = [
     ("cpustate", ["kubelet", "state", "--dir", "{dir}", "--json"]),
     ("tree", ["topology", "--json", "--sysfs-root", "{tree}"]),
     ("runopt", ["run", "--kernels", "latency", "--repeat", "1", "--size", "4M", "--sample-seconds", "0.05"]),
-    ("runopt", ["loaded", "--size", "4M", "--inject-size", "4M", "--delays", "0", "--sample-seconds", "0.05"]),
+    ("runopt", ["loaded", "--size", "4M", "--inject-size", "4M", "--delays", "0", "--repeat", "1"]),
     ("runopt", ["matrix", "--kind", "latency", "--size", "4M", "--repeat", "1"]),
 ]
 
@@ -90,6 +90,9 @@ RUN_HOSTILE = {
     "--seed": ["-1", "18446744073709551616", "9" * 5000, "x"],
     "--sample-seconds": ["nan", "inf", "-1", "0", "1e999", "61"],
     "--threads": ["0", "-1", "100000", "9" * 30],
+    "--injectors": ["0", "-1", "100000", "9" * 30],
+    "--inject-size": ["0", "16", "1e999", "18446744073709551616", "x"],
+    "--inject-node": ["-1", "4096", "99999999999999999999"],
     "--cpu-node": ["0-4294967295", "99999999999999999999", "-1", "0,,1", "0:", "\x00"],
     "--mem-node": ["0-4294967295", "4096", "1-0", " "],
     "--pages": ["3M", "", "1G2", "hugetlb"],
@@ -98,7 +101,8 @@ RUN_HOSTILE = {
 }
 RUN_HOSTILE_FOR = {"run": ["--size", "--repeat", "--seed", "--sample-seconds", "--threads", "--cpu-node",
                            "--mem-node", "--pages", "-o"],
-                   "loaded": ["--size", "--delays", "--sample-seconds", "--cpu-node", "-o"],
+                   "loaded": ["--size", "--inject-size", "--delays", "--repeat", "--injectors", "--cpu-node",
+                              "--inject-node", "-o"],
                    "matrix": ["--size", "--repeat", "--threads", "--pages", "-o"]}
 
 # Option values that must be refused in one line (or bounded), put in place of a valid one.

@@ -52,8 +52,12 @@ def leftovers(folder):
 
 @pytest.mark.native
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
-@pytest.mark.parametrize("command", [SMALL_RUN, ["matrix", "--kind", "latency", "--size", "4M", "--repeat", "2"]],
-                         ids=["run", "matrix"])
+@pytest.mark.parametrize("command", [
+    SMALL_RUN,
+    ["matrix", "--kind", "latency", "--size", "4M", "--repeat", "2"],
+    pytest.param(["loaded", "--size", "4M", "--inject-size", "4M", "--delays", "0,100,400", "--repeat", "2"],
+                 marks=pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="loaded needs 2 CPUs")),
+], ids=["run", "matrix", "loaded"])
 def test_signal_at_a_random_moment_never_loses_the_earlier_result(tmp_path, command, sig):
     """A complete earlier -o survives a kill at any moment of a --force rerun; after SIGINT the file is
     a complete result (the earlier or the new, interrupted one); nothing partial is ever there."""

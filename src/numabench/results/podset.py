@@ -80,9 +80,6 @@ class PodRun:
             if data.get(key) is not None and not isinstance(data[key], dict):
                 raise ResultError(f"{where}: {key!r} is {type(data[key]).__name__}, not a mapping",
                                   "give the -o file of numabench pod run")
-        if data.get("result") is not None:
-            validate(data["result"], f"{where}: result")
-            _check_pod_evidence(data["result"], f"{where}: result")
         return cls(**data)
 
 
@@ -177,4 +174,10 @@ def load_pod_results(path: str) -> PodResultSet:
         ResultError: unreadable, not JSON, not a pod result set, or an unknown version (named).
     """
     data = load_json(path, what="pod result set", error=ResultError, fix="give the -o file of numabench pod run")
-    return PodResultSet.from_dict(data, path)
+    result_set = PodResultSet.from_dict(data, path)
+    # A file may have been edited or damaged since pod run validated each result: check them again.
+    for i, run in enumerate(result_set.runs):
+        if run.result is not None:
+            validate(run.result, f"{path}: runs[{i}]: result")
+            _check_pod_evidence(run.result, f"{path}: runs[{i}]: result")
+    return result_set

@@ -398,6 +398,24 @@ def _variants(raw: dict, source: str, common: tuple[str, ...], warnings: list[st
     return variants, baseline
 
 
+def _node_affinity_shape(affinity: dict, where: str) -> None:
+    """What fleet mode edits (it ANDs a hostname into every nodeSelectorTerm) must have the shape of
+    a core/v1 Affinity: mappings, and nodeSelectorTerms a list of mappings. Raises UsageError."""
+    for key, value in affinity.items():
+        if value is not None:
+            _mapping(value, f"{where}.{key}", "{requiredDuringSchedulingIgnoredDuringExecution: {...}}")
+    required = (affinity.get("nodeAffinity") or {}).get("requiredDuringSchedulingIgnoredDuringExecution")
+    if required is None:
+        return
+    _mapping(required, f"{where}.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution",
+             "{nodeSelectorTerms: [{matchExpressions: [...]}]}")
+    terms = required.get("nodeSelectorTerms")
+    if terms is not None and not (isinstance(terms, list) and all(isinstance(t, dict) for t in terms)):
+        raise _err(f"{where}.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms",
+                   "must be a list of mappings",
+                   "write e.g. [{matchExpressions: [{key: k, operator: In, values: [v]}]}]")
+
+
 def _scheduling(raw: dict, source: str) -> tuple[dict[str, str], Any, tuple]:
     """(nodeSelector, affinity, tolerations), as the pod template takes them."""
     selector = _labels(raw.get("nodeSelector") or {}, f"{source}: nodeSelector")
@@ -405,6 +423,7 @@ def _scheduling(raw: dict, source: str) -> tuple[dict[str, str], Any, tuple]:
     if affinity is not None:
         _mapping(affinity, f"{source}: affinity", "{nodeAffinity: {...}}")
         _check_keys(affinity, ("nodeAffinity", "podAffinity", "podAntiAffinity"), f"{source}: affinity")
+        _node_affinity_shape(affinity, f"{source}: affinity")
     tolerations = raw.get("tolerations") or []
     if not isinstance(tolerations, list) or not all(isinstance(t, dict) for t in tolerations):
         raise _err(f"{source}: tolerations", "must be a list of mappings",

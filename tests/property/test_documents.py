@@ -22,7 +22,7 @@ from numabench.results.schema import load as load_result
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "data")
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples")
-SETTINGS = settings(max_examples=150, deadline=2000, derandomize=True,
+SETTINGS = settings(max_examples=150, deadline=5000, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-(1 << 70), 1 << 70), st.floats(allow_nan=False),

@@ -41,10 +41,17 @@ def _identity(result: dict[str, Any]) -> dict[str, Any]:
         "kernel_release": env.get("kernel_release"),
         "thp_enabled": env.get("thp_enabled"),
         "thp_defrag": env.get("thp_defrag"),
-        "nodes": sorted(({"id": int(n["id"]), "cpus": sorted(int(c) for c in n.get("cpus") or []),
+        "nodes": sorted(({"id": _id(n["id"]), "cpus": sorted(_id(c) for c in n.get("cpus") or []),
                           "memory_only": bool(n.get("memory_only"))} for n in nodes), key=lambda n: n["id"]),
         "hugepage_sizes_bytes": sizes,
     }
+
+
+def _id(value: Any) -> int:
+    ident = int(value)
+    if ident < 0:
+        raise ValueError(f"negative node or CPU id {ident}")
+    return ident
 
 
 def fingerprint(identity: dict[str, Any]) -> str:

@@ -18,7 +18,7 @@ def cleanup(as_json: bool) -> None:
     do this first by themselves. Exit 0 (nothing or all removed), 2 (a cgroup stays busy)."""
     from numabench.kube.experiment.executor import cleanup_orphans, find_hierarchies
 
-    removed = cleanup_orphans(find_hierarchies())
+    removed = cleanup_orphans(find_hierarchies(), remove_top=True)
     if as_json:
         click.echo(json.dumps({"removed": removed}, indent=2))
     elif removed:

@@ -174,10 +174,12 @@ def _owner_alive(name: str, proc_root: str = "/proc") -> bool | None:
     return pid_alive(pid) and _start_time(pid, proc_root) == started
 
 
-def cleanup_orphans(hierarchies: list[Hierarchy] | None = None) -> list[str]:
+def cleanup_orphans(hierarchies: list[Hierarchy] | None = None, remove_top: bool = False) -> list[str]:
     """Kill what runs in the cgroups numabench made whose owner is dead (a SIGKILLed ``pod exec`` or
     ``pod run --backend local``), remove them, then every directory of numabench's own tree
-    (``numabench/kubepods/...``) left empty. A real kubelet's cgroups are never looked at.
+    (``numabench/kubepods/...``) left empty; with ``remove_top`` (``pod cleanup``) the empty
+    ``numabench/kubepods`` and ``numabench`` too (not before every exec: a concurrent one may be
+    making its directories below them). A real kubelet's cgroups are never looked at.
 
     Returns the directories removed. Raises CgroupError: an orphan cgroup stays busy.
     """
@@ -199,6 +201,13 @@ def cleanup_orphans(hierarchies: list[Hierarchy] | None = None) -> list[str]:
                         removed.append(path)
                     except OSError:
                         pass
+        if remove_top:
+            for level in (top, os.path.dirname(top)):
+                try:
+                    os.rmdir(level)
+                    removed.append(level)
+                except OSError:
+                    break  # still in use
     return removed
 
 

@@ -260,8 +260,12 @@ def load_node(path: str) -> NodeDescription:
         UsageError: unreadable, unparsable or malformed.
     """
     doc = read_document(path, "node file")
+    fix = "see `numabench pod plan --help` for the node file's fields"
     try:
-        return NodeDescription.from_dict(doc, source=os.path.basename(path))
+        node = NodeDescription.from_dict(doc, source=os.path.basename(path))
     except (TypeError, ValueError, KeyError, AttributeError) as exc:  # a type the field checks missed
-        raise UsageError(f"{path}: malformed node file ({type(exc).__name__}: {str(exc)[:200]})",
-                         "see `numabench pod plan --help` for the node file's fields") from None
+        raise UsageError(f"{path}: malformed node file ({type(exc).__name__}: {str(exc)[:200]})", fix) from None
+    ids = [n.id for n in node.numa_nodes] + [c for n in node.numa_nodes for c in n.cpus] + list(node.reserved_cpus)
+    if any(i < 0 for i in ids):
+        raise UsageError(f"{path}: a negative NUMA node or CPU id", fix)
+    return node

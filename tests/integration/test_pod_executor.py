@@ -6,8 +6,10 @@ host-node.json: one NUMA node, CPUs 0-1, CPU 0 reserved) is planned onto exclusi
 cgroup v2 is exercised inside the multi-node guest (tests/vm/guest_checks.py).
 """
 
+import glob
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -118,11 +120,13 @@ def test_numabench_run_inside_the_planned_cgroup(cpu1_cgroups, tmp_path):
     cs = doc["environment"]["cpuset"]
     assert cs["cpuset_cpus"] == [1] and cs["cpus_allowed"] == [1]
     assert cs["cpuset_mems"] == [0]
-    assert cs["cgroup_path"] == f"/numabench/kubepods/pod{plan.pod.uid}/bench"
+    # each exec its own cgroup: the container's name plus the owner tag (.nb-<pid>-<start time>)
+    assert re.fullmatch(rf"/numabench/kubepods/pod{plan.pod.uid}/bench\.nb-\d+-\d+", cs["cgroup_path"])
     assert cs["kube"]["qos_class"] == "Guaranteed" and cs["kube"]["pod_uid"] == plan.pod.uid
     rec = json.loads(record.read_text())
     assert rec["exit_code"] == 0 and rec["container"]["cpuset_cpus"] == "1"
-    assert rec["cgroup"]["directories"] == dirs and rec["cgroup"]["memory_max_bytes"] == 256 << 20
+    assert [os.path.dirname(d) for d in rec["cgroup"]["directories"]] == [os.path.dirname(d) for d in dirs]
+    assert rec["cgroup"]["memory_max_bytes"] == 256 << 20
     assert "cgroup removed" in proc.stderr
 
 
@@ -135,7 +139,7 @@ def test_failing_command_exit_code_and_cleanup(cpu1_cgroups, tmp_path):
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 3, proc.stderr
     text = seen.read_text()
-    assert f"/numabench/kubepods/pod{plan.pod.uid}/bench\n" in text  # the command ran in the cgroup
+    assert re.search(rf"/numabench/kubepods/pod{plan.pod.uid}/bench\.nb-\d+-\d+\n", text)  # ran in the cgroup
     assert "Cpus_allowed_list:\t1\n" in text
 
 
@@ -144,9 +148,10 @@ def _wait_for_command(directory, comm, timeout_s=60):
     child joins the cgroup, then execs the command)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        for name in ("tasks", "cgroup.procs"):
+        # the leaf carries its owner's tag: <container>.nb-<pid>-<start time>
+        for name in [os.path.join(d, n) for d in glob.glob(directory + ".nb-*") for n in ("tasks", "cgroup.procs")]:
             try:
-                with open(os.path.join(directory, name)) as f:
+                with open(name) as f:
                     pids = f.read().split()
             except OSError:
                 pids = []
@@ -219,8 +224,9 @@ def test_context_manager_kills_leftovers_on_error(cpu1_cgroups):
     sleeper = None
     with pytest.raises(RuntimeError, match="boom"):
         with PodCgroup(plan.pod.uid, c.name, plan.qos, c.cpus, c.mems, c.memory_limit_bytes) as cg:
-            assert cg.paths == dirs and all(os.path.isdir(d) for d in dirs)
-            with open(os.path.join(dirs[0], "cpuset.cpus")) as f:
+            assert cg.paths == [d + cg.rel[cg.rel.rindex(".nb-"):] for d in dirs]  # owner-tagged
+            assert all(os.path.isdir(p) for p in cg.paths)
+            with open(os.path.join(cg.paths[0], "cpuset.cpus")) as f:
                 assert f.read().strip() == "1"
             sleeper = subprocess.Popen(["sleep", "300"], preexec_fn=lambda: cg.attach(os.getpid()))
             assert sleeper.pid in cg.pids()

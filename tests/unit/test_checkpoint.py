@@ -9,7 +9,6 @@ import pytest
 from click.testing import CliRunner
 
 from numabench.cli import main
-from numabench.kube.kubelet import checkpoint
 from numabench.kube.kubelet.checkpoint import (
     _MEM_LAYOUTS,
     CheckpointError,
@@ -21,6 +20,7 @@ from numabench.kube.kubelet.checkpoint import (
     parse_memory_manager_state,
     spew_for_hash,
 )
+from numabench.util import docload
 
 STATE = os.path.join(os.path.dirname(__file__), "..", "data", "kubelet", "state")
 RECOVERY = ("drain the node", "stop the kubelet", "remove", "start the kubelet", "uncordon")
@@ -167,7 +167,7 @@ def test_unreadable_file(tmp_path, monkeypatch):
     if os.access(f, os.R_OK):  # root reads any file: make open() answer as it would to a user
         def denied(path, *args, **kwargs):
             raise PermissionError(13, "Permission denied", path)
-        monkeypatch.setattr(checkpoint, "open", denied, raising=False)
+        monkeypatch.setattr(docload, "_open", denied)
     try:
         result = CliRunner().invoke(main, ["kubelet", "state", "--dir", str(tmp_path)])
     finally:

@@ -22,11 +22,9 @@ never passes on figures it does not have.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-import yaml
 
 from numabench.constants import (
     C2C_KERNEL,
@@ -41,6 +39,7 @@ from numabench.constants import (
 from numabench.errors import ResultError, SpecError, UsageError
 from numabench.host.topology import Topology
 from numabench.results.scan import scan_groups, slowest_chunk
+from numabench.util import docload
 from numabench.util.units import format_size, parse_size, parse_size_range
 
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
@@ -194,24 +193,6 @@ class QualifySpec:
                                       "chunk_bytes": m.scan.chunk_bytes, "max_chunks": m.scan.max_chunks,
                                       "margin": m.scan.margin}
         return out
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice (PyYAML keeps the last one silently)."""
-
-
-def _mapping_no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode,
-                           deep: bool = False) -> dict[Hashable, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice", key_node.start_mark)
-        seen.add(key)
-    return yaml.SafeLoader.construct_mapping(loader, node, deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_no_duplicates)
 
 
 def _type_name(value: Any) -> str:
@@ -416,18 +397,8 @@ def parse_spec(data: Any, source: str = "<spec>") -> QualifySpec:
 
 def load_spec(path: str) -> QualifySpec:
     """Read and check a YAML spec file. Raises SpecError (exit 2) on any problem, naming the file."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read the spec ({exc.strerror})", "give the path of a YAML spec file") from None
-    try:
-        data = yaml.load(text, Loader=_StrictLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpecError(f"{path}: not valid YAML{where} ({problem})", "fix the YAML syntax") from None
+    text = docload.read_text(path, what="spec", error=SpecError, fix="give the path of a YAML spec file")
+    data = docload.parse_yaml(text, path, error=SpecError, unique_keys=True)
     return parse_spec(data, path)
 
 
@@ -504,7 +475,7 @@ class _Context:
             raise ResultError("the result has no topology section; it was not written by numabench qualify/matrix")
         try:
             self.topology = Topology.from_dict(result["topology"])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ResultError(f"the result's topology section is malformed ({exc})") from None
         self.matrix: dict[str, Any] | None = result.get("matrix")
         self.measurements: list[dict[str, Any]] = result.get("measurements", [])
@@ -895,7 +866,13 @@ def evaluate(spec: QualifySpec, result: dict[str, Any]) -> list[Verdict]:
     Raises ResultError when the result has no usable topology section.
     """
     ctx = _Context(result)
-    return [_EVALUATORS[key](ctx, bound) for key, bound in spec.checks.items()]
+    try:
+        return [_EVALUATORS[key](ctx, bound) for key, bound in spec.checks.items()]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        # The matrix section is kept as written (the schema types measurements, not sections): a
+        # damaged --from file shows here, as one error rather than a traceback.
+        raise ResultError(f"the result's matrix section is malformed ({type(exc).__name__}: {str(exc)[:200]})",
+                          "give a result written by numabench qualify -o or numabench matrix -o") from None
 
 
 def overall(verdicts: list[Verdict], interrupted: bool = False) -> str:

@@ -27,6 +27,11 @@ SYSFS_ENV = "NUMABENCH_SYSFS_ROOT"
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> None:
+    # One line whatever the message quotes from a file: line breaks and control characters escaped.
+    # Quoted content can be huge (a 500 KB line of a damaged file): its start and the fix at the end stay.
+    message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+    if len(message) > 2000:
+        message = f"{message[:1500]} [... {len(message) - 1800} characters ...] {message[-300:]}"
     click.echo(f"numabench: error: {message}", err=True)
     sys.exit(code)
 
@@ -116,7 +121,8 @@ class Outputs:
 
         doc = result.to_dict()
         if self.output:
-            save(doc, self.output, force=True)
+            # not forced: a file another run wrote since check() is refused, never silently replaced
+            save(doc, self.output, force=self.force)
             progress(f"wrote {self.output}")
         if self.csv_path:
             save_csv(result, self.csv_path)

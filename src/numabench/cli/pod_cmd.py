@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from numabench.cli.pod_cleanup_cmd import cleanup
 from numabench.cli.pod_experiment_cmd import compare_cmd, emit, manifests, run_cmd
 from numabench.cli.pod_inspect_cmd import inspect
 from numabench.cli.pod_plan_cmd import exec_, plan
@@ -22,3 +23,4 @@ pod.add_command(manifests)
 pod.add_command(run_cmd, name="run")
 pod.add_command(compare_cmd, name="compare")
 pod.add_command(emit)
+pod.add_command(cleanup)

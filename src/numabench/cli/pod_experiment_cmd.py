@@ -188,7 +188,8 @@ def run_cmd(experiment_file, backend, kubeconfig, context, cri_socket, cgroup_dr
 @click.argument("results_file", metavar="RESULTS.json")
 @click.option("--markdown", "markdown_path", metavar="FILE", help="Also write the comparison as Markdown.")
 @click.option("--json", "json_path", metavar="FILE", help="Also write the comparison as JSON ('-': stdout only).")
-@click.option("--rounds", type=click.IntRange(100), default=2000, show_default=True, help="Bootstrap rounds.")
+@click.option("--rounds", type=click.IntRange(100, 1_000_000), default=2000, show_default=True,
+              help="Bootstrap rounds.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Bootstrap seed.")
 @one_line_errors
 def compare_cmd(results_file, markdown_path, json_path, rounds, seed) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from numabench.errors import TopologyError
+from numabench.util import docload
 from numabench.util.cpulist import parse_cpulist
 
 __all__ = ["NumaMapsEntry", "parse_numa_maps", "pages_by_node_in_range", "read_numa_maps"]
@@ -125,14 +126,9 @@ def read_numa_maps(pid: int | str = "self", proc_root: str = "/proc") -> list[Nu
         TopologyError: the file cannot be read (kernel without CONFIG_NUMA, or no such process).
     """
     path = os.path.join(proc_root, str(pid), "numa_maps")
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            text = f.read()
-    except OSError as exc:
-        raise TopologyError(
-            f"cannot read {path}: {exc.strerror}",
-            fix="numa_maps needs a kernel with CONFIG_NUMA and a live process",
-        ) from None
+    text = docload.read_bytes(path, what="numa_maps", error=TopologyError,
+                              fix="numa_maps needs a kernel with CONFIG_NUMA and a live process"
+                              ).decode("utf-8", errors="replace")
     return parse_numa_maps(text)
 
 

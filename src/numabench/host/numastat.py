@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from numabench.errors import TopologyError
+from numabench.util import docload
 
 COUNTERS = ("numa_hit", "numa_miss", "numa_foreign", "interleave_hit", "local_node", "other_node")
 _NODE_NAME_RE = re.compile(r"^node(\d+)$")
@@ -30,7 +31,7 @@ def parse_numastat(text: str, name: str = "numastat") -> dict[str, int]:
         if not line.strip():
             continue
         parts = line.split()
-        if len(parts) != 2 or not parts[1].isdigit():
+        if len(parts) != 2 or not (parts[1].isascii() and parts[1].isdigit()):  # "²".isdigit() is True
             raise TopologyError(f"{name}: malformed line {line!r}", "expected '<counter> <count>' lines")
         out[parts[0]] = int(parts[1])
     return out
@@ -55,11 +56,7 @@ def read_numastat(sysfs_root: str = "/sys") -> dict[int, dict[str, int]]:
         if not m:
             continue
         path = os.path.join(node_dir, name, "numastat")
-        try:
-            with open(path, encoding="ascii") as f:
-                text = f.read()
-        except OSError as exc:
-            raise TopologyError(f"cannot read {path}: {exc.strerror}") from None
+        text = docload.read_bytes(path, what="numastat", error=TopologyError).decode("ascii", errors="replace")
         out[int(m.group(1))] = parse_numastat(text, path)
     return dict(sorted(out.items()))
 

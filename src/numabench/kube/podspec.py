@@ -20,7 +20,6 @@ the admission model decides what a kubelet version does with them (KEP-5526).
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from typing import Any
 
 from numabench.errors import UsageError
 from numabench.kube.resources import CPU, HUGEPAGES_PREFIX, MEMORY, hugepage_size_bytes, parse_quantity, quantity_bytes
+from numabench.util import docload
 
 __all__ = [
     "Container",
@@ -289,21 +289,7 @@ def load_pod(path: str) -> PodSpec:
         UsageError: the file cannot be read or parsed, holds several documents, or is not a pod
             (see ``pod_from_dict``).
     """
-    import yaml  # a dependency; imported here so the model's tests need it only for files
-
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as exc:
-        raise UsageError(f"cannot read the pod file {path}: {exc.strerror}", "give the path of a Pod YAML") from None
-    try:
-        if path.endswith(".json"):
-            docs = [json.loads(text)]
-        else:
-            docs = [d for d in yaml.safe_load_all(text) if d is not None]
-    except (yaml.YAMLError, ValueError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UsageError(f"{path} is not valid YAML/JSON: {first}", "fix the manifest's syntax") from None
+    docs = docload.load_document(path, what="pod file", fix="give the path of a Pod YAML", all_documents=True)
     if len(docs) != 1:
         raise UsageError(f"{path} holds {len(docs)} documents", "give a file with exactly one pod manifest")
     return pod_from_dict(docs[0], source=os.path.basename(path))

@@ -13,6 +13,7 @@ import hashlib
 import json
 from typing import Any
 
+from numabench.errors import ResultError
 from numabench.util.cpulist import format_cpulist
 
 FINGERPRINT_CHARS = 12
@@ -24,6 +25,14 @@ def machine_identity(result: dict[str, Any]) -> dict[str, Any]:
     """What the fingerprint hashes, from a result's (or a live) ``environment`` and ``topology``:
     ``cpu_model``, ``kernel_release``, ``thp_enabled``, ``thp_defrag``, ``nodes`` (``[{id, cpus,
     memory_only}]`` by id) and ``hugepage_sizes_bytes`` (sorted, over all nodes). Missing parts are None."""
+    try:
+        return _identity(result)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # a hand-edited or damaged file
+        raise ResultError(f"a result's environment or topology is malformed ({type(exc).__name__}: {exc})",
+                          "give results written by numabench run/matrix/qualify -o") from None
+
+
+def _identity(result: dict[str, Any]) -> dict[str, Any]:
     env = result.get("environment") or {}
     nodes = (result.get("topology") or {}).get("nodes") or []
     sizes = sorted({int(p["page_size_bytes"]) for n in nodes for p in (n.get("hugepages") or [])})
@@ -32,10 +41,17 @@ def machine_identity(result: dict[str, Any]) -> dict[str, Any]:
         "kernel_release": env.get("kernel_release"),
         "thp_enabled": env.get("thp_enabled"),
         "thp_defrag": env.get("thp_defrag"),
-        "nodes": sorted(({"id": int(n["id"]), "cpus": sorted(int(c) for c in n.get("cpus") or []),
+        "nodes": sorted(({"id": _id(n["id"]), "cpus": sorted(_id(c) for c in n.get("cpus") or []),
                           "memory_only": bool(n.get("memory_only"))} for n in nodes), key=lambda n: n["id"]),
         "hugepage_sizes_bytes": sizes,
     }
+
+
+def _id(value: Any) -> int:
+    ident = int(value)
+    if ident < 0:
+        raise ValueError(f"negative node or CPU id {ident}")
+    return ident
 
 
 def fingerprint(identity: dict[str, Any]) -> str:

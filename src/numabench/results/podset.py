@@ -15,12 +15,13 @@ Pure data: imports neither the native extension nor ``numabench.kube``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, TypeVar
 
 from numabench import __version__
 from numabench.errors import ResultError
+from numabench.results.schema import validate
+from numabench.util.docload import load_json
 
 __all__ = ["POD_RESULTS_VERSION", "RESULT_KIND", "RUN_STATUSES", "PodRun", "PodResultSet", "load_pod_results"]
 
@@ -73,7 +74,32 @@ class PodRun:
         if unknown:
             raise ResultError(f"{where} has unknown keys {', '.join(map(str, unknown))}",
                               "it was written by a newer numabench; read it with that version")
+        for key, kind in (("variant", str), ("repetition", int), ("status", str)):
+            _typed(data, key, kind, where)
+        for key in ("planned", "result"):  # a mapping or null; a run's result is a run result file's
+            if data.get(key) is not None and not isinstance(data[key], dict):
+                raise ResultError(f"{where}: {key!r} is {type(data[key]).__name__}, not a mapping",
+                                  "give the -o file of numabench pod run")
         return cls(**data)
+
+
+def _check_pod_evidence(result: dict[str, Any], where: str) -> None:
+    """``environment.pod`` (what ``pod compare`` shows as evidence): a mapping whose cpus, mems and
+    cpu_nodes are lists of ids. The result schema keeps the environment as written, so it is checked here.
+
+    Raises ResultError naming the key."""
+    env = result.get("environment")
+    pod = env.get("pod") if isinstance(env, dict) else None
+    if pod is None:
+        return
+    if not isinstance(pod, dict):
+        raise ResultError(f"{where}: environment.pod is {type(pod).__name__}, not a mapping",
+                          "give the -o file of numabench pod run")
+    for key in ("cpus", "mems", "cpu_nodes"):
+        ids = pod.get(key)
+        if ids is not None and not (isinstance(ids, list) and all(type(i) is int and i >= 0 for i in ids)):
+            raise ResultError(f"{where}: environment.pod.{key} is not a list of CPU/node ids",
+                              "give the -o file of numabench pod run")
 
 
 @dataclass
@@ -147,13 +173,11 @@ def load_pod_results(path: str) -> PodResultSet:
     Raises:
         ResultError: unreadable, not JSON, not a pod result set, or an unknown version (named).
     """
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise ResultError(f"{path}: no such file", "give the -o file of numabench pod run") from None
-    except OSError as exc:
-        raise ResultError(f"{path}: cannot read ({exc.strerror})") from None
-    except ValueError as exc:
-        raise ResultError(f"{path}: not valid JSON ({exc})") from None
-    return PodResultSet.from_dict(data, path)
+    data = load_json(path, what="pod result set", error=ResultError, fix="give the -o file of numabench pod run")
+    result_set = PodResultSet.from_dict(data, path)
+    # A file may have been edited or damaged since pod run validated each result: check them again.
+    for i, run in enumerate(result_set.runs):
+        if run.result is not None:
+            validate(run.result, f"{path}: runs[{i}]: result")
+            _check_pod_evidence(run.result, f"{path}: runs[{i}]: result")
+    return result_set

@@ -36,6 +36,7 @@ from typing import Any
 from numabench import __version__
 from numabench.errors import ResultError, UsageError
 from numabench.util.atomicfile import write_atomic
+from numabench.util.docload import parse_json, read_text
 
 SCHEMA_VERSION = 1
 
@@ -292,30 +293,10 @@ def validate(data: Any, name: str = "result") -> JSON:
     return data  # type: ignore[no-any-return]
 
 
-def _reject_constant(token: str) -> float:
-    # NaN and Infinity are not JSON; Python's json would accept them silently.
-    raise ValueError(f"{token} is not a JSON number")
-
-
 def load(path: str) -> Result:
     """Read, check and type a result file. Raises ResultError with the file's name."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except FileNotFoundError:
-        raise ResultError(f"{path}: no such file", "give the path of a numabench result file") from None
-    except IsADirectoryError:
-        raise ResultError(f"{path}: is a directory", "give the path of a numabench result file") from None
-    except OSError as exc:
-        raise ResultError(f"{path}: cannot be read ({exc.strerror})", "check the path and its permissions") from None
-    try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except UnicodeDecodeError:
-        raise ResultError(f"{path}: not UTF-8 text; not a numabench result") from None
-    except json.JSONDecodeError as exc:
-        raise ResultError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    except (ValueError, RecursionError) as exc:
-        raise ResultError(f"{path}: not a numabench result ({exc})") from None
+    text = read_text(path, what="result file", error=ResultError, fix="give the path of a numabench result file")
+    data = parse_json(text, path, error=ResultError, fix="it is not a numabench result (numabench run -o writes one)")
     return parse(data, path)
 
 
@@ -328,7 +309,7 @@ def save(result: Result | JSON, path: str, force: bool = False) -> None:
     """Write atomically (temporary file, then rename). Never overwrites unless force."""
     if os.path.exists(path) and not force:
         raise ResultError(f"{path} already exists", "choose another -o file or pass --force to overwrite it")
-    write_atomic(path, dumps(result), fix="choose a writable -o path")
+    write_atomic(path, dumps(result), fix="choose a writable -o path", exclusive=not force)
 
 
 def build_result(*, environment: JSON, topology: JSON, command: list[str], options: JSON, notes: list[str],

@@ -10,6 +10,7 @@ is refused), and turns every OS error into one line naming the path and the errn
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import tempfile
@@ -24,13 +25,16 @@ _TMP_SUFFIX = ".tmp"
 
 
 def write_atomic(path: str, text: str, *, fix: str = "choose a writable path",
-                 error_type: type[NumabenchError] = ResultError, fsync: bool = False, mode: int = 0o644) -> None:
+                 error_type: type[NumabenchError] = ResultError, fsync: bool = False, mode: int = 0o644,
+                 exclusive: bool = False) -> None:
     """Write `text` to a temporary file beside `path`, then rename it over `path`.
 
     The file is made `mode` (world-readable by default: collectors often run as another user);
     `fsync` flushes it to disk first. An existing character device or FIFO (`-o /dev/stdout`) is
     written in place instead; a directory is refused. Raises `error_type` with one line naming
     the path and the problem (ENOSPC, EROFS, EACCES, ...); nothing is left behind on any failure.
+    ``exclusive``: never replace a file that appeared meanwhile (two runs racing for one ``-o``
+    without ``--force``: the second refuses); the temporary file is hard-linked into place.
     """
     try:
         existing = os.stat(path)
@@ -56,13 +60,31 @@ def write_atomic(path: str, text: str, *, fix: str = "choose a writable path",
                 f.flush()
                 os.fsync(f.fileno())
         os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        if not (exclusive and _link_exclusive(tmp, path, error_type)):
+            os.replace(tmp, path)
     except OSError as exc:
         _unlink_quietly(tmp)
         raise error_type(f"cannot write {path}: {_reason(exc)}", fix) from None
     except BaseException:
         _unlink_quietly(tmp)
         raise
+
+
+def _link_exclusive(tmp: str, path: str, error_type: type[NumabenchError]) -> bool:
+    """Hard-link ``tmp`` to ``path`` unless ``path`` exists; True when done (``tmp`` removed), False
+    where the file system has no hard links (the caller renames). Raises error_type on EEXIST."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        _unlink_quietly(tmp)
+        raise error_type(f"{path} already exists (another run wrote it meanwhile)",
+                         "choose another -o file or pass --force to overwrite it") from None
+    except OSError as exc:
+        if exc.errno in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            return False
+        raise
+    _unlink_quietly(tmp)
+    return True
 
 
 def _write_in_place(path: str, text: str, fix: str, error_type: type[NumabenchError]) -> None:

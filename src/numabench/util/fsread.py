@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from numabench.errors import NumabenchError
+from numabench.util.docload import read_bytes
+
+MAX_KERNEL_FILE_BYTES = 16 << 20  # far above any sysfs/procfs attribute; a captured tree can hold anything
+
 
 def read_text(path: str) -> str | None:
     """The file's text, or None when it is missing or unreadable (kernel files
-    come and go with the kernel's configuration; a reader decides what that means)."""
+    come and go with the kernel's configuration; a reader decides what that means). A FIFO,
+    device or directory where a file should be (in a captured tree) is unreadable too, never a hang."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except OSError:
+        return read_bytes(path, max_bytes=MAX_KERNEL_FILE_BYTES).decode("utf-8", errors="replace")
+    except NumabenchError:
         return None

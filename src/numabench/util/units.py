@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from numabench.errors import UsageError
@@ -21,7 +22,7 @@ def parse_size(text: str) -> int:
         raise UsageError(f"invalid size {text!r}",
                          "write a number with an optional K, M, G or T suffix, e.g. 512M or 1G")
     value = float(m.group(1)) * _SUFFIX[m.group(2).upper()]
-    if value < 1 or value != int(value):
+    if not math.isfinite(value) or value < 1 or value != int(value):
         raise UsageError(f"invalid size {text!r}", "sizes must be a whole, positive number of bytes")
     return int(value)
 

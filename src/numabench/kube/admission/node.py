@@ -3,7 +3,6 @@ kubelet's ``reservedMemory`` and ``reservedSystemCPUs``, read from a node file o
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from numabench.kube.resources import (
     hugepage_size_bytes,
     parse_quantity,
 )
+from numabench.util import docload
 from numabench.util.cpulist import format_cpulist, parse_cpulist
 
 __all__ = ["NumaNode", "NodeDescription", "load_node", "read_document", "cpu_list", "whole_bytes"]
@@ -355,18 +355,7 @@ def read_document(path: str, what: str) -> Any:
     Raises:
         UsageError: unreadable or unparsable; the message names the ``what``.
     """
-    import yaml
-
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as exc:
-        raise UsageError(f"cannot read the {what} {path}: {exc.strerror}", f"give the path of a {what}") from None
-    try:
-        return json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UsageError(f"{path} is not valid JSON/YAML: {first}", f"fix the {what}") from None
+    return docload.load_document(path, what=what)
 
 
 def load_node(path: str) -> NodeDescription:
@@ -375,4 +364,13 @@ def load_node(path: str) -> NodeDescription:
     Raises:
         UsageError: unreadable, unparsable or malformed.
     """
-    return NodeDescription.from_dict(read_document(path, "node file"), source=os.path.basename(path))
+    doc = read_document(path, "node file")
+    fix = "see `numabench pod plan --help` for the node file's fields"
+    try:
+        node = NodeDescription.from_dict(doc, source=os.path.basename(path))
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # a type the field checks missed
+        raise UsageError(f"{path}: malformed node file ({type(exc).__name__}: {str(exc)[:200]})", fix) from None
+    ids = [n.id for n in node.numa_nodes] + [c for n in node.numa_nodes for c in n.cpus] + list(node.reserved_cpus)
+    if any(i < 0 for i in ids):
+        raise UsageError(f"{path}: a negative NUMA node or CPU id", fix)
+    return node

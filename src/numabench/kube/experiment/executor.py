@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -50,9 +51,10 @@ from numabench.errors import CgroupError, UsageError
 from numabench.host.cgroups import parse_mountinfo, parse_proc_cgroup
 from numabench.kube.qos import BEST_EFFORT, BURSTABLE
 from numabench.util.cpulist import format_cpulist
+from numabench.util.procs import pid_alive
 
 __all__ = ["CgroupError", "Hierarchy", "find_hierarchies", "container_cgroup_path", "PodCgroup", "run_in_cgroup",
-           "TOP"]
+           "TOP", "owner_tag", "cleanup_orphans"]
 
 TOP = "numabench/kubepods"
 CONTROLLERS = ("cpuset", "memory")
@@ -142,6 +144,88 @@ def container_cgroup_path(pod_uid: str, container: str, qos: str) -> str:
     return "/".join(parts)
 
 
+# The owner's mark in each container directory's name: cgroupfs cannot hold a marker file, and the
+# name survives a SIGKILL of the owner. ``<container>.nb-<pid>-<start time>``: the start time (clock
+# ticks after boot, /proc/<pid>/stat field 22) tells a reused pid from the owner. The suffix also
+# makes every exec's cgroup its own, so two execs of one pod never kill each other's command.
+_OWNER_RE = re.compile(r"\.nb-(\d+)-(\d+)$")
+
+
+def _start_time(pid: int, proc_root: str = "/proc") -> int | None:
+    text = _read(os.path.join(proc_root, str(pid), "stat"))
+    if not text or ")" not in text:
+        return None
+    fields = text.rsplit(")", 1)[1].split()
+    return int(fields[19]) if len(fields) > 19 and fields[19].isdigit() else None
+
+
+def owner_tag(pid: int | None = None) -> str:
+    """``.nb-<pid>-<start time>`` of ``pid`` (default: this process), the suffix of its cgroups."""
+    pid = os.getpid() if pid is None else pid
+    return f".nb-{pid}-{_start_time(pid) or 0}"
+
+
+def _owner_alive(name: str, proc_root: str = "/proc") -> bool | None:
+    """True/False for a directory named with an owner tag (its owner runs / is gone); None: no tag."""
+    m = _OWNER_RE.search(name)
+    if not m:
+        return None
+    pid, started = int(m.group(1)), int(m.group(2))
+    return pid_alive(pid) and _start_time(pid, proc_root) == started
+
+
+def cleanup_orphans(hierarchies: list[Hierarchy] | None = None, remove_top: bool = False) -> list[str]:
+    """Kill what runs in the cgroups numabench made whose owner is dead (a SIGKILLed ``pod exec`` or
+    ``pod run --backend local``), remove them, then every directory of numabench's own tree
+    (``numabench/kubepods/...``) left empty; with ``remove_top`` (``pod cleanup``) the empty
+    ``numabench/kubepods`` and ``numabench`` too (not before every exec: a concurrent one may be
+    making its directories below them). A real kubelet's cgroups are never looked at.
+
+    Returns the directories removed. Raises CgroupError: an orphan cgroup stays busy.
+    """
+    removed: list[str] = []
+    for h in hierarchies if hierarchies is not None else find_hierarchies():
+        top = h.path(TOP)
+        if not os.path.isdir(top):
+            continue
+        for dirpath, dirnames, _ in os.walk(top, topdown=False):
+            for name in dirnames:
+                path = os.path.join(dirpath, name)
+                if _owner_alive(name) is False:
+                    PodCgroup._empty(path)
+                    _rmdir_retrying(path)
+                    removed.append(path)
+                elif _owner_alive(name) is None:
+                    try:
+                        os.rmdir(path)  # an empty kubepods/burstable/pod<uid> level; busy ones stay
+                        removed.append(path)
+                    except OSError:
+                        pass
+        if remove_top:
+            for level in (top, os.path.dirname(top)):
+                try:
+                    os.rmdir(level)
+                    removed.append(level)
+                except OSError:
+                    break  # still in use
+    return removed
+
+
+def _rmdir_retrying(path: str) -> None:
+    for attempt in range(_RMDIR_TRIES):
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EBUSY, errno.ENOTEMPTY) or attempt == _RMDIR_TRIES - 1:
+                raise CgroupError(f"cannot remove the cgroup {path}: {exc.strerror}",
+                                  f"kill the processes listed in {path}/cgroup.procs, then rmdir it") from None
+            PodCgroup._empty(path)
+            time.sleep(0.05)
+
+
 def _write(path: str, value: str) -> None:
     try:
         with open(path, "w") as f:
@@ -164,7 +248,7 @@ class PodCgroup:
         if not cpus or not mems:
             raise UsageError(f"container {container}: an empty cpuset (cpus {list(cpus)}, mems {list(mems)})",
                              "plan the pod first: numabench pod plan")
-        self.rel = container_cgroup_path(pod_uid, container, qos)
+        self.rel = container_cgroup_path(pod_uid, container, qos) + owner_tag()
         self.cpus = tuple(sorted(cpus))
         self.mems = tuple(sorted(mems))
         self.memory_max_bytes = memory_max_bytes
@@ -195,6 +279,7 @@ class PodCgroup:
         Raises:
             CgroupError: a directory or file could not be made or written (what was made is removed).
         """
+        cleanup_orphans(self.hierarchies)  # what a killed exec or local pod run left behind
         try:
             for h in self.hierarchies:
                 self._create_in(h)

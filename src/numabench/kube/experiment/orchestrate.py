@@ -19,7 +19,6 @@ The result set is a ``numabench.results.podset.PodResultSet`` (``pod_results_ver
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
@@ -32,6 +31,7 @@ from numabench.kube.experiment.backends import KubernetesBackend, LocalBackend, 
 from numabench.kube.experiment.manifests import PlannedRun, parse_framed, plan_runs
 from numabench.kube.experiment.spec import Experiment
 from numabench.results.podset import PodResultSet, PodRun
+from numabench.util import docload
 
 __all__ = [
     "KubernetesBackend",
@@ -77,7 +77,9 @@ def _read_result(backend, run: PlannedRun, st: PodState, rec: PodRun) -> None:
 
     try:
         framed = parse_framed(backend.logs(run, st))
-        doc = json.loads(framed.payload.decode("utf-8"))
+        source = f"the result of pod {st.pod}"
+        doc = docload.parse_json(docload.decode_utf8(framed.payload, source, error=ResultError), source,
+                                 error=ResultError)
         rec.result = validate(doc, f"the result of pod {st.pod}")
         if rec.exit_code is None:
             rec.exit_code = framed.exit_code

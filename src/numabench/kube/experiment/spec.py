@@ -47,7 +47,6 @@ Everything here is plain data (``Experiment``); manifests and orchestration read
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -55,6 +54,7 @@ from typing import Any
 
 from numabench.errors import UsageError
 from numabench.kube.resources import TOPOLOGY_MANAGER_POLICIES, TOPOLOGY_MANAGER_SCOPES
+from numabench.util import docload
 
 __all__ = [
     "EXPECT_VERDICTS",
@@ -398,6 +398,24 @@ def _variants(raw: dict, source: str, common: tuple[str, ...], warnings: list[st
     return variants, baseline
 
 
+def _node_affinity_shape(affinity: dict, where: str) -> None:
+    """What fleet mode edits (it ANDs a hostname into every nodeSelectorTerm) must have the shape of
+    a core/v1 Affinity: mappings, and nodeSelectorTerms a list of mappings. Raises UsageError."""
+    for key, value in affinity.items():
+        if value is not None:
+            _mapping(value, f"{where}.{key}", "{requiredDuringSchedulingIgnoredDuringExecution: {...}}")
+    required = (affinity.get("nodeAffinity") or {}).get("requiredDuringSchedulingIgnoredDuringExecution")
+    if required is None:
+        return
+    _mapping(required, f"{where}.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution",
+             "{nodeSelectorTerms: [{matchExpressions: [...]}]}")
+    terms = required.get("nodeSelectorTerms")
+    if terms is not None and not (isinstance(terms, list) and all(isinstance(t, dict) for t in terms)):
+        raise _err(f"{where}.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms",
+                   "must be a list of mappings",
+                   "write e.g. [{matchExpressions: [{key: k, operator: In, values: [v]}]}]")
+
+
 def _scheduling(raw: dict, source: str) -> tuple[dict[str, str], Any, tuple]:
     """(nodeSelector, affinity, tolerations), as the pod template takes them."""
     selector = _labels(raw.get("nodeSelector") or {}, f"{source}: nodeSelector")
@@ -405,6 +423,7 @@ def _scheduling(raw: dict, source: str) -> tuple[dict[str, str], Any, tuple]:
     if affinity is not None:
         _mapping(affinity, f"{source}: affinity", "{nodeAffinity: {...}}")
         _check_keys(affinity, ("nodeAffinity", "podAffinity", "podAntiAffinity"), f"{source}: affinity")
+        _node_affinity_shape(affinity, f"{source}: affinity")
     tolerations = raw.get("tolerations") or []
     if not isinstance(tolerations, list) or not all(isinstance(t, dict) for t in tolerations):
         raise _err(f"{source}: tolerations", "must be a list of mappings",
@@ -486,19 +505,8 @@ def load_experiment(path: str, check_run_args=None) -> Experiment:
     Raises:
         UsageError: unreadable, not YAML/JSON, several documents, or what ``experiment_from_dict`` refuses.
     """
-    import yaml
-
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as exc:
-        raise UsageError(f"cannot read the experiment file {path}: {exc.strerror}",
-                         "give the path of an experiment YAML (see examples/experiment.yaml)") from None
-    try:
-        docs = [json.loads(text)] if path.endswith(".json") else [d for d in yaml.safe_load_all(text) if d is not None]
-    except (ValueError, yaml.YAMLError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UsageError(f"{path} is not valid YAML/JSON: {first}", "fix the file's syntax") from None
+    docs = docload.load_document(path, what="experiment file", all_documents=True,
+                                 fix="give the path of an experiment YAML (see examples/experiment.yaml)")
     if len(docs) != 1:
         raise UsageError(f"{path} holds {len(docs)} documents", "give exactly one experiment per file")
     return experiment_from_dict(docs[0], source=os.path.basename(path), check_run_args=check_run_args)

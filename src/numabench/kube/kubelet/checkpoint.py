@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from numabench.errors import CheckpointError, GoDecodeError
+from numabench.util import docload
 from numabench.util.cpulist import parse_cpulist
 
 __all__ = [
@@ -507,35 +508,18 @@ class CpuManagerState:
 # --------------------------------------------------------------------------- reading
 
 
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not JSON")
-
-
 def _load_json(text: str) -> Any:
-    return json.loads(text, parse_int=_Num, parse_float=_Num, parse_constant=_reject_constant,
-                      object_pairs_hook=_Obj)
+    return docload.loads_json(text, parse_int=_Num, parse_float=_Num, object_pairs_hook=_Obj)
 
 
 def _read_blob(path: str) -> str:
     """The file's text. Raises CheckpointError (missing, unreadable, a directory, not UTF-8, huge)."""
-    try:
-        with open(path, "rb") as f:
-            blob = f.read(MAX_STATE_BYTES + 1)
-    except FileNotFoundError:
-        raise CheckpointError(f"{path} does not exist",
-                              "pass the kubelet's --root-dir with --dir (default /var/lib/kubelet)") from None
-    except IsADirectoryError:
-        raise CheckpointError(f"{path} is a directory, not a kubelet checkpoint", recovery_steps(path)) from None
-    except PermissionError:
-        raise CheckpointError(f"cannot read {path}: permission denied",
-                              "run as root (the kubelet's files are root-only): sudo numabench kubelet state") from None
-    except OSError as exc:
-        if exc.errno == errno.EISDIR:
-            raise CheckpointError(f"{path} is a directory, not a kubelet checkpoint", recovery_steps(path)) from None
-        raise CheckpointError(f"cannot read {path}: {exc.strerror}", "check the path and the disk") from None
-    if len(blob) > MAX_STATE_BYTES:
-        raise CheckpointError(f"{path} is larger than {MAX_STATE_BYTES >> 20} MiB: not a kubelet checkpoint",
-                              recovery_steps(path))
+    blob = docload.read_bytes(path, what="kubelet checkpoint", error=CheckpointError, max_bytes=MAX_STATE_BYTES,
+                              fix=recovery_steps(path), fixes={
+                                  errno.ENOENT: "pass the kubelet's --root-dir with --dir (default /var/lib/kubelet)",
+                                  errno.EACCES: "run as root (the kubelet's files are root-only): "
+                                                "sudo numabench kubelet state",
+                                  errno.EIO: "check the path and the disk"})
     try:
         return blob.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -25,14 +25,11 @@ uppercase ``K`` is not a Kubernetes suffix). Sums are exact fractions.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
-
-import yaml
 
 from numabench.errors import QuantityError, UsageError
 from numabench.host.topology import Topology, read_topology, read_topology_tree
@@ -49,6 +46,7 @@ from numabench.kube.resources import (
     format_quantity,
     parse_quantity,
 )
+from numabench.util import docload
 from numabench.util.cpulist import parse_cpulist
 
 __all__ = [
@@ -86,24 +84,8 @@ def load_config(path: str) -> dict[str, Any]:
     Raises:
         UsageError: unreadable, not YAML, not a mapping, or not a KubeletConfiguration.
     """
-    try:
-        with open(path, "rb") as f:
-            blob = f.read(16 << 20)
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}",
-                         "give the path of a KubeletConfiguration file") from None
-    try:
-        doc = yaml.safe_load(blob.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{path} is not UTF-8 text (byte {exc.start})",
-                         "give a KubeletConfiguration YAML file") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise UsageError(f"{path} is not valid YAML{where}: {problem}", "fix the YAML syntax") from None
-    except RecursionError:
-        raise UsageError(f"{path} is nested too deeply to be a KubeletConfiguration", "fix the file") from None
+    doc = docload.load_document(path, what="KubeletConfiguration file", max_bytes=16 << 20,
+                                fix="give the kubelet's --config file (a KubeletConfiguration YAML)")
     if not isinstance(doc, dict):
         raise UsageError(f"{path} is not a YAML mapping", "give a KubeletConfiguration (kind: KubeletConfiguration)")
     kind = doc.get("kind")
@@ -126,11 +108,12 @@ def load_topology(source: str | None) -> Topology | None:
         return read_topology("/sys", "/proc")
     if os.path.isdir(source):
         return read_topology_tree(source) if os.path.isdir(os.path.join(source, "sys")) else read_topology(source)
+    fix = "use --topology-from sysfs, a captured tree, or `numabench topology --json` output"
+    doc = docload.expect(docload.load_json(source, what="topology file", fix=fix), dict, f"the top of {source}",
+                         fix=fix)
     try:
-        with open(source) as f:
-            doc = json.load(f)
         return Topology.from_dict(doc.get("topology", doc))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UsageError(f"cannot read a topology from {source} ({type(exc).__name__}: {exc})",
                          "use --topology-from sysfs, a captured tree, or `numabench topology --json` output") from None
 

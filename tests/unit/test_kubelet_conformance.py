@@ -8,6 +8,10 @@ pool and what the node keeps reserved. Only what the expected file names is comp
 
 Cases the model does not match yet are listed in MISMATCHES.yaml with the reason; they run as
 strict xfails, so a fix that makes one pass must also take it off the list.
+
+Folders with a case.yaml of ``kind: merge`` (tm-*) are the Topology Manager's own merge tables
+(topologymanager/policy_*_test.go): per provider its hints per resource, run through ``merge_hints``
+and compared with the merged hint and the admit decision the expected block names.
 """
 
 import os
@@ -17,12 +21,15 @@ import yaml
 from conftest import TESTS_DIR
 
 from numabench.kube.admission import KubeletSettings, load_node, load_state, plan_pod
+from numabench.kube.admission.bitmask import node_mask
+from numabench.kube.admission.hints import Hint, merge_hints
 from numabench.kube.admission.memory import machine_state
 from numabench.kube.podspec import load_pod
 from numabench.util.cpulist import format_cpulist
 
 SUITE = os.path.join(TESTS_DIR, "data", "kubelet-conformance")
-CASES = sorted(d for d in os.listdir(SUITE) if os.path.isdir(os.path.join(SUITE, d)))
+CASES = sorted(d for d in os.listdir(SUITE) if os.path.isfile(os.path.join(SUITE, d, "pod.yaml")))
+MERGE_CASES = sorted(d for d in os.listdir(SUITE) if os.path.isfile(os.path.join(SUITE, d, "case.yaml")))
 with open(os.path.join(SUITE, "MISMATCHES.yaml"), encoding="utf-8") as _f:
     MISMATCHES = yaml.safe_load(_f) or {}
 
@@ -99,7 +106,7 @@ def differences(plan, expected) -> list[str]:
 
 def test_suite_size_and_provenance():
     assert len(CASES) >= 80
-    unknown = sorted(set(MISMATCHES) - set(CASES))
+    unknown = sorted(set(MISMATCHES) - set(CASES) - set(MERGE_CASES))
     assert not unknown, f"MISMATCHES.yaml names cases that do not exist: {unknown}"
     for case in CASES:
         up = _read(case, "expected.yaml")["upstream"]
@@ -113,3 +120,45 @@ def test_conformance(case, request):
         request.applymarker(pytest.mark.xfail(reason=MISMATCHES[case], strict=True))
     plan, expected = run_case(case)
     assert differences(plan, expected) == []
+
+
+def _hint(raw: dict) -> Hint:
+    return Hint(None if raw["affinity"] is None else node_mask(raw["affinity"]), bool(raw["preferred"]))
+
+
+def run_merge_case(case: str):
+    """((best hint, admit), expected) for one ``kind: merge`` case folder.
+
+    case.yaml ``providers``: per hint provider null (a nil map: no preference) or a mapping
+    resource -> null (nil hint list) or a list of {affinity: [nodes] or null, preferred: bool};
+    ``distances`` (node -> row in node-id order) with option prefer-closest-numa-nodes.
+    """
+    data = _read(case, "case.yaml")
+    providers = [None if prov is None else
+                 {res: None if hints is None else [_hint(h) for h in hints] for res, hints in prov.items()}
+                 for prov in data["providers"]]
+    distance = None
+    if str((data.get("options") or {}).get("prefer-closest-numa-nodes", "false")).lower() == "true":
+        table = {int(a): row for a, row in data["distances"].items()}
+        def distance(a: int, b: int) -> int:
+            return int(table[a][b])
+    return merge_hints(data["policy"], data["numa_nodes"], providers, distance), data["expected"]
+
+
+def test_merge_suite_provenance():
+    assert len(MERGE_CASES) >= 30
+    assert not set(CASES) & set(MERGE_CASES)
+    for case in MERGE_CASES:
+        data = _read(case, "case.yaml")
+        assert data["kind"] == "merge"
+        assert data["upstream"].startswith("pkg/kubelet/cm/topologymanager/") and "::" in data["upstream"]
+        assert data["read_from"]
+
+
+@pytest.mark.parametrize("case", MERGE_CASES)
+def test_merge_conformance(case, request):
+    if case in MISMATCHES:
+        request.applymarker(pytest.mark.xfail(reason=MISMATCHES[case], strict=True))
+    (best, admit), expected = run_merge_case(case)
+    assert {"affinity": None if best.nodes is None else list(best.nodes), "preferred": best.preferred,
+            "admit": admit} == expected

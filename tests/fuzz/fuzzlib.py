@@ -80,6 +80,12 @@ TARGETS = [
     ("runopt", ["run", "--kernels", "latency", "--repeat", "1", "--size", "4M", "--sample-seconds", "0.05"]),
     ("runopt", ["loaded", "--size", "4M", "--inject-size", "4M", "--delays", "0", "--repeat", "1"]),
     ("runopt", ["matrix", "--kind", "latency", "--size", "4M", "--repeat", "1"]),
+    ("runopt", ["peak", "--mixes", "1:0", "--size", "4M", "--repeat", "1", "--sample-seconds", "0.05"]),
+    ("runopt", ["scan", "--node", "0", "--chunk", "4M", "--max-chunks", "1", "--repeat", "1",
+                "--sample-seconds", "0.05"]),
+    ("runopt", ["c2c", "--pairs", "0:1", "--samples", "1"]),
+    ("kubeconfig", ["pod", "plan", "{seed:pod}", "--node", "{seed:node}", "--kubelet-config", "{f}"]),
+    ("memstate", ["pod", "plan", "{seed:pod}", "--node", "{seed:node}", "--state-dir", "{dir}"]),
 ]
 
 # Option fuzzing of the measuring commands: one hostile value each time, every one of which must be
@@ -94,6 +100,11 @@ RUN_HOSTILE = {
     "--inject-size": ["0", "16", "1e999", "18446744073709551616", "x"],
     "--inject-node": ["-1", "4096", "99999999999999999999"],
     "--cpu-node": ["0-4294967295", "99999999999999999999", "-1", "0,,1", "0:", "\x00"],
+    "--node": ["0-4294967295", "99999999999999999999", "-1", "4096", "x"],
+    "--chunk": ["0", "16", "1e999", "18446744073709551616", "x"],
+    "--samples": ["0", "-1", "99999999999999999999", "nan"],
+    "--pairs": ["0:0", "0:4096", "x", "0-1", "0:1:2", "", "-1:0"],
+    "--line-node": ["-1", "4096", "99999999999999999999", "x"],
     "--mem-node": ["0-4294967295", "4096", "1-0", " "],
     "--pages": ["3M", "", "1G2", "hugetlb"],
     "--delays": ["18446744073709551616", "-1", "1e3", "0-", "99999999999999999999"],
@@ -103,7 +114,10 @@ RUN_HOSTILE_FOR = {"run": ["--size", "--repeat", "--seed", "--sample-seconds", "
                            "--mem-node", "--pages", "-o"],
                    "loaded": ["--size", "--inject-size", "--delays", "--repeat", "--injectors", "--cpu-node",
                               "--inject-node", "-o"],
-                   "matrix": ["--size", "--repeat", "--threads", "--pages", "-o"]}
+                   "matrix": ["--size", "--repeat", "--threads", "--pages", "-o"],
+                   "peak": ["--size", "--repeat", "--threads", "--pages", "--mem-node", "-o"],
+                   "scan": ["--size", "--chunk", "--repeat", "--threads", "--pages", "--node", "-o"],
+                   "c2c": ["--samples", "--pairs", "--line-node", "-o"]}
 
 # Option values that must be refused in one line (or bounded), put in place of a valid one.
 HOSTILE_VALUES = ["", "-1", "0", "nan", "NaN", "inf", "-inf", "1e999", "9" * 40, "9" * 5000, "0x10", "1.5",

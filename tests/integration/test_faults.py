@@ -1,7 +1,9 @@
 """Faults a measuring command must survive with nothing lost and nothing left behind: SIGKILL and
 SIGINT at seeded random moments, a full file system (tmpfs) and a read-only one (bind mount) as the
 output, concurrent runs racing for one -o, and a SIGKILLed `pod exec` whose command and cgroup
-`numabench pod cleanup` must then remove. Sizes are small and samples short, so each takes seconds."""
+`numabench pod cleanup` must then remove, a SIGKILLed `qualify` and `pod run --backend local`, and a
+hugepage pool shrunk while a run provably holds its pages. Sizes are small and samples short, so each
+takes seconds."""
 
 import glob
 import json
@@ -276,26 +278,181 @@ def test_cgroup_removed_under_a_running_pod_exec(tmp_path):
 @pytest.mark.native
 @pytest.mark.root
 def test_hugepage_pool_shrunk_during_a_run(tmp_path, hugepage_pool):
-    """The pool is given back (shrunk to what it was) while `run --pages 2M` measures: the pages the
-    run already mapped stay its own (the kernel reserves them at mmap), a later buffer finds the pool
-    empty and says so; never SIGBUS, nothing half-written, and the pool ends as it was."""
-    from conftest import NR_HUGEPAGES_2M, read_int, write_int
+    """The pool is shrunk to nothing while `run --pages 2M` provably measures (its progress line is
+    out and HugePages_Free has dropped) and stays shrunk to the end of the run. Linux does not take
+    mapped pages back: the pages in use become surplus pages (HugePages_Surp), still the run's, freed
+    when it unmaps them. The run maps its buffer before it measures and keeps it for every kernel, so
+    nothing fails: it ends 0 with every kernel measured, never SIGBUS, and the pool ends as it was
+    (no surplus left). Were the run ever to map a buffer after the shrink, that must be one line and
+    exit 2 naming hugepages, never a signal death."""
+    from conftest import HUGEPAGE_DIR, NR_HUGEPAGES_2M, read_int, write_int
 
+    free_path = f"{HUGEPAGE_DIR}/hugepages-2048kB/free_hugepages"
+    surplus_path = f"{HUGEPAGE_DIR}/hugepages-2048kB/surplus_hugepages"
     before = read_int(NR_HUGEPAGES_2M)
     hugepage_pool.require(NR_HUGEPAGES_2M, 8)
+    total = read_int(NR_HUGEPAGES_2M)
     out = tmp_path / "r.json"
-    proc = start(["run", "--pages", "2M", "--size", "8M", "--kernels", "latency,read,copy", "--repeat", "3",
+    proc = start(["run", "--pages", "2M", "--size", "8M", "--kernels", "latency,read,copy", "--repeat", "20",
                   "--sample-seconds", "0.05", "-o", out])
+    seen, in_use = [], None
     try:
-        time.sleep(random.Random(SEED).uniform(0.3, 1.0))
-        write_int(NR_HUGEPAGES_2M, before)  # shrink: give back the pages this test added
+        for line in proc.stderr:  # wait until it measures on its huge pages
+            seen.append(line)
+            if ": latency" in line and "placing" not in line:
+                in_use = total - read_int(free_path)
+                break
+        assert in_use, f"the run never measured on huge pages: {''.join(seen)}"
+        write_int(NR_HUGEPAGES_2M, 0)  # shrink below what the run holds
+        surplus = read_int(surplus_path)
+        alive = proc.poll() is None
     finally:
-        rc, _, err = finish(proc)
-    print(f"run ended {rc}: {err.strip().splitlines()[-1:]}")
-    assert rc not in (-signal.SIGBUS, 128 + signal.SIGBUS) and "Traceback" not in err, (rc, err)
-    assert rc in (0, 2, 3), (rc, err)
+        try:
+            rc, _, err = finish(proc)  # the pool stays shrunk to the end of the run
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            write_int(NR_HUGEPAGES_2M, before)  # and the fixture's teardown again
+    err = "".join(seen) + err
+    print(f"{in_use} of {total} pages in use at the shrink, {surplus} surplus after it (run alive: {alive}); "
+          f"run ended {rc}: {err.strip().splitlines()[-1:]}")
+    assert rc >= 0 and "Traceback" not in err and "SIGBUS" not in err, (rc, err)
+    assert rc in (0, 2), (rc, err)
     if rc == 2:
         one_line_error(rc, err, "hugepage")
     else:
-        load_result(str(out))  # whatever was measured is complete and valid
+        load_result(str(out))  # complete and valid
+        doc = json.loads(out.read_text())
+    if alive:  # the shrink came while it measured (the normal case): its pages were kept
+        assert surplus > 0, "the pages the run held were not kept as surplus"
+        assert rc == 0, err
+        assert {m["kernel"] for m in doc["measurements"]} == {"latency", "read", "copy"}
     assert read_int(NR_HUGEPAGES_2M) == before
+    assert read_int(surplus_path) == 0
+
+
+# --------------------------------------------------------------------------- qualify killed
+
+QUALIFY_SPEC = ("name: killed\nmeasure:\n  size: 4M\n  repeat: 3\n  latency_sweep: {sizes: [16K, 1M, 4M]}\n"
+                "checks:\n  nodes: 1\n  placement: true\n")
+
+
+@pytest.mark.native
+def test_sigkilled_qualify_leaves_no_partial_output(tmp_path):
+    """A SIGKILL at any moment of a --force rerun leaves the earlier -o and --junit as they were or a
+    complete new pair member; never a partial file, and the next writer removes any temporary file."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(QUALIFY_SPEC)
+    out, junit = tmp_path / "q.json", tmp_path / "q.xml"
+    args = ["qualify", spec, "-o", out, "--junit", junit]
+    rc, _, err = finish(start(args))
+    assert rc == 0, err
+    before = out.read_text(), junit.read_text()
+    rng = random.Random(f"{SEED}-qualify-kill")
+    killed = 0
+    for _ in range(3):
+        proc = start([*args, "--force"])
+        time.sleep(rng.uniform(0.0, 2.5))
+        proc.kill()
+        rc, _, err = finish(proc)
+        assert rc in (0, -signal.SIGKILL), (rc, err)
+        killed += rc == -signal.SIGKILL
+        load_result(str(out))  # complete and valid, whichever it is
+        assert out.read_text() == before[0] or json.loads(out.read_text())["finished_unix"]
+        xml = junit.read_text()
+        assert xml == before[1] or xml.rstrip().endswith("</testsuites>"), xml
+    assert killed, "every run ended before its kill: the test proves nothing"
+    rc, _, err = finish(start([*args, "--force"]))
+    assert rc == 0, err
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.native
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_qualify_interrupted_at_a_random_moment_is_never_a_pass(tmp_path, sig):
+    """Once it measures, SIGINT/SIGTERM at a seeded moment: exit 130/143, the result marked interrupted,
+    verdict `interrupted` in the JSON, a failure in the JUnit; a pass only if it had already ended."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(QUALIFY_SPEC)
+    out, junit = tmp_path / "q.json", tmp_path / "q.xml"
+    rng = random.Random(f"{SEED}-qualify-{sig}")
+    code, name = (130, "SIGINT") if sig == signal.SIGINT else (143, "SIGTERM")
+    interrupted = 0
+    for _ in range(3):
+        proc = start(["qualify", spec, "-o", out, "--junit", junit, "--force"])
+        seen = [proc.stderr.readline()]  # the first line: its handlers are in place, it is under way
+        time.sleep(rng.uniform(0.0, 1.5))
+        done_first = proc.poll() is not None
+        proc.send_signal(sig)
+        rc, stdout, err = finish(proc)
+        err = "".join(seen) + err
+        assert "Traceback" not in err, err
+        doc = json.loads(out.read_text())
+        xml = junit.read_text()
+        if rc == 0:
+            assert done_first or not doc["interrupted"], (rc, err)  # it had ended: a real verdict
+            continue
+        assert rc == code, (rc, err)
+        assert doc["interrupted"] is True and doc["interrupted_by"] == name
+        assert doc["qualification"]["verdict"] == "interrupted" != "pass"
+        assert "qualification: INTERRUPTED" in stdout
+        assert 'name="complete run"' in xml and "<failure" in xml
+        assert leftovers(tmp_path) == []
+        interrupted += 1
+    assert interrupted, "every run ended before its signal: the test proves nothing"
+
+
+# --------------------------------------------------------------------------- pod run killed
+
+EXPERIMENT = os.path.join(TESTS_DIR, "data", "experiments", "local.yaml")
+
+
+def _numabench_cgroups(hierarchies):
+    from numabench.kube.experiment.executor import TOP
+
+    found = []
+    for h in hierarchies:
+        for root, dirs, _ in os.walk(h.path(TOP)):
+            found += [os.path.join(root, d) for d in dirs]
+    return sorted(found)
+
+
+@pytest.mark.root
+@pytest.mark.native
+def test_sigkilled_pod_run_is_cleaned_up(tmp_path):
+    """`pod run --backend local` SIGKILLed while a variant measures in its cgroup: `pod cleanup` then
+    kills the orphaned command and removes every cgroup of numabench's (cpuset and memory)."""
+    from numabench.kube.experiment.executor import TOP, CgroupError, find_hierarchies
+
+    if 1 not in os.sched_getaffinity(0) or 0 not in os.sched_getaffinity(0):
+        pytest.skip("the local experiment needs CPUs 0 and 1")
+    try:
+        hierarchies = find_hierarchies()
+    except CgroupError as exc:
+        pytest.skip(f"no cpuset controller here: {exc}")
+    finish(start(["pod", "cleanup"]))
+    assert _numabench_cgroups(hierarchies) == [], "cgroups of numabench's were left before this test"
+    proc = start(["pod", "run", EXPERIMENT, "--backend", "local", "-o", tmp_path / "r.json"])
+    try:
+        deadline, leaves = time.monotonic() + 120, []
+        while time.monotonic() < deadline and proc.poll() is None:
+            leaves = [d for d in _numabench_cgroups(hierarchies) if ".nb-" in os.path.basename(d) and _pids(d)]
+            if leaves:
+                break
+            time.sleep(0.05)
+        assert leaves, f"no command appeared under {TOP}: {proc.poll()}"
+        time.sleep(random.Random(f"{SEED}-pod-run").uniform(0.0, 0.3))
+        orphans = set().union(*(_pids(d) for d in leaves))
+        proc.kill()
+        proc.wait(timeout=30)
+        assert _numabench_cgroups(hierarchies), "nothing left to clean up: the test proves nothing"
+        rc, out, err = finish(start(["pod", "cleanup", "--json"]))
+        assert rc == 0, err
+        assert _numabench_cgroups(hierarchies) == [], json.loads(out)["removed"]
+        time.sleep(0.2)
+        assert not [p for p in orphans if os.path.exists(f"/proc/{p}") and
+                    open(f"/proc/{p}/stat").read().split(")")[1].split()[0] != "Z"], "orphan still running"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        finish(start(["pod", "cleanup"]))

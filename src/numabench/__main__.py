@@ -1,5 +1,5 @@
 """python -m numabench: the same as the numabench command."""
 
-from numabench.cli import main
+from numabench.cli import entry
 
-main(prog_name="numabench")
+entry()

@@ -7,6 +7,7 @@ pandas, the kubernetes client and the native extension (click's documented LazyG
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -78,7 +79,7 @@ class LazyGroup(click.Group):
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
-        except click.Abort:
+        except (click.Abort, KeyboardInterrupt):  # Ctrl-C outside a command's own handling
             click.echo("numabench: error: interrupted", err=True)
             sys.exit(130)
         except click.ClickException as exc:
@@ -98,3 +99,15 @@ def _one_line(exc: click.ClickException) -> int:
 @click.version_option(__version__, prog_name="numabench")
 def main() -> None:
     """NUMA memory benchmarks with verified page placement."""
+
+
+def entry() -> None:
+    """The ``numabench`` command: ``main``, then no signal can turn a finished command into a death
+    by signal. A SIGINT or SIGTERM arriving after the outputs were written, while the interpreter
+    shuts down (when Python has put back the default handlers), would otherwise end the process
+    with that signal instead of the command's exit status."""
+    try:
+        main(prog_name="numabench")
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)

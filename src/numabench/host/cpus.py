@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from numabench.errors import TopologyError
-from numabench.util.cpulist import clean_list_text, parse_cpulist
+from numabench.util.cpulist import clean_list_text, parse_cpulist, parse_cpumask
 from numabench.util.fsread import read_text
 
 __all__ = ["CpuPlace", "read_cpu_places", "places_from_dict"]
@@ -82,9 +82,10 @@ def _read_one(d: str, cpu: int) -> CpuPlace:
     package = _int(os.path.join(topo, "physical_package_id"), 0)
     die = _int(os.path.join(topo, "die_id"), 0)
     core = _int(os.path.join(topo, "core_id"), cpu)
-    # core_cpus_list is the newer name (5.x); thread_siblings_list the older one.
+    # core_cpus_list is the newer name (5.x); thread_siblings_list the older one; kernels before
+    # 2.6.2x have only the hexadecimal masks.
     siblings = (_list(os.path.join(topo, "core_cpus_list")) or _list(os.path.join(topo, "thread_siblings_list"))
-                or (cpu,))
+                or _mask(os.path.join(topo, "thread_siblings")) or (cpu,))
     llc, level = _last_level_cache(os.path.join(d, "cache"))
     return CpuPlace(cpu, max(package, 0), max(die, 0), core, tuple(sorted(set(siblings) | {cpu})), llc, level)
 
@@ -117,6 +118,16 @@ def _int(path: str, default: int) -> int:
     except ValueError:
         raise TopologyError(f"{path}: expected an integer, got {text!r}",
                             "check the sysfs tree (or --sysfs-root) is a Linux one") from None
+
+
+def _mask(path: str) -> tuple[int, ...] | None:
+    text = read_text(path)
+    if text is None or not clean_list_text(text):
+        return None
+    try:
+        return parse_cpumask(text) or None
+    except ValueError as exc:
+        raise TopologyError(f"{path}: {exc}", "check the sysfs tree (or --sysfs-root) is a Linux one") from None
 
 
 def _list(path: str) -> tuple[int, ...] | None:

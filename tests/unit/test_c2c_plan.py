@@ -128,8 +128,9 @@ def _expected_counts(topology, cpus, places):
     ("8em64t-2s2ca2c", {"same-llc": 8, "other-llc": 48}),
     # SMT siblings and a shared L3 per node, 4 nodes.
     ("memorysidecaches", {"smt": 80, "same-llc": 1440, "other-node": 4800}),
-    # Without cache directories: same-node, never a guess at the cache.
-    ("16em64t-4s2c2t", {"same-node": 240}),
+    # Without cache directories: same-node, never a guess at the cache; SMT pairs from the old
+    # kernel's thread_siblings masks (4 sockets x 2 cores x 2 threads).
+    ("16em64t-4s2c2t", {"smt": 16, "same-node": 224}),
 ])
 def test_relations_on_hwloc_trees(tmp_path, name, expected):
     topology, cpus, places = _tree(tmp_path, name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -319,7 +320,9 @@ def pod_aligned_planned_and_executed(expected):
     expect(c["exclusive_cpus"] and c["memory_pinned"] and c["aligned"], f"plan {c}")
     cs = doc["environment"]["cpuset"]
     expect(cs["cgroup_version"] == 2 and cs["cpuset_cpus"] == [1] and cs["cpuset_mems"] == [1], f"cpuset {cs}")
-    expect(cs["cgroup_path"] == f"/numabench/kubepods/pod{plan['pod']['uid']}/bench", f"path {cs['cgroup_path']}")
+    # The container's cgroup is named after its owner (bench.nb-<pid>-<start time>): see pod cleanup.
+    expect(re.fullmatch(rf"/numabench/kubepods/pod{plan['pod']['uid']}/bench\.nb-\d+-\d+", cs["cgroup_path"]),
+           f"path {cs['cgroup_path']}")
     expect(cs["kube"] and cs["kube"]["qos_class"] == "Guaranteed", f"kube {cs['kube']}")
     m = doc["measurements"][0]
     expect(m["cpus"] == [1] and m["cpu_node"] == 1 and m["mem_node"] == 1, f"cpus {m['cpus']} cells "

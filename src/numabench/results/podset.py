@@ -140,6 +140,7 @@ class PodResultSet:
                               f"this numabench reads version {POD_RESULTS_VERSION}")
         if not isinstance(data.get("runs"), list) or not isinstance(data.get("experiment"), dict):
             raise ResultError(f"{where}: 'runs' or 'experiment' is missing")
+        _check_experiment(data["experiment"], where)
         runs = [PodRun.from_dict(r, f"{where}: runs[{i}]") for i, r in enumerate(data["runs"])]
         # backend and run_id are always written; numabench_version and started_unix default as
         # the result schema's loader does for the same fields.
@@ -150,6 +151,19 @@ class PodResultSet:
                    finished_unix=data.get("finished_unix"), timeout_s=data.get("timeout_s"),
                    interrupted=bool(data.get("interrupted", False)), errors=list(data.get("errors") or []),
                    cleanup_errors=list(data.get("cleanup_errors") or []), runs=runs)
+
+
+def _check_experiment(exp: dict[str, Any], where: str) -> None:
+    """What pod compare reads of the experiment: variants with names, a baseline among them."""
+    variants = exp.get("variants")
+    if not isinstance(variants, list) or not variants or not all(
+            isinstance(v, dict) and isinstance(v.get("name"), str) for v in variants):
+        raise ResultError(f"{where}: experiment.variants must be a non-empty list of {{name: ...}} mappings",
+                          "give the -o file of numabench pod run, unedited")
+    baseline = exp.get("baseline")
+    if baseline is not None and baseline not in {v["name"] for v in variants}:
+        raise ResultError(f"{where}: experiment.baseline {baseline!r} is not one of its variants",
+                          "give the -o file of numabench pod run, unedited")
 
 
 _T = TypeVar("_T")

@@ -21,6 +21,24 @@ NR_HUGEPAGES_2M = "/proc/sys/vm/nr_hugepages"
 NR_HUGEPAGES_1G = f"{HUGEPAGE_DIR}/hugepages-1048576kB/nr_hugepages"
 
 
+def cpu_flags() -> set:
+    """The CPU's feature flags from /proc/cpuinfo (empty where the file has none, e.g. not x86)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+# Every ISA the CPU has by its own flags, not by what the extension claims: a broken probe must
+# fail test_isa_probe_agrees_with_cpuinfo, not quietly leave a kernel untested.
+CPU_ISAS = (["scalar"] + (["avx2"] if {"avx2", "fma"} <= cpu_flags() else [])
+            + (["avx512"] if "avx512f" in cpu_flags() else []))
+
+
 def pytest_runtest_setup(item):
     # Probe the capability (euid 0), not the platform; -ra prints the reason.
     if item.get_closest_marker("root") is not None and not IS_ROOT:

@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 import pytest
+from conftest import CPU_ISAS, cpu_flags
 
 from numabench.errors import NativeError
 from numabench.native import _native
@@ -15,23 +16,8 @@ pytestmark = pytest.mark.native
 
 ISAS = ("scalar", "avx2", "avx512")
 
-
-def _cpu_flags() -> set:
-    """The CPU's feature flags from /proc/cpuinfo (empty where the file has none, e.g. not x86)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
-FLAGS = _cpu_flags()
-# Every ISA the CPU has by its own flags, not by what the extension claims: a broken probe must
-# fail test_isa_probe_agrees_with_cpuinfo, not quietly leave a kernel untested.
-SUPPORTED = ["scalar"] + (["avx2"] if {"avx2", "fma"} <= FLAGS else []) + (["avx512"] if "avx512f" in FLAGS else [])
+FLAGS = cpu_flags()
+SUPPORTED = CPU_ISAS
 UNSUPPORTED = [isa for isa in ISAS if isa not in SUPPORTED]
 KERNELS = ("read", "write", "write_nt", "copy", "copy_nt", "triad")
 ONLINE = sorted(os.sched_getaffinity(0))

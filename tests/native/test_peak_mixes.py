@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+from conftest import CPU_ISAS
 
 from numabench.constants import PEAK_MIXES as MIXES
 from numabench.measure.peak import MIX_KERNELS, bytes_per_elem
@@ -13,21 +14,7 @@ from numabench.native import _native
 
 pytestmark = pytest.mark.native
 
-
-def _flags() -> set:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
-FLAGS = _flags()
-# The CPU's own flags decide the ISAs to test, not the extension's probe (tests/native/test_bandwidth.py).
-SUPPORTED = ["scalar"] + (["avx2"] if {"avx2", "fma"} <= FLAGS else []) + (["avx512"] if "avx512f" in FLAGS else [])
+SUPPORTED = CPU_ISAS  # the CPU's own flags decide the ISAs to test (tests/conftest.py)
 ONLINE = sorted(os.sched_getaffinity(0))
 CPU_SETS = [ONLINE[:1]] + ([ONLINE[:2]] if len(ONLINE) >= 2 else [])
 # Not a multiple of 64 (nor 32, 16, 4): every kernel runs its scalar tail; with 2 threads the

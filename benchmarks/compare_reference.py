@@ -238,10 +238,16 @@ def median(xs):
 
 # ----------------------------------------------------------------------------- tools
 
+# likwid-bench's test suffix -> numabench's kernel set of the same vector width.
+LIKWID_ISA = (("_avx512", "avx512"), ("_avx", "avx2"), ("_sse", "sse2"))
+
+
 class Likwid:
     def __init__(self, flags: set[str]):
         self.exe = shutil.which("likwid-bench")
         self.tests: dict[str, str] = {}
+        # numabench's --isa of the same vector width as each test: like for like.
+        self.isa: dict[str, str] = {}
         self.domain = "N"
         if not self.exe:
             return
@@ -265,11 +271,13 @@ class Likwid:
             test = pick(family)
             if test:
                 self.tests[kernel] = test
+                self.isa[kernel] = next((nb for suffix, nb in LIKWID_ISA if suffix in test), "scalar")
         # numabench peak's mixes: "peak MIX" -> test.
         for mix, (family, _) in LIKWID_PEAK_FAMILY.items():
             test = pick(family)
             if test:
                 self.tests[f"peak {mix}"] = test
+                self.isa[f"peak {mix}"] = next((nb for suffix, nb in LIKWID_ISA if suffix in test), "scalar")
 
     def bandwidth(self, kernel: str, size_bytes: int, threads: int) -> float:
         """Bytes/s of likwid's test matching kernel, size_bytes split across its streams."""
@@ -456,11 +464,11 @@ class Numabench:
         return m
 
     def run(self, kernels: list[str], pages: str, size_bytes: int, threads: int, repeat: int,
-            sample_seconds: float | None = None) -> dict:
+            sample_seconds: float | None = None, isa: str = "auto") -> dict:
         """numabench's measurements keyed by kernel, from one `numabench run --json`."""
         cmd = [self.exe, "run", "--cpu-node", "0", "--mem-node", "0", "--pages", pages,
                "--size", str(size_bytes), "--threads", str(threads), "--kernels", ",".join(kernels),
-               "--repeat", str(repeat), "--json"]
+               "--repeat", str(repeat), "--isa", isa, "--json"]
         if sample_seconds is not None:
             cmd += ["--sample-seconds", str(sample_seconds)]
         return self._found(*self._json(cmd), kernels, pages, threads)
@@ -475,10 +483,11 @@ class Numabench:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-2:]
             raise ToolError(f"`{' '.join(cmd)}` exited {proc.returncode} without JSON: {' | '.join(tail)}") from None
 
-    def peak(self, mix: str, size_bytes: int, repeat: int, sample_seconds: float | None = None) -> dict:
+    def peak(self, mix: str, size_bytes: int, repeat: int, sample_seconds: float | None = None,
+             isa: str = "auto") -> dict:
         """numabench peak's measurement of one mix on every allowed CPU of node 0 (4 KiB pages)."""
         cmd = [self.exe, "peak", "--node", "0", "--mixes", mix, "--pages", "4k", "--size", str(size_bytes),
-               "--repeat", str(repeat), "--json"]
+               "--repeat", str(repeat), "--isa", isa, "--json"]
         if sample_seconds is not None:
             cmd += ["--sample-seconds", str(sample_seconds)]
         kernel = "peak_" + mix.replace(":", "to")
@@ -702,9 +711,10 @@ def main(argv=None) -> int:
                 if not args.no_bandwidth:
                     for t in threads:
                         for k in kernels:
-                            # A: numabench, B: likwid (then mbw for 1-thread copies), back to back.
-                            m = attempt(f"numabench {k} {t}T",
-                                        lambda: nb.run([k], "4k", size, t, repeat, args.sample_seconds))
+                            # A: numabench with likwid's vector width, B: likwid, back to back.
+                            isa = likwid.isa.get(k, "auto")
+                            m = attempt(f"numabench {k} {t}T --isa {isa}",
+                                        lambda: nb.run([k], "4k", size, t, repeat, args.sample_seconds, isa))
                             a = m[k]["bandwidth_bytes_per_s"] if m else None
                             a_cv = m[k].get("stats", {}).get("cv") if m else None
                             if m and m[k].get("checksum_ok") is False:
@@ -716,6 +726,18 @@ def main(argv=None) -> int:
                             record(raw["bandwidth"], (k, t), "reference", b)
                             print(f"  round {r + 1} {k:8s} {t}T  numabench {a / 1e9 if a else float('nan'):6.2f}"
                                   f"  likwid {b / 1e9 if b else float('nan'):6.2f} GB/s", flush=True)
+                            # Against STREAM and glibc memcpy, numabench as a user runs it: --isa auto.
+                            if (t == 1 and mbw.exe and k in [mode["against"] for mode in mbw.modes.values()]) or (
+                                    stream and stream.exe and k in ("triad", stream.copy_against)):
+                                m = attempt(f"numabench {k} {t}T --isa auto",
+                                            lambda: nb.run([k], "4k", size, t, repeat, args.sample_seconds))
+                                a = m[k]["bandwidth_bytes_per_s"] if m else None
+                                a_cv = m[k].get("stats", {}).get("cv") if m else None
+                                raw.setdefault("auto_isa", {}).setdefault(f"{k} {t}T", []).append(
+                                    m[k].get("isa") if m else None)
+                                print(f"  round {r + 1} {k:8s} {t}T  numabench --isa auto "
+                                      f"({m[k].get('isa') if m else '?'}) {a / 1e9 if a else float('nan'):6.2f} GB/s",
+                                      flush=True)
                             if t == 1 and mbw.exe:
                                 for mt, mode in mbw.modes.items():
                                     if mode["against"] == k:
@@ -735,7 +757,9 @@ def main(argv=None) -> int:
                 if not args.no_peak:
                     for mix in PEAK_MIXES:
                         # A: numabench peak on every allowed CPU of node 0, B: likwid-bench on the same CPUs.
-                        m = attempt(f"numabench peak {mix}", lambda: nb.peak(mix, size, repeat, args.sample_seconds))
+                        isa = likwid.isa.get(f"peak {mix}", "auto")
+                        m = attempt(f"numabench peak {mix} --isa {isa}",
+                                    lambda: nb.peak(mix, size, repeat, args.sample_seconds, isa))
                         a = m["bandwidth_bytes_per_s"] if m else None
                         record(raw["peak"], mix, "numabench", a, m.get("stats", {}).get("cv") if m else None)
                         t_all = m["threads"] if m else len(cpus0)
@@ -798,20 +822,22 @@ def main(argv=None) -> int:
         gated = k == "triad"  # issue 12: triad >= STREAM's triad; Copy is informational
         rows.append({"kind": "bandwidth", "kernel": k, "threads": t, "unit": "GB/s", "target": ">=1" if gated else "-",
                      "verdict": ratio_verdict(s, 1.0) if gated else "info",
-                     "reference_tool": f"STREAM 5.10 {'Triad' if gated else 'Copy'}, best rate",
+                     "reference_tool": f"STREAM 5.10 {'Triad' if gated else 'Copy'}, best rate (numabench --isa auto)",
                      **s, "per_round": sides})
     for (k, t), sides in raw["stream_avg"].items():
         s = summarize_pairs(sides)
         rows.append({"kind": "bandwidth", "kernel": k, "threads": t, "unit": "GB/s", "target": "-",
                      "verdict": "info", "reference_tool": f"STREAM 5.10 {'Triad' if k == 'triad' else 'Copy'}, "
-                                                          "rate of its average time", **s, "per_round": sides})
+                                                          "rate of its average time (numabench --isa auto)",
+                     **s, "per_round": sides})
     for (mt, k), sides in raw["mbw"].items():
         s = summarize_pairs(sides)
         mode = mbw.modes[mt]
         gated = mode["runs"] == "memcpy"  # issue 12: copy_nt >= glibc memcpy
         rows.append({"kind": "bandwidth", "kernel": k, "threads": 1, "unit": "GB/s", "target": ">=1" if gated else "-",
                      "verdict": ratio_verdict(s, 1.0) if gated else "info",
-                     "reference_tool": f"mbw -t{mt} x2 (printed {mode['label']}, runs {mode['runs']})",
+                     "reference_tool": f"mbw -t{mt} x2 (printed {mode['label']}, runs {mode['runs']}; "
+                                       "numabench --isa auto)",
                      **s, "per_round": sides})
     for mix, sides in raw["peak"].items():
         s = summarize_pairs(sides)
@@ -869,6 +895,10 @@ def main(argv=None) -> int:
     print("  mbw counts a copied byte once, so its MiB/s is shown x 2^20 x 2. Latency: ns per dependent load.")
     print("c2c: one-way ns, round trip / 2, of a HitM ping-pong on one line; both pin the same two CPUs.")
     print("Ratio: median over rounds of numabench/reference within the same round; (min..max) over rounds.")
+    print("numabench runs with likwid's vector width against likwid-bench (--isa avx512 for _avx512, avx2 for _avx,")
+    print("  sse2 for _sse), and as a user runs it (--isa auto) against STREAM and mbw. auto chose: "
+          + (", ".join(f"{key} {'/'.join(sorted({i for i in v if i}))}" for key, v in raw.get("auto_isa", {}).items())
+             or "-"))
     print(f"nb cv: numabench's stdev/mean within a run, median over rounds (* above the {CV_TARGET:.0%} target);")
     print("  ref cv: within a run for mbw, (max-min)/avg time for STREAM, over rounds for likwid-bench "
           "and the plain chase.")
@@ -900,7 +930,8 @@ def main(argv=None) -> int:
                                                           "chase_loads": chase_loads, "c2c": not args.no_c2c,
                                                           "sample_seconds": args.sample_seconds},
                "tools": {"numabench": nb.exe, "likwid": pkg_version("likwid"), "likwid_domain": likwid.domain,
-                         "likwid_tests": likwid.tests, "mbw": pkg_version("mbw"),
+                         "likwid_tests": likwid.tests, "numabench_isa_against_likwid": likwid.isa,
+                         "numabench_auto_isa": raw.get("auto_isa", {}), "mbw": pkg_version("mbw"),
                          "mbw_modes": mbw.modes,
                          "stream": None if not stream else {"error": stream.error, "version": "5.10",
                                                                   "copy_is_memcpy": stream.copy_is_memcpy,

@@ -125,6 +125,21 @@ static const nb_bw_fn nb_scalar_kernels[NB_BW_KERNELS] = {
 #if NB_X86
 /* ---- vector kernels: nb_bw_kernels.h, once per ISA -------------------------- */
 
+/* SSE2: 128-bit, 2 doubles a vector. No FMA: triad multiplies then adds, as
+ * the plain C kernel (built without -march) does, so both write the same bits. */
+#define NB_SUFFIX sse2
+#define NB_TARGET __attribute__((target("sse2")))
+#define NB_VEC __m128d
+#define NB_LANES 2
+#define NB_ZERO() _mm_setzero_pd()
+#define NB_SET1(x) _mm_set1_pd(x)
+#define NB_LOADU(p) _mm_loadu_pd(p)
+#define NB_STOREU(p, v) _mm_storeu_pd((p), (v))
+#define NB_STREAM(p, v) _mm_stream_pd((p), (v))
+#define NB_ADD(x, y) _mm_add_pd((x), (y))
+#define NB_FMADD(a, b, c) _mm_add_pd(_mm_mul_pd((a), (b)), (c))
+#include "nb_bw_kernels.h"
+
 /* AVX2 + FMA: 256-bit, 4 doubles a vector. */
 #define NB_SUFFIX avx2
 #define NB_TARGET __attribute__((target("avx2,fma")))
@@ -161,6 +176,8 @@ int nb_bw_isa_supported(int isa)
     case NB_ISA_SCALAR:
         return 1;
 #if NB_X86
+    case NB_ISA_SSE2:
+        return 1; /* part of x86-64 */
     case NB_ISA_AVX2:
         __builtin_cpu_init();
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -212,6 +229,8 @@ static nb_bw_fn nb_bw_pick(int kernel, int isa)
         return nb_kernels_avx512[kernel];
     if (isa == NB_ISA_AVX2)
         return nb_kernels_avx2[kernel];
+    if (isa == NB_ISA_SSE2)
+        return nb_kernels_sse2[kernel];
 #endif
     (void)isa;
     return nb_scalar_kernels[kernel];

@@ -35,7 +35,8 @@ typedef enum {
     NB_ISA_AUTO = 0,    /* the best this CPU supports */
     NB_ISA_SCALAR = 1,  /* plain C (SSE2 on x86-64 for non-temporal stores) */
     NB_ISA_AVX2 = 2,    /* AVX2 + FMA, 256-bit */
-    NB_ISA_AVX512 = 3   /* AVX-512F, 512-bit */
+    NB_ISA_AVX512 = 3,  /* AVX-512F, 512-bit */
+    NB_ISA_SSE2 = 4     /* SSE2, 128-bit: the x86-64 baseline, what STREAM built without -march gets */
 } nb_isa;
 
 typedef struct {

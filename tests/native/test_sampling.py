@@ -94,6 +94,26 @@ def test_measure_bandwidth_calibrates_and_keeps_skew(arena, kernel):
         assert figures["checksum_ok"] is True
 
 
+@pytest.mark.parametrize("kernel", ["read", "triad"])
+def test_auto_isa_is_the_fastest_of_the_probe(arena, kernel):
+    n, offsets = runner.bandwidth_layout(kernel, 1 << 20)
+    isa, probe = runner.choose_isa(arena, kernel, n, offsets, CPU_SETS[-1], 0.002)
+    candidates = [i for i in runner.AUTO_ISA_CANDIDATES if _native.isa_supported(i)]
+    assert probe["candidates"] == candidates and probe["chosen"] == isa
+    assert probe["rounds"] == (runner.ISA_PROBE_ROUNDS if len(candidates) > 1 else 0)
+    if len(candidates) > 1:
+        medians = probe["median_bytes_per_s"]
+        assert set(medians) == set(candidates) and all(v > 0 for v in medians.values())
+        assert medians[isa] == max(medians.values())
+
+
+def test_measure_bandwidth_records_the_probe_only_for_auto(arena):
+    auto = runner.measure_bandwidth(arena, "copy", 1 << 20, CPU_SETS[0], runner.Sampling.fixed(2, 0.002))
+    assert auto["isa"] == auto["isa_probe"]["chosen"]
+    pinned = runner.measure_bandwidth(arena, "copy", 1 << 20, CPU_SETS[0], runner.Sampling.fixed(2, 0.002), "sse2")
+    assert pinned["isa"] == "sse2" and "isa_probe" not in pinned
+
+
 def test_adaptive_latency_sampling_respects_its_budget(arena):
     sampling = runner.Sampling(3, 6, 1e-9, 0.002)  # a target no machine meets: runs to the budget
     figures = runner.measure_latency(arena, 1 << 20, ONLINE[0], sampling)

@@ -522,3 +522,13 @@ def test_text_report_lists_worst_first():
     assert lines[0].startswith("numabench compare: FAIL: 1 regression(s)")
     body = [line.split()[0] for line in lines[5:10]]
     assert body == ["regression", "noisy", "inconclusive", "improved", "ok"]
+
+
+def test_a_change_of_kernel_set_is_said_on_the_row():
+    # `--isa auto` picks the fastest kernel set per run; a gate must say when the two runs differ.
+    base = result([measurement("read", draws(2, 20e9, 0.02, 15), isa="avx512")])
+    cur = result([measurement("read", draws(4, 20e9, 0.02, 15), isa="sse2")])
+    same = result([measurement("read", draws(4, 20e9, 0.02, 15), isa="avx512")])
+    row = compare_results(base, cur)["rows"][0]
+    assert any("kernel sets differ: baseline avx512, current sse2" in w for w in row["warnings"]), row["warnings"]
+    assert compare_results(base, same)["rows"][0]["warnings"] == []

@@ -162,6 +162,16 @@ def test_run_table_explains_skew_and_a_missed_target():
     assert "flag WIDE-CI: copy 4k 1 GiB 2 thr: the median's CI stayed at +-2.0% after 30 samples (target 1.0%)" in text
 
 
+def test_run_table_says_which_kernel_set_measured_what():
+    probe = {"candidates": ["avx512", "avx2", "sse2"], "chosen": "sse2"}
+    text = format_run_table({"measurements": [_row("triad", STABLE, isa="sse2", isa_probe=probe),
+                                              _row("copy", STABLE, isa="sse2", isa_probe=probe),
+                                              _row("read", STABLE, isa="avx2", isa_probe=probe)]})
+    assert "isa: sse2 for triad, copy; avx2 for read (auto: the fastest of a short probe" in text
+    pinned = format_run_table({"measurements": [_row("read", STABLE, isa="avx512")]})
+    assert "isa: avx512 for read" in pinned and "auto" not in pinned
+
+
 # --------------------------------------------------------------------------- run's options
 
 

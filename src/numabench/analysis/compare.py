@@ -257,7 +257,7 @@ def _samples(m: dict[str, Any], name: str, index: int) -> NDArray[np.float64]:
 
 
 def _cells(result: dict[str, Any], name: str, warnings: list[str]) -> dict[tuple[Cell, str], dict[str, Any]]:
-    """(cell, metric) -> {"samples", "placement_ok", "indexes"}; duplicates are pooled, and said so."""
+    """(cell, metric) -> {"samples", "placement_ok", "indexes", "isas"}; duplicates are pooled, and said so."""
     out: dict[tuple[Cell, str], dict[str, Any]] = {}
     for i, m in enumerate(result["measurements"]):
         key = (cell_of(m), metric_of(m))
@@ -268,8 +268,10 @@ def _cells(result: dict[str, Any], name: str, warnings: list[str]) -> dict[tuple
             entry["samples"] = np.concatenate([entry["samples"], x])
             entry["placement_ok"] = entry["placement_ok"] and placed
             entry["indexes"].append(i)
+            entry["isas"] |= {m["isa"]} if m.get("isa") else set()
         else:
-            out[key] = {"samples": x, "placement_ok": placed, "indexes": [i]}
+            out[key] = {"samples": x, "placement_ok": placed, "indexes": [i],
+                        "isas": {m["isa"]} if m.get("isa") else set()}
     for (cell, _), entry in out.items():
         if len(entry["indexes"]) > 1:
             warnings.append(f"{name}: {cell.label} was measured {len(entry['indexes'])} times "
@@ -560,6 +562,10 @@ def _row(cell: Cell, metric: str, base: dict[str, Any], cur: dict[str, Any], nam
     if min(b.size, c.size) < MIN_REPETITIONS:
         row_warnings.append(f"{FEW_REPETITIONS} ({b.size} vs {c.size} samples)")
     row_warnings += [_noise_warning(shown[key], sides[key], threshold, confidence) for key in noisy]
+    if base["isas"] and cur["isas"] and base["isas"] != cur["isas"]:
+        # `--isa auto` keeps the fastest kernel set of a probe; a close call can go either way.
+        row_warnings.append(f"kernel sets differ: {names[0]} {'/'.join(sorted(base['isas']))}, "
+                            f"{names[1]} {'/'.join(sorted(cur['isas']))}; for a gate, pin one with --isa")
     for side, entry in zip(names, (base, cur)):
         if not entry["placement_ok"]:
             row_warnings.append(f"{side}: pages were not where asked (placement not ok)")

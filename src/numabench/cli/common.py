@@ -138,6 +138,26 @@ class Outputs:
         click.echo(dumps(result) if self.as_json else text, nl=not self.as_json)
 
 
+ISA_CHOICES = ("auto", "avx512", "avx2", "sse2", "scalar")
+
+
+def _supported_isa(ctx: click.Context, param: click.Parameter, isa: str) -> str:
+    from numabench.native._native import isa_best, isa_supported
+
+    if not isa_supported(isa):
+        raise UsageError(f"this CPU does not support the {isa} bandwidth kernels", f"use --isa {isa_best()} or auto")
+    return isa
+
+
+def isa_option(what: str = "the bandwidth kernels"):
+    """--isa, the same for every command that runs bandwidth kernels; refuses an ISA this CPU lacks."""
+    return click.option(
+        "--isa", default="auto", type=click.Choice(ISA_CHOICES), show_default=True, callback=_supported_isa,
+        help=f"Vector ISA of {what}: auto probes each supported kernel set (avx512, avx2, sse2) on the "
+             "measurement's own buffer and threads, and keeps the fastest (recorded as isa_probe); "
+             "scalar is the plain C reference.")
+
+
 def output_options(*, csv: bool = True, prometheus: bool = True):
     """-o/--csv/--json/--prometheus/--force, the same for every measuring command."""
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import click
 
-from numabench.cli.common import Outputs, conclude, one_line_errors, output_options, progress
+from numabench.cli.common import Outputs, conclude, isa_option, one_line_errors, output_options, progress
 from numabench.cli.run_cmd import _adaptive, _array_offset
 from numabench.constants import DEFAULT_ARRAY_OFFSET, DEFAULT_REPEAT, PAGE_KINDS, PEAK_MIXES, SAMPLE_SECONDS
-from numabench.errors import UsageError
 from numabench.host.cgroups import read_process_cpuset
 from numabench.host.topology import read_topology
 from numabench.measure.spec import parse_threads
@@ -42,8 +41,7 @@ from numabench.util.units import parse_int_list, parse_size
 @click.option("--array-offset", "array_offset", metavar="BYTES", default=str(DEFAULT_ARRAY_OFFSET),
               show_default=True, help="Bytes added between a mix's arrays (a multiple of 64).")
 @click.option("--first-touch", is_flag=True, help="Never call mbind; place by first touch.")
-@click.option("--isa", default="auto", type=click.Choice(["auto", "avx512", "avx2", "scalar"]), show_default=True,
-              help="Vector ISA of the kernels.")
+@isa_option("the kernels")
 @click.option("--html", "html_path", metavar="FILE", help="Also write a self-contained HTML report.")
 @output_options()
 @one_line_errors
@@ -84,10 +82,7 @@ def _measure_and_report(plan, topology, isa, first_touch, sampling_choice, offse
     # The native core only when measuring.
     from numabench.measure.runner import Runner, Sampling
     from numabench.measure.session import Session
-    from numabench.native._native import isa_best, isa_supported
 
-    if not isa_supported(isa):
-        raise UsageError(f"this CPU does not support the {isa} bandwidth kernels", f"use --isa {isa_best()} or auto")
     adaptive, sample_seconds = sampling_choice
     runner = Runner(progress=progress, isa=isa, force_first_touch=first_touch, sample_seconds=sample_seconds,
                     adaptive=adaptive, array_offset=offset)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from numabench.cli.common import Outputs, conclude, one_line_errors, output_options, progress
+from numabench.cli.common import Outputs, conclude, isa_option, one_line_errors, output_options, progress
 from numabench.constants import (
     DEFAULT_ARRAY_OFFSET,
     DEFAULT_KERNELS,
@@ -62,8 +62,7 @@ MAX_SAMPLE_SECONDS = 60.0
 @click.option("--first-touch", is_flag=True,
               help="Never call mbind; place by first touch (what a pod without CAP_SYS_NICE gets).")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the chase permutation.")
-@click.option("--isa", default="auto", type=click.Choice(["auto", "avx512", "avx2", "scalar"]),
-              show_default=True, help="Vector ISA of the bandwidth kernels.")
+@isa_option()
 @output_options()
 @one_line_errors
 def run(cpu_node, mem_node, pages, size, sizes, threads, threads_sweep, kernels, repeat, min_samples, max_samples,
@@ -95,10 +94,7 @@ def run(cpu_node, mem_node, pages, size, sizes, threads, threads_sweep, kernels,
     # The native core only when measuring: `pod` validates run options through this module.
     from numabench.measure.runner import Runner, Sampling
     from numabench.measure.session import Session
-    from numabench.native._native import isa_best, isa_supported
 
-    if not isa_supported(isa):
-        raise UsageError(f"this CPU does not support the {isa} bandwidth kernels", f"use --isa {isa_best()} or auto")
     outputs = Outputs(output, csv_path, prometheus_path, as_json, force)
     outputs.check()
     topology = read_topology()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from numabench.cli.common import Outputs, conclude, one_line_errors, output_options, progress
+from numabench.cli.common import Outputs, conclude, isa_option, one_line_errors, output_options, progress
 from numabench.constants import DEFAULT_REPEAT, PAGE_KINDS, SAMPLE_SECONDS
 from numabench.errors import UsageError
 from numabench.host.cgroups import read_process_cpuset
@@ -40,8 +40,7 @@ from numabench.util.units import format_size, parse_size
 @click.option("--repeat", type=int, default=DEFAULT_REPEAT, show_default=True, help="Samples per chunk and kernel.")
 @click.option("--sample-seconds", "sample_seconds", type=float, default=SAMPLE_SECONDS, show_default=True,
               help="Duration of one sample.")
-@click.option("--isa", default="auto", type=click.Choice(["auto", "avx512", "avx2", "scalar"]), show_default=True,
-              help="Vector ISA of the read kernel.")
+@isa_option("the read kernel")
 @click.option("--html", "html_path", metavar="FILE", help="Write a self-contained HTML report with the per-chunk plot.")
 @output_options()
 @one_line_errors
@@ -60,11 +59,8 @@ def scan(node, cpu_node, chunk, size, margin, max_chunks, latency, threshold_pct
     # The native core only when measuring.
     from numabench.measure.scan import Scanner, live_free_reader, plan_scan
     from numabench.measure.session import Session
-    from numabench.native._native import isa_best, isa_supported
     from numabench.render.scan import format_scan
 
-    if not isa_supported(isa):
-        raise UsageError(f"this CPU does not support the {isa} bandwidth kernels", f"use --isa {isa_best()} or auto")
     topology = read_topology()
     plan = plan_scan(topology, read_process_cpuset(), node=node, chunk_bytes=chunk_bytes, margin=margin,
                      max_chunks=max_chunks, size_bytes=parse_size(size) if size else None, pages=pages,

@@ -42,6 +42,13 @@ CALIBRATION_SHARE = 0.25
 MAX_CALIBRATION_PASSES = 1 << 20
 # Untimed passes of the kernel before its first timed sample, in the same team start.
 WARMUP_PASSES = 1
+# `--isa auto` tries these kernel sets, widest first, and keeps the fastest (choose_isa). Wider is
+# not always faster from memory: on the AMD EPYC VMs of DEVELOPERS.md, AVX-512 streams 10-30% less
+# than SSE2 (likwid-bench's _avx512 and _sse tests show the same). The plain C kernel is the
+# reference the vector kernels are tested against, not a candidate.
+AUTO_ISA_CANDIDATES = ("avx512", "avx2", "sse2")
+ISA_PROBE_ROUNDS = 3
+ISA_PROBE_SECONDS = 0.02  # one probe timing: whole passes lasting about this (at most a quarter sample)
 # Adaptive sampling grows by this share of the samples taken so far (at least one) per round.
 GROWTH = 0.25
 
@@ -181,6 +188,30 @@ def _passes_per_sample(arena: Any, kernel: str, n: int, offsets: list[int], cpus
         warmup = 0
 
 
+def choose_isa(arena: Any, kernel: str, n: int, offsets: list[int], cpus: Sequence[int],
+               sample_seconds: float = SAMPLE_SECONDS) -> tuple[str, dict[str, Any]]:
+    """(the fastest supported ISA for this kernel, threads and buffer, the probe's record).
+
+    ISA_PROBE_ROUNDS rounds, each timing every candidate once (whole passes lasting about
+    ISA_PROBE_SECONDS, or a quarter of sample_seconds if shorter) in a rotating order, so drift hits every candidate alike; the highest
+    median wins, a tie going to the wider ISA."""
+    candidates = [isa for isa in AUTO_ISA_CANDIDATES if _native.isa_supported(isa)] or ["scalar"]
+    rounds = ISA_PROBE_ROUNDS if len(candidates) > 1 else 0
+    timed, _, _ = _native.bw_run(kernel, arena, n, offsets, cpus, 1, 3.0, candidates[-1], 1, 1)
+    probe_seconds = min(ISA_PROBE_SECONDS, sample_seconds / 4)
+    passes = max(1, int(round(probe_seconds / max(float(timed[0]), 1e-9))))
+    rates: dict[str, list[float]] = {isa: [] for isa in candidates}
+    bytes_per_timing = n * _native.bw_bytes_per_elem(kernel) * passes
+    for r in range(rounds):
+        for isa in candidates[r % len(candidates):] + candidates[:r % len(candidates)]:
+            timed, _, _ = _native.bw_run(kernel, arena, n, offsets, cpus, 1, 3.0, isa, passes, 0)
+            rates[isa].append(bytes_per_timing / max(float(timed[0]), 1e-9))
+    medians = {isa: float(np.median(v)) for isa, v in rates.items() if v}
+    best = max(candidates, key=lambda isa: medians.get(isa, 0.0))
+    return best, {"candidates": candidates, "median_bytes_per_s": medians, "rounds": rounds,
+                  "passes_per_timing": passes, "chosen": best}
+
+
 def measure_bandwidth(arena: _native.Arena, kernel: str, size_bytes: int, cpus: Sequence[int],
                       sampling: Sampling | int, isa: str = "auto",
                       array_offset: int = DEFAULT_ARRAY_OFFSET) -> dict[str, Any]:
@@ -199,6 +230,9 @@ def measure_bandwidth(arena: _native.Arena, kernel: str, size_bytes: int, cpus: 
     # is denormal) and give read a known sum. Filled array by array: the offsets leave gaps.
     for offset in offsets:
         _native.bw_run("write", arena, n, [offset], cpus, 1, 1.0, isa)
+    probe = None
+    if isa == "auto":
+        isa, probe = choose_isa(arena, kernel, n, offsets, cpus, sampling.sample_seconds)
     passes = _passes_per_sample(arena, kernel, n, offsets, cpus, isa, sampling.sample_seconds)
     bytes_per_sample = n * _native.bw_bytes_per_elem(kernel) * passes
     seconds_all: list[float] = []
@@ -233,6 +267,8 @@ def measure_bandwidth(arena: _native.Arena, kernel: str, size_bytes: int, cpus: 
         "isa": state["isa"],
         "sampling": record,
     }
+    if probe is not None:
+        out["isa_probe"] = probe
     if kernel == "read":
         out["checksum_ok"] = state["checksum"] == float(n)
     return out

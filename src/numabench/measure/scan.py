@@ -119,6 +119,9 @@ class Scanner:
             yield measurement(SCAN_LATENCY, spec, [spec.cpus[0]], figures, placement.to_dict(), **details)
         self.progress(f"{label}: read bandwidth")
         figures = measure_bandwidth(arena, "read", spec.size_bytes, spec.cpus, self.sampling, self.isa)
+        # `auto` is probed on the first chunk only: every chunk then runs the same kernel, so a
+        # chunk's deviation is the memory's, not a change of ISA.
+        self.isa = figures["isa"]
         # Recorded with its last figure: a chunk cut short by a signal is dropped whole.
         self.chunks.append({"chunk": index, "placement_ok": placement.ok, "physical": physical})
         yield measurement(SCAN_READ, spec, list(spec.cpus), figures, placement.to_dict(), **details)

@@ -32,7 +32,7 @@ from numabench.native._native cimport *
 PAGE_KINDS = {"4k": 0, "thp": 1, "2m": 2, "1g": 3}
 POLICIES = {"default": 0, "bind": 1, "interleave": 2, "preferred": 3}
 BW_KERNELS = {"read": 0, "write": 1, "write_nt": 2, "copy": 3, "copy_nt": 4, "triad": 5}
-ISAS = {"auto": 0, "scalar": 1, "avx2": 2, "avx512": 3}
+ISAS = {"auto": 0, "scalar": 1, "avx2": 2, "avx512": 3, "sse2": 4}
 INJECT_KINDS = {"read": 0, "rw": 1}
 _ISA_NAMES = {v: k for k, v in ISAS.items()}
 

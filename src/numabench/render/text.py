@@ -50,6 +50,20 @@ def _explain(code: str, m: dict) -> str:
     return code
 
 
+def _isa_line(measurements: list[dict]) -> str:
+    """'isa: sse2 for triad, copy; avx2 for read (auto: ...)': which kernel set measured what."""
+    by_isa: dict[str, list[str]] = {}
+    for m in measurements:
+        if m.get("isa") and m["kernel"] not in by_isa.setdefault(m["isa"], []):
+            by_isa[m["isa"]].append(m["kernel"])
+    if not by_isa:
+        return ""
+    probed = any("isa_probe" in m for m in measurements)
+    return ("isa: " + "; ".join(f"{isa} for {', '.join(kernels)}" for isa, kernels in by_isa.items())
+            + (" (auto: the fastest of a short probe of each kernel set, figures in the JSON's isa_probe)"
+               if probed else ""))
+
+
 def format_run_table(result: dict) -> str:
     """A readable table of a run's measurements: one line per kernel and configuration."""
     header = ("kernel", "pages", "size", "cpu", "mem", "thr", "median", "cv", "flags", "pages by node (method)")
@@ -76,6 +90,9 @@ def format_run_table(result: dict) -> str:
     for m in result["measurements"]:
         tail += [f"flag {_FLAG_WORDS.get(code, code)}: {_label(m)}: {_explain(code, m)}"
                  for code in m.get("stats", {}).get("flags", [])]
+    isa_line = _isa_line(result["measurements"])
+    if isa_line:
+        tail.append(isa_line)
     for err in result.get("errors", []):
         tail.append(f"error: {err['pages']} {format_size(err['size_bytes'])} node {err['cpu_node']}->"
                     f"{err['mem_nodes']}: {err['error']}")

@@ -193,8 +193,8 @@ def choose_isa(arena: Any, kernel: str, n: int, offsets: list[int], cpus: Sequen
     """(the fastest supported ISA for this kernel, threads and buffer, the probe's record).
 
     ISA_PROBE_ROUNDS rounds, each timing every candidate once (whole passes lasting about
-    ISA_PROBE_SECONDS, or a quarter of sample_seconds if shorter) in a rotating order, so drift hits every candidate alike; the highest
-    median wins, a tie going to the wider ISA."""
+    ISA_PROBE_SECONDS, or a quarter of sample_seconds if shorter) in a rotating order, so drift
+    hits every candidate alike; the highest median wins, a tie going to the wider ISA."""
     candidates = [isa for isa in AUTO_ISA_CANDIDATES if _native.isa_supported(isa)] or ["scalar"]
     rounds = ISA_PROBE_ROUNDS if len(candidates) > 1 else 0
     timed, _, _ = _native.bw_run(kernel, arena, n, offsets, cpus, 1, 3.0, candidates[-1], 1, 1)

@@ -196,6 +196,8 @@ int nb_bw_isa_best(void)
         return NB_ISA_AVX512;
     if (nb_bw_isa_supported(NB_ISA_AVX2))
         return NB_ISA_AVX2;
+    if (nb_bw_isa_supported(NB_ISA_SSE2))
+        return NB_ISA_SSE2;
     return NB_ISA_SCALAR;
 }
 

@@ -32,7 +32,7 @@ typedef enum {
 } nb_bw_kernel;
 
 typedef enum {
-    NB_ISA_AUTO = 0,    /* the best this CPU supports */
+    NB_ISA_AUTO = 0,    /* the widest this CPU supports (the Python layer probes for the fastest) */
     NB_ISA_SCALAR = 1,  /* plain C (SSE2 on x86-64 for non-temporal stores) */
     NB_ISA_AVX2 = 2,    /* AVX2 + FMA, 256-bit */
     NB_ISA_AVX512 = 3,  /* AVX-512F, 512-bit */
@@ -57,7 +57,7 @@ typedef struct {
 
 /* 1 when the CPU supports isa (NB_ISA_AUTO and NB_ISA_SCALAR always). */
 int nb_bw_isa_supported(int isa);
-/* The best supported nb_isa. */
+/* The widest supported nb_isa: AVX-512, AVX2, SSE2, then scalar. */
 int nb_bw_isa_best(void);
 /* Arrays the kernel touches (1, 2 or 3) and bytes counted per element. */
 int nb_bw_streams(int kernel);

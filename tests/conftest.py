@@ -1,9 +1,12 @@
 """Make `src/` importable when numabench is not installed (an installed package wins),
 and share what the native and integration tests need: the CLI, root, hugepage pools."""
 
+import contextlib
+import errno
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -38,6 +41,47 @@ def cpu_flags() -> set:
 CPU_ISAS = (["scalar"] + (["sse2"] if "sse2" in cpu_flags() else [])
             + (["avx2"] if {"avx2", "fma"} <= cpu_flags() else [])
             + (["avx512"] if "avx512f" in cpu_flags() else []))
+
+
+@contextlib.contextmanager
+def scratch_cgroup(parent, name, settings=()):
+    """A child cgroup PARENT/NAME-<pid> with each (file, value) of settings written in order; yields
+    its path and removes it afterwards. Skips the test when it cannot be made."""
+    path = os.path.join(parent, f"{name}-{os.getpid()}")
+    try:
+        os.mkdir(path)
+    except OSError as exc:
+        pytest.skip(f"cannot create {path}: {exc}")
+    try:
+        for file, value in settings:
+            with open(os.path.join(path, file), "w") as f:
+                f.write(str(value))
+        yield path
+    finally:
+        # Every process run in it has exited (subprocess.run waits); the kernel may still be
+        # detaching the last task for a moment (EBUSY).
+        for _ in range(50):
+            try:
+                os.rmdir(path)
+                break
+            except OSError as exc:
+                if exc.errno != errno.EBUSY:
+                    raise
+                time.sleep(0.05)
+        else:
+            os.rmdir(path)
+
+
+def doc_paths(doc, prefix=()):
+    """Every path into a JSON/YAML document (the root, keys, list indexes), depth first: where the
+    fuzz and the property tests put a wrong value."""
+    yield prefix
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            yield from doc_paths(v, prefix + (k,))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            yield from doc_paths(v, prefix + (i,))
 
 
 def pytest_runtest_setup(item):

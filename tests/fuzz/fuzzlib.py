@@ -25,6 +25,7 @@ import traceback
 from dataclasses import dataclass, field
 
 import yaml
+from conftest import doc_paths
 
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO = os.path.dirname(TESTS)
@@ -182,19 +183,9 @@ _WRONG = [None, True, 0, -1, 1.5, float("nan"), 10**30, "", "x", "0-4294967295",
           [[[]]], "9" * 100]
 
 
-def _paths(doc, prefix=()):
-    yield prefix
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            yield from _paths(v, prefix + (k,))
-    elif isinstance(doc, list):
-        for i, v in enumerate(doc):
-            yield from _paths(v, prefix + (i,))
-
-
 def _wrong_type(rng: random.Random, blob: bytes, is_json: bool) -> bytes:
     doc = _load(blob, is_json)
-    paths = list(_paths(doc))
+    paths = list(doc_paths(doc))
     path = rng.choice(paths)
     value = rng.choice(_WRONG)
     if not path:

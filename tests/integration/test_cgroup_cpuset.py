@@ -5,15 +5,13 @@ node 0); the multi-node VM tests do that. tests/unit/test_experiment.py covers t
 forbidden-node refusals against a captured four-node topology.
 """
 
-import errno
 import json
 import os
 import shlex
 import subprocess
-import time
 
 import pytest
-from conftest import numabench_command
+from conftest import numabench_command, scratch_cgroup
 
 pytestmark = pytest.mark.root
 
@@ -32,29 +30,9 @@ def cpuset_cpu1():
         pytest.skip(f"{CPUSET_ROOT} is not a writable cgroup v1 cpuset hierarchy")
     if 1 not in os.sched_getaffinity(0):
         pytest.skip("CPU 1 is not available to this process")
-    path = os.path.join(CPUSET_ROOT, f"numabench-test-{os.getpid()}")
-    try:
-        os.mkdir(path)
-    except OSError as exc:
-        pytest.skip(f"cannot create {path}: {exc}")
-    try:
-        # v1 needs cpus and mems set before a task may join.
-        _write(os.path.join(path, "cpuset.cpus"), "1")
-        _write(os.path.join(path, "cpuset.mems"), "0")
+    # v1 needs cpus and mems set before a task may join.
+    with scratch_cgroup(CPUSET_ROOT, "numabench-test", (("cpuset.cpus", "1"), ("cpuset.mems", "0"))) as path:
         yield path
-    finally:
-        # Every process run in it has exited (subprocess.run waits); the kernel may
-        # still be detaching the last task for a moment (EBUSY).
-        for _ in range(50):
-            try:
-                os.rmdir(path)
-                break
-            except OSError as exc:
-                if exc.errno != errno.EBUSY:
-                    raise
-                time.sleep(0.05)
-        else:
-            os.rmdir(path)
 
 
 def run_in(cgroup, *args, timeout=120):

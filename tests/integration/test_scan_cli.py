@@ -6,10 +6,9 @@ import os
 import shlex
 import signal
 import subprocess
-import time
 
 import pytest
-from conftest import numabench_command
+from conftest import numabench_command, scratch_cgroup
 from test_interrupt_cli import interrupt_when
 
 from numabench.host.topology import read_topology
@@ -118,22 +117,8 @@ def memory_cgroup_1g():
     parent = _memory_cgroup_v1_dir()
     if parent is None or not os.access(parent, os.W_OK):
         pytest.skip("no writable cgroup v1 memory hierarchy for this process")
-    path = os.path.join(parent, f"numabench-scan-{os.getpid()}")
-    try:
-        os.mkdir(path)
-    except OSError as exc:
-        pytest.skip(f"cannot create {path}: {exc}")
-    try:
-        with open(os.path.join(path, "memory.limit_in_bytes"), "w") as f:
-            f.write(str(1 << 30))
+    with scratch_cgroup(parent, "numabench-scan", (("memory.limit_in_bytes", 1 << 30),)) as path:
         yield path
-    finally:
-        for _ in range(50):
-            try:
-                os.rmdir(path)
-                break
-            except OSError:
-                time.sleep(0.05)
 
 
 @pytest.mark.root

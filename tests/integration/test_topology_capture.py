@@ -1,12 +1,11 @@
 """`numabench topology --capture DIR` holds everything `topology` shows; read back with
 --sysfs-root it gives the same cpuset section: live, and from inside a restricted cgroup."""
 
-import errno
 import json
 import os
-import time
 
 import pytest
+from conftest import scratch_cgroup
 
 CPUSET_V1 = "/sys/fs/cgroup/cpuset"
 CGROUP_V2 = "/sys/fs/cgroup"
@@ -63,23 +62,9 @@ def restricted_cpuset():
         pytest.skip("needs root to create a cgroup")
     if not os.path.isdir(CPUSET_V1) or not os.access(CPUSET_V1, os.W_OK):
         pytest.skip(f"{CPUSET_V1} is not a writable cgroup v1 cpuset hierarchy")
-    path = os.path.join(CPUSET_V1, f"numabench-capture-{os.getpid()}")
-    os.mkdir(path)
     cpu = max(os.sched_getaffinity(0))
-    try:
-        for name, value in (("cpuset.cpus", str(cpu)), ("cpuset.mems", "0")):
-            with open(os.path.join(path, name), "w") as f:
-                f.write(value)
+    with scratch_cgroup(CPUSET_V1, "numabench-capture", (("cpuset.cpus", cpu), ("cpuset.mems", "0"))) as path:
         yield path, cpu
-    finally:
-        for _ in range(50):
-            try:
-                os.rmdir(path)
-                break
-            except OSError as exc:
-                if exc.errno != errno.EBUSY:
-                    raise
-                time.sleep(0.05)
 
 
 def test_capture_inside_a_restricted_cgroup_keeps_the_restriction(cli, tmp_path, restricted_cpuset):
@@ -121,22 +106,9 @@ def restricted_cpuset_v2():
             f.write("+cpuset")
     except OSError as exc:
         pytest.skip(f"cannot enable cpuset in {CGROUP_V2}/cgroup.subtree_control ({exc.strerror})")
-    path = os.path.join(CGROUP_V2, f"numabench-capture-{os.getpid()}")
-    os.mkdir(path)
     cpu = max(os.sched_getaffinity(0))
-    try:
-        with open(os.path.join(path, "cpuset.cpus"), "w") as f:
-            f.write(str(cpu))
+    with scratch_cgroup(CGROUP_V2, "numabench-capture", (("cpuset.cpus", cpu),)) as path:
         yield path, cpu
-    finally:
-        for _ in range(50):
-            try:
-                os.rmdir(path)
-                break
-            except OSError as exc:
-                if exc.errno != errno.EBUSY:
-                    raise
-                time.sleep(0.05)
 
 
 def test_capture_inside_a_restricted_cgroup_v2_keeps_the_restriction(cli, tmp_path, restricted_cpuset_v2):

@@ -7,6 +7,7 @@ import json
 import os
 
 import yaml
+from conftest import doc_paths
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -37,20 +38,10 @@ def _read(*parts):
         return f.read()
 
 
-def _paths(doc, prefix=()):
-    yield prefix
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            yield from _paths(v, prefix + (k,))
-    elif isinstance(doc, list):
-        for i, v in enumerate(doc):
-            yield from _paths(v, prefix + (i,))
-
-
 def replaced(seed_doc, data):
     """The seed with one value (chosen by hypothesis) replaced by an arbitrary document."""
     doc = json.loads(json.dumps(seed_doc))
-    paths = [p for p in _paths(doc) if p]
+    paths = [p for p in doc_paths(doc) if p]
     if not paths:
         return data.draw(DOCS)
     path = data.draw(st.sampled_from(paths))

@@ -503,6 +503,17 @@ class _Context:
             return None, f"cell {r}->{c} not measured: {status}"
         return value, None
 
+    def local_cells(self, key: str, scale: float = 1.0) -> tuple[dict[int, float], list[str]]:
+        """({node: its local cell x scale}, why each missing one is missing) over local_rows."""
+        found, missing = {}, []
+        for r in self.local_rows():
+            value, why = self.cell(key, r, r)
+            if why:
+                missing.append(why)
+            else:
+                found[r] = value * scale
+        return found, missing
+
 
 def _verdict(check: str, status: str, measured: Any, bound: Any, detail: str) -> Verdict:
     d = CHECKS[check]
@@ -524,13 +535,7 @@ def _check_local_latency(ctx: _Context, bound: Any) -> Verdict:
     rows = ctx.local_rows()
     if not rows:
         return _verdict("local_latency_ns_max", SKIPPED, None, bound, "no node has both CPUs and memory")
-    found, missing = {}, []
-    for r in rows:
-        value, why = ctx.cell("latency_ns", r, r)
-        if why:
-            missing.append(why)
-        else:
-            found[r] = value
+    found, missing = ctx.local_cells("latency_ns")
     worst = max(found.values()) if found else None
     detail = "; ".join(f"node {r}: {v:.1f} ns" for r, v in found.items())
     return _judge("local_latency_ns_max", worst, bound, detail, missing)
@@ -570,13 +575,7 @@ def _check_bandwidth(ctx: _Context, bound: Any) -> Verdict:
     rows = ctx.local_rows()
     if not rows:
         return _verdict("node_read_bandwidth_gbps_min", SKIPPED, None, bound, "no node has both CPUs and memory")
-    found, missing = {}, []
-    for r in rows:
-        value, why = ctx.cell("bandwidth_bytes_per_s", r, r)
-        if why:
-            missing.append(why)
-        else:
-            found[r] = value / 1e9
+    found, missing = ctx.local_cells("bandwidth_bytes_per_s", 1e-9)
     threads = {m["cpu_node"]: m.get("threads") for m in ctx.measurements
                if m.get("kernel") == "read" and m.get("mem_node") == m.get("cpu_node")}
     detail = "; ".join(f"node {r}: {v:.1f} GB/s" + (f" ({threads[r]} threads)" if threads.get(r) else "")

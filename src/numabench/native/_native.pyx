@@ -99,7 +99,9 @@ cdef object _name(object value, dict known, str call, str what):
 
 
 def isa_best():
-    """Name of the widest vector ISA this CPU supports: avx512, avx2 or scalar."""
+    """Name of the widest vector ISA this CPU supports: avx512, avx2, sse2 (any x86-64) or scalar.
+
+    This is what bw_run's "auto" runs; the measuring layer's `--isa auto` probes instead."""
     return _ISA_NAMES[nb_bw_isa_best()]
 
 

@@ -211,6 +211,21 @@ def _measurements_section(result: dict) -> str:
                    "pages by node"], rows)
 
 
+def _notes(result: dict) -> list[str]:
+    """The Notes section, when the result has notes."""
+    if not result.get("notes"):
+        return []
+    return ["<h2>Notes</h2>", "<ul>" + "".join(f"<li>{_e(n)}</li>" for n in result["notes"]) + "</ul>"]
+
+
+def _page(title: str, body: list[str], result: dict | None = None) -> str:
+    """One self-contained HTML document: the body's parts, then the result's notes when given."""
+    parts = body + (_notes(result) if result is not None else [])
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{_e(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
+            + "\n".join(parts) + "\n</body>\n</html>\n")
+
+
 def render_measurements_html(result: dict, title: str) -> str:
     """A measuring command's result (peak, run) as one HTML file: the measurements with their
     placement proof, bandwidth vs threads when swept, topology and environment.
@@ -227,11 +242,7 @@ def render_measurements_html(result: dict, title: str) -> str:
             "<h2>Bandwidth vs threads</h2>", _thread_sweep_section(result),
             "<h2>Topology</h2>", _topology_section(result),
             "<h2>Environment</h2>", _environment_section(result)]
-    if result.get("notes"):
-        body += ["<h2>Notes</h2>", "<ul>" + "".join(f"<li>{_e(n)}</li>" for n in result["notes"]) + "</ul>"]
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<title>{_e(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
-            + "\n".join(body) + "\n</body>\n</html>\n")
+    return _page(title, body, result)
 
 
 def _c2c_section(result: dict) -> str:
@@ -301,15 +312,12 @@ def render_html(result: dict) -> str:
         "<h2>Topology</h2>", _topology_section(result),
         "<h2>Environment</h2>", _environment_section(result),
     ]
-    if result.get("notes"):
-        body += ["<h2>Notes</h2>", "<ul>" + "".join(f"<li>{_e(n)}</li>" for n in result["notes"]) + "</ul>"]
+    body += _notes(result)
     if result.get("errors"):
         body += ["<h2>Errors</h2>", _table(["CPU node", "memory nodes", "pages", "error"],
                                           [[_e(e.get("cpu_node")), _e(e.get("mem_nodes")), _e(e.get("pages")),
                                             _e(e.get("error"))] for e in result["errors"]])]
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<title>{_e(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
-            + "\n".join(body) + "\n</body>\n</html>\n")
+    return _page(title, body)
 
 
 # --------------------------------------------------------------------------- memory scan (numabench scan)
@@ -364,11 +372,7 @@ def render_scan_html(result: dict) -> str:
     host = (result.get("environment") or {}).get("hostname", "")
     body = [f"<h1>{_e(title)}</h1>", f'<p class="note">Host {_e(host)}.</p>', _scan_section(result, scan),
             "<h2>Topology</h2>", _topology_section(result), "<h2>Environment</h2>", _environment_section(result)]
-    if result.get("notes"):
-        body += ["<h2>Notes</h2>", "<ul>" + "".join(f"<li>{_e(n)}</li>" for n in result["notes"]) + "</ul>"]
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<title>{_e(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
-            + "\n".join(body) + "\n</body>\n</html>\n")
+    return _page(title, body, result)
 
 
 def write_html(path: str, text: str) -> None:

@@ -162,6 +162,17 @@ def test_run_table_explains_skew_and_a_missed_target():
     assert "flag WIDE-CI: copy 4k 1 GiB 2 thr: the median's CI stayed at +-2.0% after 30 samples (target 1.0%)" in text
 
 
+def test_paired_scores_see_through_a_slow_stretch():
+    # B is 10% faster than A. A slow stretch hits B alone in round 1 and both in round 2: the
+    # medians of the raw figures would pick A, the paired rounds pick B.
+    rates = {"A": [1.0, 1.0, 0.6], "B": [1.1, 0.65, 0.66]}
+    assert np.median(rates["A"]) > np.median(rates["B"])
+    scores = stats.paired_scores(rates)
+    assert scores["B"] > scores["A"]
+    assert scores["B"] == pytest.approx(1.1 / 1.05)
+    assert stats.paired_scores({"A": [0.0], "B": [0.0]}) == {}
+
+
 def test_run_table_says_which_kernel_set_measured_what():
     probe = {"candidates": ["avx512", "avx2", "sse2"], "chosen": "sse2"}
     text = format_run_table({"measurements": [_row("triad", STABLE, isa="sse2", isa_probe=probe),

@@ -29,7 +29,14 @@ from numabench.measure.spec import Spec
 from numabench.native import _native
 from numabench.native.placement import place
 from numabench.results.schema import Measurement
-from numabench.util.stats import CI_NOT_REACHED, SKEW_FLAG_FRACTION, START_SKEW, ci_rel_halfwidth, summarize
+from numabench.util.stats import (
+    CI_NOT_REACHED,
+    SKEW_FLAG_FRACTION,
+    START_SKEW,
+    ci_rel_halfwidth,
+    paired_scores,
+    summarize,
+)
 from numabench.util.units import format_size
 
 CHASE_STRIDE_BYTES = 64  # one cache line per slot
@@ -193,8 +200,9 @@ def choose_isa(arena: Any, kernel: str, n: int, offsets: list[int], cpus: Sequen
     """(the fastest supported ISA for this kernel, threads and buffer, the probe's record).
 
     ISA_PROBE_ROUNDS rounds, each timing every candidate once (whole passes lasting about
-    ISA_PROBE_SECONDS, or a quarter of sample_seconds if shorter) in a rotating order, so drift
-    hits every candidate alike; the highest median wins, a tie going to the wider ISA."""
+    ISA_PROBE_SECONDS, or a quarter of sample_seconds if shorter) in a rotating order. Rounds are
+    compared in pairs (util.stats.paired_scores), so a slow stretch of the machine that hits one
+    round drops out; the highest score wins, a tie going to the wider ISA."""
     candidates = [isa for isa in AUTO_ISA_CANDIDATES if _native.isa_supported(isa)] or ["scalar"]
     rounds = ISA_PROBE_ROUNDS if len(candidates) > 1 else 0
     timed, _, _ = _native.bw_run(kernel, arena, n, offsets, cpus, 1, 3.0, candidates[-1], 1, 1)
@@ -207,9 +215,10 @@ def choose_isa(arena: Any, kernel: str, n: int, offsets: list[int], cpus: Sequen
             timed, _, _ = _native.bw_run(kernel, arena, n, offsets, cpus, 1, 3.0, isa, passes, 0)
             rates[isa].append(bytes_per_timing / max(float(timed[0]), 1e-9))
     medians = {isa: float(np.median(v)) for isa, v in rates.items() if v}
-    best = max(candidates, key=lambda isa: medians.get(isa, 0.0))
-    return best, {"candidates": candidates, "median_bytes_per_s": medians, "rounds": rounds,
-                  "passes_per_timing": passes, "chosen": best}
+    scores = paired_scores(rates) if rounds else {}
+    best = max(candidates, key=lambda isa: scores.get(isa, 0.0))
+    return best, {"candidates": candidates, "median_bytes_per_s": medians, "paired_scores": scores,
+                  "rounds": rounds, "passes_per_timing": passes, "chosen": best}
 
 
 def measure_bandwidth(arena: _native.Arena, kernel: str, size_bytes: int, cpus: Sequence[int],

@@ -131,6 +131,21 @@ def summarize(samples) -> dict:
     }
 
 
+def paired_scores(rates: dict[str, list[float]]) -> dict[str, float]:
+    """Each candidate's median, over rounds, of its figure / the mean of all candidates' figures in
+    that round. Rounds are paired: a slow stretch of the machine that spans a round lowers every
+    candidate of that round alike and drops out of the ratio, where the median of raw figures would
+    follow it. All lists must have the same length; a round with a non-positive mean is skipped."""
+    names = list(rates)
+    ratios: dict[str, list[float]] = {name: [] for name in names}
+    for figures in zip(*(rates[name] for name in names)):
+        mean = sum(figures) / len(figures)
+        if mean > 0:
+            for name, figure in zip(names, figures):
+                ratios[name].append(figure / mean)
+    return {name: float(np.median(v)) for name, v in ratios.items() if v}
+
+
 def fraction_on(pages_by_node: dict, nodes) -> float:
     """Share of located pages that are on any of `nodes` (0.0 when none located)."""
     total = sum(pages_by_node.values())

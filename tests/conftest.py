@@ -72,6 +72,33 @@ def scratch_cgroup(parent, name, settings=()):
             os.rmdir(path)
 
 
+@contextlib.contextmanager
+def kernel_arrays(n, offsets, total, sentinel):
+    """An arena of `total` bytes filled with `sentinel`, with arrays a, b, c of n doubles at the byte
+    offsets holding small integers and halves, so every sum, b + 3*c and mix the kernels compute is
+    exact in float64 whatever the order or FMA. Yields {"arena", "mem", "views", "offsets"}."""
+    import numpy as np
+
+    from numabench.native import _native
+
+    arena = _native.Arena(total)
+    mem = np.frombuffer(arena, dtype=np.float64)
+    mem[:] = sentinel
+    views = [mem[o // 8: o // 8 + n] for o in offsets]
+    idx = np.arange(n, dtype=np.float64)
+    views[0][:] = (idx % 97) * 0.5 + 1.0
+    views[1][:] = (idx % 89) - 40.0
+    views[2][:] = (idx % 13) * 0.5
+    state = {"arena": arena, "mem": mem, "views": views, "offsets": offsets}
+    try:
+        yield state
+    finally:
+        # Every view must go before the arena can close.
+        del views, mem, idx
+        state.clear()
+        arena.close()
+
+
 def doc_paths(doc, prefix=()):
     """Every path into a JSON/YAML document (the root, keys, list indexes), depth first: where the
     fuzz and the property tests put a wrong value."""

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import CPU_ISAS, cpu_flags
+from conftest import CPU_ISAS, cpu_flags, kernel_arrays
 
 from numabench.errors import NativeError
 from numabench.native import _native
@@ -42,21 +42,8 @@ def layout(n):
 def arrays():
     """(arena, f64 view, [a, b, c] slices, offsets) with sentinels around every array."""
     offsets, total = layout(N_ELEMS)
-    arena = _native.Arena(total)
-    mem = np.frombuffer(arena, dtype=np.float64)
-    mem[:] = SENTINEL
-    views = [mem[o // 8 : o // 8 + N_ELEMS] for o in offsets]
-    idx = np.arange(N_ELEMS, dtype=np.float64)
-    # Integers and halves: every sum and b + 3*c below is exact in float64,
-    # whatever the summation order or FMA.
-    views[0][:] = (idx % 97) * 0.5 + 1.0
-    views[1][:] = (idx % 89) - 40.0
-    views[2][:] = (idx % 13) * 0.5
-    state = {"arena": arena, "mem": mem, "views": views, "offsets": offsets}
-    yield state
-    del views, mem, idx
-    state.clear()
-    arena.close()
+    with kernel_arrays(N_ELEMS, offsets, total, SENTINEL) as state:
+        yield state
 
 
 def neighbours_untouched(mem, offset, n):

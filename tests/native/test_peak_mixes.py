@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import CPU_ISAS
+from conftest import CPU_ISAS, kernel_arrays
 
 from numabench.constants import PEAK_MIXES as MIXES
 from numabench.measure.peak import MIX_KERNELS, bytes_per_elem
@@ -31,20 +31,8 @@ EXPECTED_COUNTS = {"1:0": (1, 0), "3:1": (3, 1), "2:1": (2, 1), "1:1": (1, 1), "
 def arrays():
     stride = (N * 8 + 64 + 63) // 64 * 64
     offsets = [128 + i * stride for i in range(3)]
-    arena = _native.Arena(offsets[-1] + stride + 64)
-    mem = np.frombuffer(arena, dtype=np.float64)
-    mem[:] = SENTINEL
-    views = [mem[o // 8: o // 8 + N] for o in offsets]
-    idx = np.arange(N, dtype=np.float64)
-    # Small integers and halves: every sum below is exact in float64 whatever the order.
-    views[0][:] = (idx % 97) * 0.5 + 1.0
-    views[1][:] = (idx % 89) - 40.0
-    views[2][:] = (idx % 13) * 0.5
-    state = {"arena": arena, "mem": mem, "views": views, "offsets": offsets}
-    yield state
-    del views, mem, idx
-    state.clear()
-    arena.close()
+    with kernel_arrays(N, offsets, offsets[-1] + stride + 64, SENTINEL) as state:
+        yield state
 
 
 def test_every_mix_counts_reads_and_writes_as_mlc_names_them():

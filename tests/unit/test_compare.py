@@ -529,6 +529,9 @@ def test_a_change_of_kernel_set_is_said_on_the_row():
     base = result([measurement("read", draws(2, 20e9, 0.02, 15), isa="avx512")])
     cur = result([measurement("read", draws(4, 20e9, 0.02, 15), isa="sse2")])
     same = result([measurement("read", draws(4, 20e9, 0.02, 15), isa="avx512")])
-    row = compare_results(base, cur)["rows"][0]
+    c = compare_results(base, cur)
+    row = c["rows"][0]
     assert any("kernel sets differ: baseline avx512, current sse2" in w for w in row["warnings"]), row["warnings"]
+    for shown in (format_text(c), format_markdown(c), str(junit_cases(c))):
+        assert "kernel sets differ" in shown
     assert compare_results(base, same)["rows"][0]["warnings"] == []

@@ -194,6 +194,20 @@ def _wait_for_leaves(prefixes, count, timeout_s=60):
     raise AssertionError(f"no command appeared in {prefixes}")
 
 
+def _running(pids):
+    """The pids that still exist and are not zombies (state Z in /proc/PID/stat, after the comm)."""
+    out = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z":
+            out.append(pid)
+    return out
+
+
 def _pids(directory):
     pids = set()
     for name in ("tasks", "cgroup.procs"):
@@ -222,8 +236,7 @@ def test_sigkilled_pod_exec_is_cleaned_up(tmp_path):
         assert not any(os.path.exists(d) for d in leaves)
         assert not any(os.path.exists(os.path.dirname(d)) for d in leaves), "empty pod<uid> level left"
         time.sleep(0.2)
-        assert not [p for p in orphans if os.path.exists(f"/proc/{p}") and
-                    open(f"/proc/{p}/stat").read().split(")")[1].split()[0] != "Z"], "orphan still running"
+        assert not _running(orphans), "orphan still running"
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -450,8 +463,7 @@ def test_sigkilled_pod_run_is_cleaned_up(tmp_path):
         assert rc == 0, err
         assert _numabench_cgroups(hierarchies) == [], json.loads(out)["removed"]
         time.sleep(0.2)
-        assert not [p for p in orphans if os.path.exists(f"/proc/{p}") and
-                    open(f"/proc/{p}/stat").read().split(")")[1].split()[0] != "Z"], "orphan still running"
+        assert not _running(orphans), "orphan still running"
     finally:
         if proc.poll() is None:
             proc.kill()

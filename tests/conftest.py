@@ -99,6 +99,27 @@ def kernel_arrays(n, offsets, total, sentinel):
         arena.close()
 
 
+def extract_tree(archive, dest):
+    """Extract a captured sysfs tree (an hwloc .tar.bz2) into dest; return its one top directory."""
+    import tarfile
+
+    with tarfile.open(archive) as tar:
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(dest, filter="data")
+        else:  # Python without PEP 706: the archives are vendored and reviewed
+            tar.extractall(dest)
+    (top,) = os.listdir(dest)
+    return os.path.join(str(dest), top)
+
+
+def cgroup_v2_view(cpus=tuple(range(16)), mems=(0, 1, 2, 3)):
+    """A CpusetView of a process in the cgroup v2 root allowed exactly these CPUs and memory nodes."""
+    from numabench.host.cgroups import CpusetView
+
+    return CpusetView(cgroup_version=2, cgroup_path="/", cpuset_cpus=cpus, cpuset_mems=mems, cpus_allowed=cpus,
+                      mems_allowed=mems, cpuset_dir="/sys/fs/cgroup")
+
+
 def doc_paths(doc, prefix=()):
     """Every path into a JSON/YAML document (the root, keys, list indexes), depth first: where the
     fuzz and the property tests put a wrong value."""

@@ -4,15 +4,14 @@ hwloc's captured trees), the checks that refuse bad input, the c2c section and i
 import collections
 import json
 import os
-import tarfile
 
 import pytest
-from conftest import TESTS_DIR
+from conftest import TESTS_DIR, extract_tree
+from conftest import cgroup_v2_view as view
 
 from numabench.analysis.compare import cell_of
 from numabench.constants import C2C_RELATIONS
 from numabench.errors import CpusetError, TopologyError, UsageError
-from numabench.host.cgroups import CpusetView
 from numabench.host.cpus import CpuPlace, read_cpu_places
 from numabench.host.topology import read_topology_tree
 from numabench.measure.c2c import (
@@ -34,11 +33,6 @@ HWLOC = os.path.join(TESTS_DIR, "data", "hwloc")
 @pytest.fixture(scope="module")
 def topo():
     return read_topology_tree(CXL)
-
-
-def view(cpus=tuple(range(16)), mems=(0, 1, 2, 3)):
-    return CpusetView(cgroup_version=2, cgroup_path="/", cpuset_cpus=cpus, cpuset_mems=mems, cpus_allowed=cpus,
-                      mems_allowed=mems, cpuset_dir="/sys/fs/cgroup")
 
 
 def hand_places(cpus):
@@ -91,13 +85,7 @@ def test_given_pairs_keep_their_order(topo):
 
 
 def _tree(tmp_path, name):
-    with tarfile.open(os.path.join(HWLOC, f"{name}.tar.bz2")) as tar:
-        if hasattr(tarfile, "data_filter"):
-            tar.extractall(tmp_path, filter="data")
-        else:  # Python without PEP 706: the archives are vendored and reviewed
-            tar.extractall(tmp_path)
-    (top,) = os.listdir(tmp_path)
-    root = os.path.join(tmp_path, top)
+    root = extract_tree(os.path.join(HWLOC, f"{name}.tar.bz2"), tmp_path)
     topology = read_topology_tree(root)
     cpus = [c for n in topology.nodes for c in n.cpus]
     return topology, cpus, read_cpu_places(cpus, os.path.join(root, "sys"))

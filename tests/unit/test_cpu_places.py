@@ -4,10 +4,9 @@ on a hand-made tree and on hwloc's captured trees against hwloc's own counts (.c
 import glob
 import os
 import re
-import tarfile
 
 import pytest
-from conftest import TESTS_DIR
+from conftest import TESTS_DIR, extract_tree
 
 from numabench.errors import TopologyError
 from numabench.host.cpus import places_from_dict, read_cpu_places
@@ -90,10 +89,7 @@ def _trees():
 @pytest.mark.parametrize("name", _trees())
 def test_hwloc_counts(name, tmp_path):
     console = os.path.join(CORPUS, f"{name}.console")
-    with tarfile.open(os.path.join(CORPUS, f"{name}.tar.bz2")) as tar:
-        tar.extractall(tmp_path, filter="data") if hasattr(tarfile, "data_filter") else tar.extractall(tmp_path)
-    (top,) = os.listdir(tmp_path)
-    sys_root = os.path.join(tmp_path, top, "sys")
+    sys_root = os.path.join(extract_tree(os.path.join(CORPUS, f"{name}.tar.bz2"), tmp_path), "sys")
     online = os.path.join(sys_root, "devices/system/cpu/online")
     if not os.path.exists(console):
         pytest.skip(f"{name}: hwloc has no .console for it")

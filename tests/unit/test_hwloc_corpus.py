@@ -15,11 +15,10 @@ import glob
 import json
 import os
 import re
-import tarfile
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import TESTS_DIR
+from conftest import TESTS_DIR, extract_tree
 
 from numabench.host.topology import read_topology_tree
 from numabench.util.cpulist import clean_list_text, parse_cpulist, parse_cpumask
@@ -51,14 +50,7 @@ def extracted(tmp_path_factory):
     base = tmp_path_factory.mktemp("hwloc")
     roots = {}
     for name in ARCHIVES:
-        dest = base / name
-        with tarfile.open(os.path.join(CORPUS, f"{name}.tar.bz2")) as tar:
-            if hasattr(tarfile, "data_filter"):
-                tar.extractall(dest, filter="data")
-            else:  # Python without PEP 706: the archives are vendored and reviewed
-                tar.extractall(dest)
-        (top,) = os.listdir(dest)
-        roots[name] = str(dest / top)
+        roots[name] = extract_tree(os.path.join(CORPUS, f"{name}.tar.bz2"), base / name)
     return roots
 
 

@@ -3,9 +3,9 @@
 import os
 
 import pytest
+from conftest import cgroup_v2_view as view
 
 from numabench.errors import CpusetError, UsageError
-from numabench.host.cgroups import CpusetView
 from numabench.host.topology import read_topology_tree
 from numabench.measure.spec import plan_loaded
 
@@ -15,11 +15,6 @@ CXL = os.path.join(os.path.dirname(__file__), "..", "data", "trees", "four-node-
 @pytest.fixture(scope="module")
 def topo():
     return read_topology_tree(CXL)
-
-
-def view(mems=(0, 1, 2, 3), cpus=tuple(range(16))):
-    return CpusetView(cgroup_version=2, cgroup_path="/", cpuset_cpus=cpus, cpuset_mems=mems, cpus_allowed=cpus,
-                      mems_allowed=mems, cpuset_dir="/sys/fs/cgroup")
 
 
 def plan(topo, cs=None, **kw):

@@ -5,8 +5,8 @@ distances sit beside the values."""
 import os
 
 import pytest
+from conftest import cgroup_v2_view
 
-from numabench.host.cgroups import CpusetView
 from numabench.host.topology import read_topology_tree
 from numabench.measure.matrix import build_matrix, plan_matrix
 from numabench.render.text import format_matrix
@@ -19,15 +19,10 @@ def topo():
     return read_topology_tree(CXL)
 
 
-def view(mems, cpus=tuple(range(16))):
-    return CpusetView(cgroup_version=2, cgroup_path="/", cpuset_cpus=cpus, cpuset_mems=mems, cpus_allowed=cpus,
-                      mems_allowed=mems, cpuset_dir="/sys/fs/cgroup")
-
-
 def plan(topo, mems, **kw):
     args = dict(kernels=["latency", "read"], pages="4k", size_bytes=64 << 20, threads=1, repeat=1)
     args.update(kw)
-    return plan_matrix(topo, view(mems), **args)
+    return plan_matrix(topo, cgroup_v2_view(mems=mems), **args)
 
 
 def fake_measurements(specs, latency_of):

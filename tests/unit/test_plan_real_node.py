@@ -6,6 +6,7 @@ import json
 import os
 
 import pytest
+from conftest import extract_tree
 
 from numabench.kube.admission.memory import Block
 from numabench.kube.admission.replay import replay_checkpoints
@@ -363,15 +364,11 @@ POD_LEVEL = os.path.join(DATA, "kubelet-conformance",
 def test_sysfs_cpu_places_reach_take_by_topology(cli, tmp_path):
     """hwloc's memorysidecaches tree: 2 sockets x 20 cores x 2 threads, siblings n and n+40. A
     2-CPU pod gets one whole core (both threads), as the kubelet's takeByTopology gives it."""
-    import tarfile
-
-    with tarfile.open(os.path.join(HWLOC, "memorysidecaches.tar.bz2")) as tar:
-        tar.extractall(tmp_path, filter="data") if hasattr(tarfile, "data_filter") else tar.extractall(tmp_path)
-    (root,) = os.listdir(tmp_path)
+    root = extract_tree(os.path.join(HWLOC, "memorysidecaches.tar.bz2"), tmp_path)
     pod = tmp_path / "pod.yaml"
     pod.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: two, uid: two}\nspec:\n  containers:\n  - name: c\n"
                    "    resources:\n      requests: {cpu: '2', memory: 1Gi}\n      limits: {cpu: '2', memory: 1Gi}\n")
-    doc = plan_json(cli, str(pod), "--sysfs-root", str(tmp_path / root), "--assume-default-reservations",
+    doc = plan_json(cli, str(pod), "--sysfs-root", root, "--assume-default-reservations",
                     "--reserved-cpus", "0")
     (cpus,) = [c["cpus"] for c in doc["containers"]]
     assert len(cpus) == 2 and cpus[1] == cpus[0] + 40, cpus  # SMT siblings, not 1 and 2

@@ -7,11 +7,10 @@ import copy
 import json
 import os
 import re
-import tarfile
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import TESTS_DIR
+from conftest import TESTS_DIR, extract_tree
 
 from numabench.analysis.qualify import (
     CHECKS,
@@ -42,13 +41,7 @@ def trees(tmp_path_factory):
     base = tmp_path_factory.mktemp("hmat")
     out = {}
     for name in (INITIATORS, "fakeheteromemtiers", "memorysidecaches"):
-        with tarfile.open(os.path.join(HWLOC, f"{name}.tar.bz2")) as tar:
-            if hasattr(tarfile, "data_filter"):
-                tar.extractall(base / name, filter="data")
-            else:  # Python without PEP 706: the archives are vendored and reviewed
-                tar.extractall(base / name)
-        (top,) = os.listdir(base / name)
-        out[name] = read_topology_tree(str(base / name / top))
+        out[name] = read_topology_tree(extract_tree(os.path.join(HWLOC, f"{name}.tar.bz2"), base / name))
     return out
 
 

@@ -5,11 +5,11 @@ and the scan's figures in the schema, compare cells and Prometheus."""
 import os
 
 import pytest
+from conftest import cgroup_v2_view as cpuset
 
 from numabench.analysis.compare import cell_of
 from numabench.analysis.qualify import FAIL, PASS, evaluate, needs, needs_scan, parse_spec
 from numabench.errors import CpusetError, HugepageError, InsufficientMemoryError, TopologyError, UsageError
-from numabench.host.cgroups import CpusetView
 from numabench.host.topology import Topology, read_topology_tree
 from numabench.measure.scan_plan import default_margin, parse_margin, plan_chunks, plan_scan
 from numabench.render.prometheus import textfile
@@ -24,11 +24,6 @@ MiB, GiB = 1 << 20, 1 << 30
 def topo():
     # nodes 0 (CPUs 0-7, 64 GiB, 256 free 2M pages), 1 (CPUs 8-15, 32 GiB), 2 and 3 memory-only.
     return read_topology_tree(CXL)
-
-
-def cpuset(mems=(0, 1, 2, 3), cpus=tuple(range(16))):
-    return CpusetView(cgroup_version=2, cgroup_path="/", cpuset_cpus=cpus, cpuset_mems=mems, cpus_allowed=cpus,
-                      mems_allowed=mems, cpuset_dir="/sys/fs/cgroup")
 
 
 # --------------------------------------------------------------------------- chunk planning

@@ -38,9 +38,10 @@ def cpu_flags() -> set:
 
 # Every ISA the CPU has by its own flags, not by what the extension claims: a broken probe must
 # fail test_isa_probe_agrees_with_cpuinfo, not quietly leave a kernel untested.
-CPU_ISAS = (["scalar"] + (["sse2"] if "sse2" in cpu_flags() else [])
-            + (["avx2"] if {"avx2", "fma"} <= cpu_flags() else [])
-            + (["avx512"] if "avx512f" in cpu_flags() else []))
+_FLAGS = cpu_flags()
+CPU_ISAS = (["scalar"] + (["sse2"] if "sse2" in _FLAGS else [])
+            + (["avx2"] if {"avx2", "fma"} <= _FLAGS else [])
+            + (["avx512"] if "avx512f" in _FLAGS else []))
 
 
 @contextlib.contextmanager

@@ -263,15 +263,15 @@ def _cells(result: dict[str, Any], name: str, warnings: list[str]) -> dict[tuple
         key = (cell_of(m), metric_of(m))
         x = _samples(m, name, i)
         placed = (m.get("placement") or {}).get("ok", True) is not False
+        isas = {m["isa"]} if m.get("isa") else set()
         if key in out:
             entry = out[key]
             entry["samples"] = np.concatenate([entry["samples"], x])
             entry["placement_ok"] = entry["placement_ok"] and placed
             entry["indexes"].append(i)
-            entry["isas"] |= {m["isa"]} if m.get("isa") else set()
+            entry["isas"] |= isas
         else:
-            out[key] = {"samples": x, "placement_ok": placed, "indexes": [i],
-                        "isas": {m["isa"]} if m.get("isa") else set()}
+            out[key] = {"samples": x, "placement_ok": placed, "indexes": [i], "isas": isas}
     for (cell, _), entry in out.items():
         if len(entry["indexes"]) > 1:
             warnings.append(f"{name}: {cell.label} was measured {len(entry['indexes'])} times "

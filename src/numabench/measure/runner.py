@@ -204,21 +204,23 @@ def choose_isa(arena: Any, kernel: str, n: int, offsets: list[int], cpus: Sequen
     compared in pairs (util.stats.paired_scores), so a slow stretch of the machine that hits one
     round drops out; the highest score wins, a tie going to the wider ISA."""
     candidates = [isa for isa in AUTO_ISA_CANDIDATES if _native.isa_supported(isa)] or ["scalar"]
-    rounds = ISA_PROBE_ROUNDS if len(candidates) > 1 else 0
+    if len(candidates) == 1:  # nothing to choose between: no timing at all
+        return candidates[0], {"candidates": candidates, "median_bytes_per_s": {}, "paired_scores": {},
+                               "rounds": 0, "passes_per_timing": 0, "chosen": candidates[0]}
     timed, _, _ = _native.bw_run(kernel, arena, n, offsets, cpus, 1, 3.0, candidates[-1], 1, 1)
     probe_seconds = min(ISA_PROBE_SECONDS, sample_seconds / 4)
     passes = max(1, int(round(probe_seconds / max(float(timed[0]), 1e-9))))
     rates: dict[str, list[float]] = {isa: [] for isa in candidates}
     bytes_per_timing = n * _native.bw_bytes_per_elem(kernel) * passes
-    for r in range(rounds):
+    for r in range(ISA_PROBE_ROUNDS):
         for isa in candidates[r % len(candidates):] + candidates[:r % len(candidates)]:
             timed, _, _ = _native.bw_run(kernel, arena, n, offsets, cpus, 1, 3.0, isa, passes, 0)
             rates[isa].append(bytes_per_timing / max(float(timed[0]), 1e-9))
     medians = {isa: float(np.median(v)) for isa, v in rates.items() if v}
-    scores = paired_scores(rates) if rounds else {}
+    scores = paired_scores(rates)
     best = max(candidates, key=lambda isa: scores.get(isa, 0.0))
     return best, {"candidates": candidates, "median_bytes_per_s": medians, "paired_scores": scores,
-                  "rounds": rounds, "passes_per_timing": passes, "chosen": best}
+                  "rounds": ISA_PROBE_ROUNDS, "passes_per_timing": passes, "chosen": best}
 
 
 def measure_bandwidth(arena: _native.Arena, kernel: str, size_bytes: int, cpus: Sequence[int],
